@@ -1,0 +1,37 @@
+# imapd — see README.md. `make run` starts a demo server, `make test` runs everything CI runs.
+GO ?= go
+FUZZTIME ?= 20s
+
+.PHONY: all build run test test-unit fuzz-smoke vet bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/imapd ./cmd/imapd
+	$(GO) build -o bin/imapctl ./cmd/imapctl
+
+run:
+	$(GO) run ./cmd/imapd -demo ./var
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+# A short, bounded run of every fuzz target (CI's smoke run).
+fuzz-smoke:
+	@set -e; for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^ok/ {pkg=$$2} /^Fuzz/ {print pkg":"$$1}'); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+test: vet test-unit fuzz-smoke
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./maildir/
+
+clean:
+	rm -rf bin

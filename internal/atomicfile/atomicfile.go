@@ -1,0 +1,158 @@
+// Package atomicfile replaces small files so that a reader, or a crash,
+// never sees a half-written one.
+//
+// WriteFile writes the new content to a temporary file in the same directory
+// (created with O_EXCL under a unique name), flushes it to disk, renames it
+// over the target and then flushes the directory, so that after a crash the
+// file holds either the old content or the new content, never a mixture and
+// never nothing. On any error the temporary file is removed and the old file
+// is left as it was.
+//
+// The temporary name is the target's name with ".tmp" and a random suffix,
+// with no leading dot: in a Maildir++ root a dot-name would look like a folder
+// to other programs.
+//
+// Only one writer at a time should replace a given file; callers that need
+// read-modify-write must hold a lock of their own (see auth.Update).
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// WriteFile atomically replaces the file at path with data.
+//
+// The new file gets exactly the permission bits perm (the umask is not
+// applied). When the process runs as root and the file already exists, the
+// new file keeps the old file's owner and group, so that a root-run admin
+// tool does not take a file away from the daemon that reads it.
+//
+// If path is a symbolic link, the file it points to is replaced and the link
+// is kept.
+func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+	target, err := resolve(path)
+	if err != nil {
+		return err
+	}
+	dir, base := filepath.Split(target)
+	if dir == "" {
+		dir = "."
+	}
+
+	f, err := os.CreateTemp(dir, base+".tmp*")
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // already closed on most paths; a second Close is harmless
+			os.Remove(tmp)
+		}
+	}()
+
+	// Permissions and owner are set before any data goes in, so the content
+	// is never readable by someone who may not read the final file.
+	// Chown first: it may clear set-id bits that Chmod then restores.
+	if err := keepOwner(f, target); err != nil {
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	// The rename is done: from here on the temp name no longer exists, and a
+	// failed directory sync is reported without removing anything.
+	if err := SyncDir(dir); err != nil {
+		return err
+	}
+	return nil
+}
+
+// SyncDir flushes a directory's entries (creations, renames, removals) to
+// disk. File systems that cannot sync a directory (EINVAL) are not an error.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	err = d.Sync()
+	cerr := d.Close()
+	if err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("atomicfile: sync %s: %w", dir, err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("atomicfile: %w", cerr)
+	}
+	return nil
+}
+
+// resolve follows path if it is a symbolic link; a path that does not exist
+// yet is returned as it is.
+func resolve(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return path, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("atomicfile: %w", err)
+	}
+	if fi.Mode()&os.ModeSymlink == 0 {
+		return path, nil
+	}
+	target, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// A dangling link: create the file it names.
+		link, lerr := os.Readlink(path)
+		if lerr != nil {
+			return "", fmt.Errorf("atomicfile: %w", lerr)
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(path), link)
+		}
+		return link, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("atomicfile: %w", err)
+	}
+	return target, nil
+}
+
+// keepOwner gives f the owner and group of the existing file at target, when
+// running as root. Other users cannot give a file away, and a file they
+// create is theirs, which is what they expect.
+func keepOwner(f *os.File, target string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(target)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Copied says where copied messages went: UIDPLUS's COPYUID. SrcUIDs[i]
+// became DstUIDs[i].
+type Copied struct {
+	UIDValidity uint32
+	SrcUIDs     []uint32
+	DstUIDs     []uint32
+}
+
+// Copy copies messages to another folder of the same Store (RFC 3501
+// COPY), keeping flags, keywords and internal dates. Files are hard-linked
+// when the file system allows it (they never change, so sharing is safe),
+// else copied through tmp/. Messages already expunged are skipped.
+func (m *Mailbox) Copy(uids []uint32, dst string) (Copied, error) {
+	return m.copyMove(uids, dst, false)
+}
+
+// Move moves messages to another folder (RFC 6851 MOVE): each file is
+// renamed into the target, so a crash leaves every message in exactly
+// one of the two folders. The source's EXPUNGEs come through Poll.
+func (m *Mailbox) Move(uids []uint32, dst string) (Copied, error) {
+	if m.readOnly {
+		return Copied{}, ErrReadOnly
+	}
+	return m.copyMove(uids, dst, true)
+}
+
+type copyItem struct {
+	uid      uint32
+	src      string
+	size     int64
+	vsize    int64
+	mtime    int64
+	flags    Flags
+	keywords []string
+	tmp      string
+}
+
+func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, error) {
+	s := m.store
+	_, dstDir, err := s.dir(dstName)
+	if err != nil {
+		return Copied{}, err
+	}
+	src := m.f
+	// Snapshot the sources. For a move this happens under the source lock
+	// below; for a copy the files are linked before the target is locked.
+	var items []copyItem
+	src.mu.Lock()
+	for _, u := range uids {
+		r := src.side.byUID[u]
+		if r == nil {
+			continue
+		}
+		msg := src.messageLocked(r)
+		items = append(items, copyItem{uid: u, src: filepath.Join(src.dir, dirOf(r.inNew), r.name()),
+			size: r.size, vsize: r.vsize, mtime: r.mtime, flags: msg.Flags, keywords: msg.Keywords})
+	}
+	src.mu.Unlock()
+	if len(items) == 0 {
+		return Copied{}, nil
+	}
+	for i := range items {
+		if move {
+			break
+		}
+		it := &items[i]
+		if err := m.stage(dstDir, it); err != nil {
+			cleanupStaged(items)
+			return Copied{}, err
+		}
+	}
+	dst, err := s.hub.acquire(s.root, dstDir)
+	if err != nil {
+		cleanupStaged(items)
+		return Copied{}, err
+	}
+	defer s.hub.release(dst)
+	var res Copied
+	if !move {
+		err = dst.update(false, func() error { return dst.receiveLocked(items, &res) })
+		cleanupStaged(items)
+		return res, err
+	}
+	// Move: lock order is source before target, by directory name, so two
+	// opposite moves cannot deadlock across processes either.
+	first, second := src, dst
+	if dst.dir < src.dir {
+		first, second = dst, src
+	}
+	if first == second {
+		return Copied{}, fmt.Errorf("move into the same folder: %w", ErrCannot)
+	}
+	err = first.update(false, func() error {
+		return second.update(false, func() error {
+			var log strings.Builder
+			live := items[:0]
+			for _, it := range items {
+				r := src.side.byUID[it.uid]
+				if r == nil {
+					continue
+				}
+				it.src = filepath.Join(src.dir, dirOf(r.inNew), r.name())
+				live = append(live, it)
+			}
+			items = live
+			for i := range items {
+				items[i].tmp = items[i].src // renamed straight from the source
+			}
+			if err := dst.receiveLocked(items, &res); err != nil {
+				return err
+			}
+			moved := map[uint32]bool{}
+			for _, u := range res.SrcUIDs {
+				moved[u] = true
+			}
+			src.ownChange(true, func() error {
+				for _, u := range res.SrcUIDs {
+					if r := src.side.byUID[u]; r != nil {
+						src.expungeRecLocked(r, &log)
+					}
+				}
+				return nil
+			})
+			log.WriteString(src.side.dirLine())
+			return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
+		})
+	})
+	return res, err
+}
+
+// stage puts a copy of it's file into the target's tmp/: a hard link
+// when possible, else a byte copy.
+func (m *Mailbox) stage(dstDir string, it *copyItem) error {
+	tmp := filepath.Join(dstDir, "tmp", newBase(""))
+	if err := os.Link(it.src, tmp); err == nil {
+		it.tmp = tmp
+		return nil
+	}
+	fh, err := os.Open(it.src)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // expunged meanwhile: skipped
+		}
+		return err
+	}
+	defer fh.Close()
+	path, _, _, err := m.store.hub.writeTmp(dstDir, fh, 0)
+	if err != nil {
+		return err
+	}
+	it.tmp = path
+	return nil
+}
+
+func cleanupStaged(items []copyItem) {
+	for _, it := range items {
+		if it.tmp != "" && it.tmp != it.src {
+			os.Remove(it.tmp)
+		}
+	}
+}
+
+// receiveLocked renames staged files into cur/ of f and gives them UIDs.
+func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
+	res.UIDValidity = f.side.uidValidity
+	var log strings.Builder
+	err := f.ownChange(false, func() error {
+		for i := range items {
+			it := &items[i]
+			if it.tmp == "" {
+				continue
+			}
+			st, err := os.Stat(it.tmp)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
+			}
+			base := newBase("")
+			if it.vsize > 0 {
+				base = fmt.Sprintf("%s,S=%d,W=%d", base, it.size, it.vsize)
+			}
+			letters, extra, err := f.lettersFor(it.keywords, &log)
+			if err != nil {
+				return err
+			}
+			r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: st.Size(), mtime: st.ModTime().UnixNano(), vsize: it.vsize, base: base}
+			r.setInfo(fileName("", info{flags: it.flags, letters: letters})[3:])
+			r.extra = extra
+			if err := os.Rename(it.tmp, filepath.Join(f.dir, "cur", r.name())); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return err
+			}
+			it.tmp = ""
+			f.bumpLocked(r)
+			f.side.insert(r)
+			log.WriteString(addLine(r))
+			if len(extra) > 0 {
+				log.WriteString(keywordLine(r))
+			}
+			f.events = append(f.events, event{kind: evAdd, uid: r.uid})
+			f.recentNew = append(f.recentNew, r.uid)
+			res.SrcUIDs = append(res.SrcUIDs, it.uid)
+			res.DstUIDs = append(res.DstUIDs, r.uid)
+		}
+		return nil
+	})
+	log.WriteString(f.side.dirLine())
+	if aerr := f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync); err == nil {
+		err = aerr
+	}
+	return err
+}

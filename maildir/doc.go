@@ -1,0 +1,112 @@
+// Package maildir is the only code that touches mail on disk. It serves
+// plain Maildir trees that Postfix, procmail, mutt and Dovecot read and
+// write at the same time, and gives IMAP what Maildir lacks: stable UIDs,
+// modification sequences, \Recent, keywords beyond 26 letters and a cache
+// of parsed message structure.
+//
+// # Layout
+//
+// A Store is one user's Maildir. Its root is INBOX; sub-folders are
+// Maildir++ directories beside cur/, new/ and tmp/: ".Sent",
+// ".Archive.2024" (IMAP "Archive.2024", hierarchy delimiter '.', as in
+// Dovecot's default namespace). Each level is stored in modified UTF-7, as
+// Dovecot stores it, so a tree moves between the two servers unchanged. A
+// file name cannot hold '/', so a '/' in a folder name is written %2F, and
+// '%' itself %25; no other sequence is an escape, so a bare '%' made by
+// another tool stays what it is. Names may contain '\' and '"'. Control
+// characters, invalid UTF-8 and empty levels are refused
+// (ErrInvalidName). Nothing below the root that is a symbolic link is ever
+// followed: a linked folder is not listed and refused by name
+// (ErrOutside), and so is a folder whose cur/, new/ or tmp/ is a link.
+//
+// Messages are files named "<base>:2,<info>". The info letters are S
+// \Seen, R \Answered, F \Flagged, T \Deleted, D \Draft, and P, which we
+// show as the keyword $Forwarded (Dovecot leaves P unmapped; mutt and
+// Maildir's own specification use it for "passed", i.e. forwarded). The
+// letters a-z are keywords, named by the folder's dovecot-keywords file
+// (Dovecot's own, read and written in place). When all 26 letters are
+// taken, further keywords are kept in the sidecar, never dropped. Letters
+// the keyword file does not name are kept on every rename. A file name
+// without ":2," is served as a message with no flags and never renamed
+// away: its whole name is its base.
+//
+// # UIDs: the sidecar
+//
+// Each folder has an imapd-uidlist file (see sidecarFile for its format):
+// UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and per message its UID, MODSEQ,
+// base name, fingerprint (inode, size, mtime), CRLF size and the location
+// and info of its file. Changes are appended as records; the file is
+// rewritten (temp file, fsync, rename, fsync of the directory) only when
+// it is created, damaged, or mostly dead records. Adding a message to a
+// folder of 100,000 appends one line.
+//
+// Identity is the base name plus the inode. A file only renamed (flags
+// changed, moved from new/ to cur/) keeps its UID; so does a file another
+// tool gave a new base name, when its inode shows it is the same file. A
+// file whose content changed (replaced under the same base name: a new
+// inode; or rewritten in place: a new size or mtime, found by the full
+// check of CHECK and of the watcher) gets a new UID and its old UID is
+// expunged. UIDs never repeat within a UIDVALIDITY: UIDNEXT only grows.
+// UIDVALIDITY changes only when the sidecar is truly lost, and then to a
+// value larger than any this Maildir handed out before (the root's
+// imapd-uidvalidity file remembers the last one). A sidecar that cannot be
+// read line by line keeps every UID it could read and is rewritten.
+//
+// A folder without a sidecar that has Dovecot's dovecot-uidlist (version 1
+// or 3) or Courier's courierimapuiddb adopts its UIDVALIDITY, UIDNEXT and
+// UIDs by base name, so clients of a migrated mailbox download nothing.
+//
+// # Opening fast, and granularity
+//
+// The sidecar records the mtimes of new/ and cur/ it last saw complete.
+// Opening a folder whose directories still have those mtimes reads the
+// sidecar and two stat results, nothing else. A directory whose mtime is
+// within two seconds of the listing that saw it is listed again, as
+// Dovecot does, so a change in the same clock tick as a listing is never
+// missed. Our own changes (appends, flag renames, expunges) keep the
+// record complete without a new listing when nobody else changed the
+// directory before them (ownChange), so they cost the same in a folder of
+// any size.
+//
+// # Locks and writers
+//
+// Per folder, a process has one shared folder object (Hub) guarded by a
+// mutex, and every change also holds flock(2) on imapd-uidlist.lock, so
+// several processes (inetd mode, per-user children) can share a folder.
+// Lock order: folder mutex, then the file lock; for a move, the two
+// folders in the order of their directory names. Under the lock a writer
+// first reads what others appended to the sidecar and lists changed
+// directories, then changes files, then appends its records. Message
+// files are never written in place: new ones are written in tmp/, fsync'ed
+// and renamed into cur/; flags are renames; COPY links (or copies through
+// tmp/); MOVE renames; EXPUNGE unlinks. A crash at any point leaves every
+// message on disk, and the next open reconciles the sidecar with the
+// directories.
+//
+// # Sessions and changes
+//
+// A session's Mailbox has a view: the UIDs it announced, in sequence
+// order. Every change, whoever made it (this session, another session,
+// another process, Postfix), travels one road: the folder notices it (its
+// own write or a rescan), records it, and queues an event for every
+// session that has the folder selected, waking it. Poll applies queued
+// events to the view and returns the untagged responses owed; expunges
+// wait while the server says they may not be sent (RFC 3501 §7.4.1). A
+// session's own flag changes are reported by its STORE, not again by
+// Poll; its own expunges, appends and copies come through Poll like
+// everyone else's.
+//
+// \Recent: a message is recent in the process that brought it into the
+// folder (its APPEND or COPY, or its move from new/ to cur/, which a
+// read-write selection performs), and there in exactly one session: the
+// oldest read-write session that has the folder selected, else the next
+// one to select it.
+//
+// # The metadata cache
+//
+// imapd-cache keeps, per UID, the parsed structure of the message
+// (package message): CRLF sizes, envelope fields, the MIME tree with
+// offsets and line counts. Entries are never invalidated, only dropped
+// with their UID. A missing, truncated or damaged cache is rebuilt from
+// the messages, never fatal.
+package maildir

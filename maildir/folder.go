@@ -1,0 +1,584 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// folder is the state of one Maildir folder shared by every session of
+// the process. Everything in it is guarded by mu; changes to files are
+// also guarded by the cross-process lock (lk), always taken after mu.
+type folder struct {
+	hub  *Hub
+	dir  string
+	root string // the Store's root, for the UIDVALIDITY counter
+	refs int    // guarded by hub.mu
+
+	mu        sync.Mutex
+	lk        *flock
+	side      *sidecar
+	kw        keywordTable
+	cache     *metaCache
+	sessions  []*Mailbox // sessions that have the folder selected, oldest first
+	unclaimed []uint32   // \Recent UIDs not yet given to a session
+	gone      bool       // the directory vanished (deleted or renamed)
+	dirtyVSz  []*msgRec  // CRLF sizes computed but not yet in the sidecar
+	events    []event    // collected while locked, fanned out at unlock
+	recentNew []uint32   // UIDs this process brought into the folder since the last fan-out
+}
+
+// event is one change to a folder, as sessions queue it.
+type event struct {
+	kind   eventKind
+	uid    uint32
+	origin *Mailbox // the session that made a flag change (it reports it itself)
+}
+
+type eventKind uint8
+
+const (
+	evAdd eventKind = iota
+	evExpunge
+	evFlags
+)
+
+// acquire returns the shared folder for dir, loading it on first use.
+func (h *Hub) acquire(root, dir string) (*folder, error) {
+	h.mu.Lock()
+	f := h.folders[dir]
+	if f == nil {
+		f = &folder{hub: h, dir: dir, root: root}
+		f.side = newSidecar(filepath.Join(dir, sidecarFile), h.log)
+		f.kw.path = filepath.Join(dir, keywordsFile)
+		f.cache = newMetaCache(filepath.Join(dir, cacheFile), h.log)
+		h.folders[dir] = f
+	}
+	f.refs++
+	h.mu.Unlock()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lk == nil {
+		lk, err := openLock(filepath.Join(dir, lockFile))
+		if err != nil {
+			f.mu.Unlock()
+			h.release(f)
+			f.mu.Lock()
+			return nil, err
+		}
+		f.lk = lk
+	}
+	return f, nil
+}
+
+// release drops a reference; the last one frees the folder's memory.
+func (h *Hub) release(f *folder) {
+	h.mu.Lock()
+	f.refs--
+	last := f.refs == 0
+	if last && h.folders[f.dir] == f {
+		delete(h.folders, f.dir)
+	}
+	h.mu.Unlock()
+	if last {
+		f.mu.Lock()
+		_ = f.flushSizesLocked()
+		if f.lk != nil {
+			f.lk.close()
+			f.lk = nil
+		}
+		f.cache.close()
+		f.mu.Unlock()
+	}
+}
+
+// forget detaches a folder whose directory was renamed or removed, so the
+// next open of that path starts afresh; sessions on it learn it is gone.
+func (h *Hub) forget(dir string) {
+	h.mu.Lock()
+	f := h.folders[dir]
+	if f != nil {
+		delete(h.folders, dir)
+	}
+	h.mu.Unlock()
+	if f != nil {
+		f.mu.Lock()
+		f.gone = true
+		for _, m := range f.sessions {
+			m.wake()
+		}
+		f.mu.Unlock()
+	}
+}
+
+// update runs fn with the folder locked (in-process and across processes)
+// and brought up to date with the disk. Events fn and the refresh produce
+// go to the sessions when it returns. full makes the refresh stat every
+// file, to find content rewritten in place.
+func (f *folder) update(full bool, fn func() error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.gone {
+		return ErrFolderGone
+	}
+	if err := f.lk.lock(); err != nil {
+		return err
+	}
+	err := f.refreshLocked(full)
+	if err == nil && fn != nil {
+		err = fn()
+	}
+	if uerr := f.lk.unlock(); err == nil {
+		err = uerr
+	}
+	f.fanOut()
+	return err
+}
+
+// refreshLocked syncs the sidecar and, when the directories changed, the
+// listing. The caller holds mu and the file lock.
+func (f *folder) refreshLocked(full bool) error {
+	if _, err := os.Lstat(filepath.Join(f.dir, "cur")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			f.gone = true
+			return ErrFolderGone
+		}
+		return err
+	}
+	fresh := false
+	if err := f.side.sync(); errors.Is(err, errSidecarMissing) {
+		if f.side.ino != 0 && !f.side.broken {
+			// Somebody removed the file while we hold the state: write it back.
+			f.hub.log.Warn("sidecar vanished, rewriting it from memory", "dir", f.dir)
+			if err := f.side.rewrite(); err != nil {
+				return err
+			}
+		} else {
+			if err := f.initSidecar(); err != nil {
+				return err
+			}
+			fresh = true
+		}
+	} else if err != nil {
+		return err
+	}
+	if err := f.kw.load(); err != nil {
+		return err
+	}
+	if err := f.scanLocked(full || fresh); err != nil {
+		return err
+	}
+	if f.side.broken || fresh {
+		return f.side.rewrite()
+	}
+	return nil
+}
+
+// initSidecar starts the UID list of a folder that has none: adopting
+// Dovecot's or Courier's UIDs when their files are there, else with a new
+// UIDVALIDITY. UIDs of a sidecar that existed but cannot be read are kept
+// as far as its lines could be read (s.recs holds them).
+func (f *folder) initSidecar() error {
+	s := f.side
+	salvaged := s.recs
+	if s.uidValidity != 0 && len(salvaged) > 0 {
+		s.broken = true
+		return nil
+	}
+	if m, err := readMigration(f.dir); err != nil {
+		f.hub.log.Warn("ignoring unreadable UID list of another server", "dir", f.dir, "err", err)
+	} else if m != nil {
+		s.uidValidity, s.uidNext = m.uidValidity, m.uidNext
+		s.highestModSeq = 1
+		s.migrated = m.uids
+		f.hub.log.Info("adopting UIDs of another server", "dir", f.dir, "from", m.source, "uidvalidity", m.uidValidity, "uids", len(m.uids))
+		return nil
+	}
+	v, err := nextUIDValidity(f.root, f.hub.opts.FilePerm)
+	if err != nil {
+		return err
+	}
+	s.uidValidity, s.uidNext, s.highestModSeq = v, 1, 1
+	return nil
+}
+
+// dirChanged reports whether a directory must be listed: its mtime moved,
+// or it is so close to the last listing that a change in the same clock
+// tick could hide behind an equal mtime (Dovecot's rule for maildirs).
+func dirChanged(mtime, known, scanTime int64) bool {
+	return mtime != known || mtime >= scanTime-int64(2*time.Second)
+}
+
+// scanLocked reconciles the directories with the sidecar. new/ is listed
+// before cur/, and cur/ is stat'ed after new/ was listed, so a file that
+// another process moves from new/ to cur/ meanwhile is never missed.
+func (f *folder) scanLocked(full bool) error {
+	s := f.side
+	newPath, curPath := filepath.Join(f.dir, "new"), filepath.Join(f.dir, "cur")
+	scanStart := time.Now().UnixNano()
+	newM, err := mtimeOf(newPath)
+	if err != nil {
+		return err
+	}
+	listNew := full || dirChanged(newM, s.newMtime, s.newScan)
+	var newEnts, curEnts []dirent
+	if listNew {
+		if newEnts, err = listDir(newPath); err != nil {
+			return err
+		}
+	}
+	curM, err := mtimeOf(curPath)
+	if err != nil {
+		return err
+	}
+	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
+	if listCur {
+		if curEnts, err = listDir(curPath); err != nil {
+			return err
+		}
+	}
+	if !listNew && !listCur {
+		return nil
+	}
+	var log strings.Builder
+	var fresh []found
+	for _, r := range s.recs {
+		r.seen = false
+	}
+	visit := func(ents []dirent, inNew bool) {
+		for _, e := range ents {
+			base, inf, hasInfo := splitName(e.name)
+			r := s.byBase[base]
+			if r == nil || r.ino != e.ino || r.seen {
+				fresh = append(fresh, found{dirent: e, base: base, inNew: inNew, hasInfo: hasInfo, raw: rawInfoOf(e.name, hasInfo)})
+				continue
+			}
+			r.seen = true
+			raw := rawInfoOf(e.name, hasInfo)
+			if r.inNew != inNew || r.hasInfo != hasInfo || r.rawInfo != raw {
+				oldInf, oldHas := r.inf, r.hasInfo
+				r.inNew, r.hasInfo, r.rawInfo, r.inf = inNew, hasInfo, raw, inf
+				if oldHas != hasInfo || oldInf != inf {
+					f.bumpLocked(r)
+					f.events = append(f.events, event{kind: evFlags, uid: r.uid})
+				}
+				log.WriteString(flagsLine(r))
+			}
+		}
+	}
+	visit(newEnts, true)
+	visit(curEnts, false)
+	if full {
+		for i := range fresh {
+			fresh[i].stat(f.dir)
+		}
+	}
+
+	// Messages in a listed directory that were not seen are gone, unless
+	// their file turns out to have been renamed under another base.
+	var missing []*msgRec
+	for _, r := range s.recs {
+		if !r.seen && ((r.inNew && listNew) || (!r.inNew && listCur)) {
+			missing = append(missing, r)
+		}
+	}
+	byIno := map[uint64]*msgRec{}
+	for _, r := range missing {
+		byIno[r.ino] = r
+	}
+	var added []found
+	for _, c := range fresh {
+		if r := byIno[c.ino]; r != nil && r.base != c.base && s.byBase[c.base] == nil {
+			// Same inode, new base name: a rename by another tool.
+			delete(byIno, c.ino)
+			delete(s.byBase, r.base)
+			r.base = c.base
+			s.byBase[r.base] = r
+			r.seen = true
+			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
+			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
+			log.WriteString(flagsLine(r))
+			continue
+		}
+		added = append(added, c)
+	}
+	for _, r := range missing {
+		if !r.seen {
+			f.expungeRecLocked(r, &log)
+		}
+	}
+	if full {
+		// Content rewritten in place keeps inode and name but not size
+		// and mtime: that is a new message.
+		for _, r := range append([]*msgRec(nil), s.recs...) {
+			st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
+			if err != nil || (inodeOf(st) == r.ino && st.Size() == r.size && st.ModTime().UnixNano() == r.mtime) {
+				continue
+			}
+			f.expungeRecLocked(r, &log)
+			added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
+		}
+	}
+	if err := f.addFoundLocked(added, &log); err != nil {
+		return err
+	}
+	if listNew {
+		s.newMtime, s.newScan = newM, scanStart
+	}
+	if listCur {
+		s.curMtime, s.curScan = curM, scanStart
+	}
+	if f.hasWriter() && f.anyInNew() {
+		f.ownChange(true, func() error { f.claimNewLocked(&log); return nil })
+	}
+	log.WriteString(s.dirLine())
+	return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+}
+
+// found is a file a listing found that has no UID yet.
+type found struct {
+	dirent
+	base    string
+	inNew   bool
+	hasInfo bool
+	raw     string
+	size    int64
+	mtime   int64
+	statted bool
+	gone    bool
+}
+
+func (c *found) info() info {
+	_, inf, _ := splitName(":2," + c.raw)
+	return inf
+}
+
+func (c *found) stat(dir string) {
+	st, err := os.Stat(filepath.Join(dir, dirOf(c.inNew), c.name))
+	if err != nil {
+		c.gone = true
+		return
+	}
+	c.ino, c.size, c.mtime, c.statted = inodeOf(st), st.Size(), st.ModTime().UnixNano(), true
+}
+
+func rawInfoOf(name string, hasInfo bool) string {
+	if !hasInfo {
+		return ""
+	}
+	return name[strings.LastIndex(name, ":2,")+3:]
+}
+
+func dirOf(inNew bool) string {
+	if inNew {
+		return "new"
+	}
+	return "cur"
+}
+
+// addFoundLocked gives UIDs to new files, in the order of their names
+// (which begin with the delivery time), so UIDs follow arrival.
+func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
+	s := f.side
+	for i := range added {
+		if !added[i].statted {
+			added[i].stat(f.dir)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool {
+		a, b := &added[i], &added[j]
+		if a.mtime != b.mtime {
+			return a.mtime < b.mtime
+		}
+		return a.name < b.name
+	})
+	for i := range added {
+		c := &added[i]
+		if c.gone {
+			continue
+		}
+		if s.byBase[c.base] != nil {
+			// Two files with one base name: give the newcomer a base of
+			// its own (Dovecot does the same) so that neither is lost.
+			nb, err := f.renameDuplicate(c)
+			if err != nil {
+				f.hub.log.Warn("cannot rename a duplicate message file", "dir", f.dir, "file", c.name, "err", err)
+				continue
+			}
+			c.base = nb
+		}
+		uid := uint32(0)
+		if m, ok := s.migrated[c.base]; ok && m >= 1 && s.byUID[m] == nil {
+			uid = m
+		} else {
+			uid = s.uidNext
+		}
+		r := &msgRec{uid: uid, ino: c.ino, size: c.size, mtime: c.mtime, base: c.base, inNew: c.inNew}
+		if c.hasInfo {
+			r.setInfo(c.raw)
+		}
+		_, vs := sizesFromBase(c.base)
+		r.vsize = vs
+		f.bumpLocked(r)
+		resort := len(s.recs) > 0 && s.recs[len(s.recs)-1].uid > uid
+		s.insert(r)
+		if resort {
+			sort.Slice(s.recs, func(i, j int) bool { return s.recs[i].uid < s.recs[j].uid })
+		}
+		log.WriteString(addLine(r))
+		f.events = append(f.events, event{kind: evAdd, uid: uid})
+	}
+	s.migrated = nil
+	return nil
+}
+
+// claimNewLocked moves every file of new/ to cur/, as a session that
+// selected the folder read-write does (RFC 3501 \Recent: the process that
+// moves a message is the one whose session sees it as recent). A file
+// another process moved first is left to the next listing.
+func (f *folder) claimNewLocked(log *strings.Builder) {
+	for _, r := range f.side.recs {
+		if !r.inNew {
+			continue
+		}
+		from := filepath.Join(f.dir, "new", r.name())
+		raw := r.rawInfo
+		to := filepath.Join(f.dir, "cur", r.base+":2,"+raw)
+		if err := os.Rename(from, to); err != nil {
+			continue
+		}
+		r.inNew = false
+		r.setInfo(raw)
+		log.WriteString(flagsLine(r))
+		f.recentNew = append(f.recentNew, r.uid)
+	}
+}
+
+func (f *folder) anyInNew() bool {
+	for _, r := range f.side.recs {
+		if r.inNew {
+			return true
+		}
+	}
+	return false
+}
+
+// ownChange runs op, which renames or creates files in cur/ (and in new/
+// when alsoNew is set), under the folder lock. When the listing of a
+// directory was complete before op, it stays complete after: the new
+// mtime is our own doing. So a change of ours does not cost a listing of
+// a large folder; only a change by a program that does not take our lock,
+// in the microseconds between the two stat calls, could hide (the watcher
+// catches that one).
+func (f *folder) ownChange(alsoNew bool, op func() error) error {
+	s := f.side
+	type dirv struct {
+		path        string
+		mtime, scan *int64
+		clean       bool
+	}
+	dirs := []*dirv{{path: filepath.Join(f.dir, "cur"), mtime: &s.curMtime, scan: &s.curScan}}
+	if alsoNew {
+		dirs = append(dirs, &dirv{path: filepath.Join(f.dir, "new"), mtime: &s.newMtime, scan: &s.newScan})
+	}
+	for _, d := range dirs {
+		m0, err := mtimeOf(d.path)
+		d.clean = err == nil && m0 == *d.mtime && !dirChanged(m0, *d.mtime, *d.scan)
+	}
+	err := op()
+	for _, d := range dirs {
+		if !d.clean {
+			continue
+		}
+		if m1, serr := mtimeOf(d.path); serr == nil {
+			*d.mtime = m1
+			if min := m1 + int64(2*time.Second) + 1; *d.scan < min {
+				*d.scan = min
+			}
+		}
+	}
+	return err
+}
+
+func (f *folder) hasWriter() bool {
+	for _, m := range f.sessions {
+		if !m.readOnly {
+			return true
+		}
+	}
+	return false
+}
+
+// renameDuplicate renames the file of c to a fresh base name, keeping its
+// info, and returns the new base.
+func (f *folder) renameDuplicate(c *found) (string, error) {
+	nb := newBase(c.base)
+	dir := filepath.Join(f.dir, dirOf(c.inNew))
+	newName := nb
+	if c.hasInfo {
+		newName += ":2," + c.raw
+	}
+	if err := os.Rename(filepath.Join(dir, c.name), filepath.Join(dir, newName)); err != nil {
+		return "", err
+	}
+	c.name = newName
+	return nb, nil
+}
+
+// bumpLocked gives r the next modification sequence number.
+func (f *folder) bumpLocked(r *msgRec) {
+	f.side.highestModSeq++
+	r.modseq = f.side.highestModSeq
+}
+
+// expungeRecLocked forgets r and queues its EXPUNGE.
+func (f *folder) expungeRecLocked(r *msgRec, log *strings.Builder) {
+	f.side.highestModSeq++
+	fmt.Fprintf(log, "x %d %d\n", r.uid, f.side.highestModSeq)
+	f.side.drop(r)
+	f.cache.drop(r.uid)
+	f.events = append(f.events, event{kind: evExpunge, uid: r.uid})
+}
+
+// fanOut hands the collected events to every session and wakes them.
+func (f *folder) fanOut() {
+	if len(f.events) == 0 && len(f.recentNew) == 0 {
+		return
+	}
+	evs := f.events
+	f.events = nil
+	// \Recent: a message this process brought into the folder is recent
+	// in exactly one session: the oldest read-write one, else the next
+	// session to select the folder.
+	var claimant *Mailbox
+	for _, m := range f.sessions {
+		if !m.readOnly {
+			claimant = m
+			break
+		}
+	}
+	if claimant != nil {
+		claimant.addRecent(f.recentNew)
+	} else {
+		f.unclaimed = append(f.unclaimed, f.recentNew...)
+	}
+	f.recentNew = nil
+	for _, m := range f.sessions {
+		m.enqueue(evs)
+	}
+}
+
+func mtimeOf(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.ModTime().UnixNano(), nil
+}

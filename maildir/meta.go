@@ -1,0 +1,170 @@
+package maildir
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"imapd/internal/atomicfile"
+	"imapd/message"
+)
+
+// Structure returns the parsed structure of uid (MIME tree with offsets,
+// envelope, CRLF sizes), from the cache or by parsing the file once.
+func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
+	if p := m.f.cache.get(uid); p != nil {
+		return p, nil
+	}
+	fh, err := m.Open(uid)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	p, err := message.Parse(fh, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	m.f.cache.put(uid, p)
+	m.noteSize(uid, p.HeaderSize+p.BodySize)
+	return p, nil
+}
+
+// Size returns RFC822.SIZE of uid: the size with CRLF line endings. It
+// comes from the sidecar, the file name (",W="), or one read of the file,
+// whose result is kept.
+func (m *Mailbox) Size(uid uint32) (int64, error) {
+	f := m.f
+	f.mu.Lock()
+	r := f.side.byUID[uid]
+	var vs int64
+	if r != nil {
+		vs = r.vsize
+	}
+	f.mu.Unlock()
+	if r == nil {
+		return 0, ErrExpunged
+	}
+	if vs > 0 {
+		return vs, nil
+	}
+	fh, err := m.Open(uid)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	vs, err = crlfSize(fh)
+	if err != nil {
+		return 0, err
+	}
+	m.noteSize(uid, vs)
+	return vs, nil
+}
+
+func (m *Mailbox) noteSize(uid uint32, vs int64) {
+	f := m.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.side.byUID[uid]; r != nil && r.vsize == 0 && vs > 0 {
+		r.vsize = vs
+		f.dirtyVSz = append(f.dirtyVSz, r)
+	}
+}
+
+// crlfSize counts the bytes of r with every bare LF as CRLF.
+func crlfSize(r io.Reader) (int64, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var n int64
+	var prev byte
+	for {
+		b, err := br.ReadSlice('\n')
+		n += int64(len(b))
+		if len(b) > 0 && b[len(b)-1] == '\n' {
+			before := prev
+			if len(b) >= 2 {
+				before = b[len(b)-2]
+			}
+			if before != '\r' {
+				n++
+			}
+		}
+		if len(b) > 0 {
+			prev = b[len(b)-1]
+		}
+		if err == io.EOF {
+			return n, nil
+		} else if err != nil && err != bufio.ErrBufferFull {
+			return 0, err
+		}
+	}
+}
+
+// flushSizesLocked writes computed CRLF sizes to the sidecar. The caller
+// holds f.mu; the file lock is taken here.
+func (f *folder) flushSizesLocked() error {
+	if len(f.dirtyVSz) == 0 || f.lk == nil || f.gone {
+		return nil
+	}
+	if err := f.lk.lock(); err != nil {
+		return err
+	}
+	defer f.lk.unlock()
+	if err := f.side.sync(); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range f.dirtyVSz {
+		if f.side.byUID[r.uid] == r {
+			b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
+		}
+	}
+	f.dirtyVSz = nil
+	return f.side.appendLines([]byte(b.String()), false)
+}
+
+// Check is RFC 3501 CHECK: a checkpoint. It finds changes made on disk by
+// anyone (stat'ing every file, so content rewritten in place is seen),
+// writes what is only in memory (computed sizes) and forces the sidecar
+// and the folder's directories to stable storage.
+func (m *Mailbox) Check() error {
+	f := m.f
+	err := f.update(true, func() error {
+		if len(f.dirtyVSz) > 0 {
+			var b strings.Builder
+			for _, r := range f.dirtyVSz {
+				if f.side.byUID[r.uid] == r {
+					b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
+				}
+			}
+			f.dirtyVSz = nil
+			if err := f.side.appendLines([]byte(b.String()), false); err != nil {
+				return err
+			}
+		}
+		f.cache.compact(func(uid uint32) bool { return f.side.byUID[uid] != nil })
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{f.side.path, f.cache.path} {
+		if fh, err := os.Open(p); err == nil {
+			serr := fh.Sync()
+			fh.Close()
+			if serr != nil {
+				return serr
+			}
+		}
+	}
+	for _, d := range []string{f.dir, f.dir + "/cur", f.dir + "/new"} {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}

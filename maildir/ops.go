@@ -1,0 +1,378 @@
+package maildir
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"imapd/internal/atomicfile"
+)
+
+// AppendOptions are the flags, keywords and internal date of a new message.
+type AppendOptions struct {
+	Flags    Flags
+	Keywords []string
+	Date     time.Time // zero: now
+}
+
+// Appended says where a message went: UIDPLUS's APPENDUID.
+type Appended struct {
+	UIDValidity uint32
+	UID         uint32
+	Size        int64 // RFC822.SIZE
+}
+
+var deliveries atomic.Uint64
+
+// newBase returns a unique Maildir base name; prev (if any) lends its
+// size fields so that a renamed duplicate keeps them.
+func newBase(prev string) string {
+	host, _ := os.Hostname()
+	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	now := time.Now()
+	b := fmt.Sprintf("%d.M%dP%dQ%dR%s.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), deliveries.Add(1), hex.EncodeToString(rnd[:]), host)
+	if i := strings.IndexByte(prev, ','); i >= 0 {
+		b += prev[i:]
+	}
+	return b
+}
+
+// writeTmp copies r into a new file in dir/tmp, counting its size and
+// its size with CRLF line endings, and makes it durable.
+func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, size, vsize int64, err error) {
+	path = filepath.Join(dir, "tmp", newBase(""))
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	defer func() {
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	w := bufio.NewWriterSize(fh, 64<<10)
+	buf := make([]byte, 64<<10)
+	var prevCR bool
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			size += int64(n)
+			vsize += int64(n)
+			for i, c := range chunk {
+				if c == '\n' && !(prevCR && i == 0) && !(i > 0 && chunk[i-1] == '\r') {
+					vsize++
+				}
+			}
+			prevCR = chunk[n-1] == '\r'
+			if _, err = w.Write(chunk); err != nil {
+				return "", 0, 0, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		} else if rerr != nil {
+			return "", 0, 0, rerr
+		}
+		if maxSize > 0 && size > maxSize {
+			return "", 0, 0, ErrTooBig
+		}
+	}
+	if err = w.Flush(); err != nil {
+		return "", 0, 0, err
+	}
+	if !h.opts.NoSync {
+		if err = fh.Sync(); err != nil {
+			return "", 0, 0, err
+		}
+	}
+	return path, size, vsize, nil
+}
+
+// ErrTooBig says an appended message exceeded the limit given.
+var ErrTooBig = errors.New("message too big")
+
+// Append delivers a message to a folder (RFC 3501 APPEND): written in
+// tmp/, made durable, renamed into cur/ with its flags, sizes and date,
+// then given the next UID. Opening the folder for it reads no listing of
+// a large folder (see ownChange).
+func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, error) {
+	_, dir, err := s.dir(name)
+	if err != nil {
+		return Appended{}, err
+	}
+	tmp, size, vsize, err := s.hub.writeTmp(dir, r, 0)
+	if err != nil {
+		return Appended{}, err
+	}
+	defer os.Remove(tmp) // a no-op once renamed
+	date := opts.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	if err := os.Chtimes(tmp, date, date); err != nil {
+		return Appended{}, err
+	}
+	f, err := s.hub.acquire(s.root, dir)
+	if err != nil {
+		return Appended{}, err
+	}
+	defer s.hub.release(f)
+	var res Appended
+	err = f.update(false, func() error {
+		r, err := f.deliverLocked(tmp, size, vsize, opts.Flags, opts.Keywords)
+		if err != nil {
+			return err
+		}
+		res = Appended{UIDValidity: f.side.uidValidity, UID: r.uid, Size: vsize}
+		return nil
+	})
+	return res, err
+}
+
+// deliverLocked renames a finished tmp file into cur/ and gives it a UID.
+func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywords []string) (*msgRec, error) {
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return nil, err
+	}
+	base := fmt.Sprintf("%s,S=%d,W=%d", filepath.Base(tmp), size, vsize)
+	r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: size, mtime: st.ModTime().UnixNano(), vsize: vsize, base: base}
+	var log strings.Builder
+	letters, extra, err := f.lettersFor(keywords, &log)
+	if err != nil {
+		return nil, err
+	}
+	r.setInfo(fileName("", info{flags: flags, letters: letters})[3:])
+	r.extra = extra
+	err = f.ownChange(false, func() error {
+		return os.Rename(tmp, filepath.Join(f.dir, "cur", r.name()))
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !f.hub.opts.NoSync {
+		_ = atomicfile.SyncDir(filepath.Join(f.dir, "cur"))
+	}
+	f.bumpLocked(r)
+	f.side.insert(r)
+	log.WriteString(addLine(r))
+	if len(extra) > 0 {
+		log.WriteString(keywordLine(r))
+	}
+	log.WriteString(f.side.dirLine())
+	f.events = append(f.events, event{kind: evAdd, uid: r.uid})
+	f.recentNew = append(f.recentNew, r.uid)
+	return r, f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+}
+
+// lettersFor maps keywords to letters of the folder's keyword file,
+// giving new ones a letter while one is free; the rest are returned to be
+// kept in the sidecar. $Forwarded is a system letter and not passed here.
+func (f *folder) lettersFor(keywords []string, log *strings.Builder) (string, []string, error) {
+	var letters []byte
+	var extra []string
+	for _, k := range keywords {
+		l, ok, err := f.kw.assign(k)
+		if err != nil {
+			return "", nil, err
+		}
+		if ok {
+			letters = append(letters, l)
+		} else {
+			extra = append(extra, k)
+		}
+	}
+	return string(letters), sortedKeywords(extra), nil
+}
+
+// SetFlags changes the flags of messages (RFC 3501 STORE) by renaming
+// their files. Keywords for which no letter is free are kept in the
+// sidecar. The returned UIDs are those whose flags changed; the other
+// sessions hear of the change, this one reports it itself. unchangedSince
+// (CONDSTORE) skips, and returns in failed, messages modified after it; 0
+// means no condition.
+func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []string, unchangedSince uint64) (changed, failed []uint32, err error) {
+	if m.readOnly {
+		return nil, nil, ErrReadOnly
+	}
+	f := m.f
+	err = f.update(false, func() error {
+		var log strings.Builder
+		var kwLetters string
+		var extraKw []string
+		if op != FlagsRemove || len(keywords) > 0 {
+			var err error
+			if op == FlagsRemove {
+				for _, k := range keywords {
+					if l, ok := f.kw.letter(k); ok {
+						kwLetters += string(l)
+					} else {
+						extraKw = append(extraKw, k)
+					}
+				}
+			} else if kwLetters, extraKw, err = f.lettersFor(keywords, &log); err != nil {
+				return err
+			}
+		}
+		werr := f.ownChange(true, func() error {
+			for _, uid := range uids {
+				r := f.side.byUID[uid]
+				if r == nil {
+					continue
+				}
+				if unchangedSince != 0 && r.modseq > unchangedSince {
+					failed = append(failed, uid)
+					continue
+				}
+				nf, nl, nx := f.applyFlags(r, op, flags, kwLetters, extraKw)
+				if nf == r.inf.flags && nl == r.inf.letters && equalStrings(nx, r.extra) && r.hasInfo && !r.inNew {
+					continue
+				}
+				newRaw := fileName("", info{flags: nf, letters: nl, other: r.inf.other})[3:]
+				from := filepath.Join(f.dir, dirOf(r.inNew), r.name())
+				to := filepath.Join(f.dir, "cur", r.base+":2,"+newRaw)
+				if from != to {
+					if err := os.Rename(from, to); err != nil {
+						if errors.Is(err, fs.ErrNotExist) {
+							continue // gone or renamed by another program: the next listing says which
+						}
+						return err
+					}
+				}
+				r.inNew = false
+				r.setInfo(newRaw)
+				if !equalStrings(nx, r.extra) {
+					r.extra = nx
+					log.WriteString(keywordLine(r))
+				}
+				f.bumpLocked(r)
+				log.WriteString(flagsLine(r))
+				f.events = append(f.events, event{kind: evFlags, uid: uid, origin: m})
+				changed = append(changed, uid)
+			}
+			return nil
+		})
+		log.WriteString(f.side.dirLine())
+		if err := f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync); err != nil {
+			return err
+		}
+		return werr
+	})
+	return changed, failed, err
+}
+
+// applyFlags computes a message's new system flags, keyword letters and
+// sidecar keywords. Letters the keyword file does not name are invisible
+// to IMAP, so no STORE removes them: other tools keep what they set.
+func (f *folder) applyFlags(r *msgRec, op FlagOp, flags Flags, letters string, extra []string) (Flags, string, []string) {
+	cur := r.inf.letters
+	switch op {
+	case FlagsSet:
+		var unnamed []byte
+		for i := 0; i < len(cur); i++ {
+			if f.kw.name(cur[i]) == "" {
+				unnamed = append(unnamed, cur[i])
+			}
+		}
+		return flags, mergeLetters(string(unnamed), letters), sortedKeywords(extra)
+	case FlagsAdd:
+		return r.inf.flags | flags, mergeLetters(cur, letters), sortedKeywords(append(append([]string(nil), r.extra...), extra...))
+	default:
+		var out []byte
+		for i := 0; i < len(cur); i++ {
+			if !strings.ContainsRune(letters, rune(cur[i])) {
+				out = append(out, cur[i])
+			}
+		}
+		var nx []string
+		for _, k := range r.extra {
+			if !containsFold(extra, k) {
+				nx = append(nx, k)
+			}
+		}
+		return r.inf.flags &^ flags, string(out), nx
+	}
+}
+
+func mergeLetters(a, b string) string {
+	_, inf, _ := splitName(":2," + a + b)
+	return inf.letters
+}
+
+func containsFold(list []string, s string) bool {
+	for _, k := range list {
+		if strings.EqualFold(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Expunge removes the messages flagged \Deleted (RFC 3501 EXPUNGE); with
+// uids given, only those among them (RFC 4315 UID EXPUNGE). The EXPUNGE
+// responses reach this session, like every other, through Poll.
+func (m *Mailbox) Expunge(uids []uint32) error {
+	if m.readOnly {
+		return ErrReadOnly
+	}
+	f := m.f
+	return f.update(false, func() error {
+		var log strings.Builder
+		var targets []*msgRec
+		if uids == nil {
+			for _, r := range f.side.recs {
+				if r.inf.flags&FlagDeleted != 0 {
+					targets = append(targets, r)
+				}
+			}
+		} else {
+			for _, u := range uids {
+				if r := f.side.byUID[u]; r != nil && r.inf.flags&FlagDeleted != 0 {
+					targets = append(targets, r)
+				}
+			}
+		}
+		werr := f.ownChange(true, func() error {
+			for _, r := range targets {
+				err := os.Remove(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
+				if err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				f.expungeRecLocked(r, &log)
+			}
+			return nil
+		})
+		log.WriteString(f.side.dirLine())
+		if err := f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync); err != nil {
+			return err
+		}
+		return werr
+	})
+}

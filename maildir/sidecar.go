@@ -1,0 +1,514 @@
+package maildir
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"imapd/internal/atomicfile"
+)
+
+// sidecarFile is the per-folder UID list. Its format, one record a line:
+//
+//	imapd-uidlist 1 <uidvalidity> <uidnext> <highestmodseq>
+//	a <uid> <modseq> <inode> <size> <mtime-ns> <crlf-size> <loc> <base>  a message got a UID
+//	x <uid> <modseq>                                         the UID was expunged
+//	f <uid> <modseq> <loc>                                   its file was renamed (flags)
+//	s <uid> <crlf-size>                                      its CRLF size was computed
+//	k <uid> [<keyword> ...]                                  keywords that have no letter
+//	b <uid> <base>                                           its base name changed (same inode)
+//	d <new-mtime> <new-scan> <cur-mtime> <cur-scan>          what we know of new/ and cur/ (ns)
+//
+// <loc> says where the file is and what its name is: 'n' (new/) or 'c'
+// (cur/), then '-' for a name with no info part, or ',' and the info
+// letters after ":2," exactly as on disk. With it, a folder whose
+// directories have not changed since the last 'd' record opens without
+// listing them.
+//
+// The first line is written only when the file is rewritten; every other
+// change appends lines. A base name is percent-escaped (bytes <= 0x20,
+// 0x7f and '%'), so a line never breaks. Anything after the last newline is
+// an interrupted append and is ignored (and dropped at the next rewrite).
+const sidecarFile = "imapd-uidlist"
+
+const sidecarMagic = "imapd-uidlist"
+
+// msgRec is what the folder knows of one message. The fields down to base
+// are persisted in the sidecar; the rest come from the directory listing.
+type msgRec struct {
+	uid    uint32
+	modseq uint64
+	ino    uint64
+	size   int64 // physical size of the file
+	mtime  int64 // file mtime in ns: the INTERNALDATE
+	vsize  int64 // size with CRLF line endings (RFC822.SIZE); 0 = not known yet
+	base   string
+	extra  []string // keywords kept in the sidecar because no letter was free
+
+	inNew   bool   // the file is in new/ (else cur/)
+	hasInfo bool   // the name has a ":2," info part
+	rawInfo string // the info letters as on disk
+	inf     info   // rawInfo parsed
+	seen    bool   // scratch mark of a reconcile pass
+}
+
+// name returns the file's current name.
+func (r *msgRec) name() string {
+	if !r.hasInfo {
+		return r.base
+	}
+	return r.base + ":2," + r.rawInfo
+}
+
+// loc encodes the file's directory and info for the sidecar.
+func (r *msgRec) loc() string {
+	d := "c"
+	if r.inNew {
+		d = "n"
+	}
+	if !r.hasInfo {
+		return d + "-"
+	}
+	return d + "," + escapeBase(r.rawInfo)
+}
+
+// setLoc decodes a loc field; false means it is malformed.
+func (r *msgRec) setLoc(loc string) bool {
+	if len(loc) < 2 || (loc[0] != 'n' && loc[0] != 'c') {
+		return false
+	}
+	r.inNew = loc[0] == 'n'
+	switch loc[1] {
+	case '-':
+		r.hasInfo, r.rawInfo, r.inf = false, "", info{}
+		return len(loc) == 2
+	case ',':
+		raw, ok := unescapeBase(loc[2:])
+		if !ok && loc[2:] != "" {
+			return false
+		}
+		r.setInfo(raw)
+		return true
+	}
+	return false
+}
+
+// setInfo sets the info part of the name to raw (letters after ":2,").
+func (r *msgRec) setInfo(raw string) {
+	r.hasInfo, r.rawInfo = true, raw
+	_, r.inf, _ = splitName(":2," + raw)
+}
+
+// sidecar is the in-memory state of the UID list plus what is needed to
+// follow the file while other processes append to it.
+type sidecar struct {
+	path          string
+	log           *slog.Logger
+	uidValidity   uint32
+	uidNext       uint32
+	highestModSeq uint64
+
+	recs   []*msgRec // ascending UID
+	byUID  map[uint32]*msgRec
+	byBase map[string]*msgRec
+
+	// Directory mtimes and the time of the listing that saw them, from
+	// the last 'd' record: equal mtimes that are not recent spare a listing.
+	newMtime, newScan, curMtime, curScan int64
+
+	ino     uint64 // inode of the file we follow
+	offset  int64  // bytes of it consumed
+	records int    // record lines in the file, for the compaction decision
+	broken  bool   // a line could not be parsed: rewrite at the next write
+
+	// migrated maps base names to the UIDs another server gave them, until
+	// the first listing of a folder whose sidecar was just created.
+	migrated map[string]uint32
+}
+
+func newSidecar(path string, log *slog.Logger) *sidecar {
+	return &sidecar{path: path, log: log, byUID: map[uint32]*msgRec{}, byBase: map[string]*msgRec{}}
+}
+
+// errSidecarMissing says there is no sidecar file (a new folder, or a lost one).
+var errSidecarMissing = errors.New("sidecar missing")
+
+// sync brings the in-memory state up to date with the file: it reads
+// lines appended since the last call, or the whole file when another
+// process replaced it. The caller holds the folder lock.
+func (s *sidecar) sync() error {
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errSidecarMissing
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if ino := inodeOf(fi); ino != s.ino || fi.Size() < s.offset {
+		return s.load(f, ino)
+	}
+	if fi.Size() == s.offset {
+		return nil
+	}
+	if _, err := f.Seek(s.offset, io.SeekStart); err != nil {
+		return err
+	}
+	return s.readRecords(bufio.NewReaderSize(f, 64<<10), s.offset)
+}
+
+// load replaces the in-memory state by the file's.
+func (s *sidecar) load(f *os.File, ino uint64) error {
+	old := s.byUID
+	s.recs, s.byUID, s.byBase = nil, map[uint32]*msgRec{}, map[string]*msgRec{}
+	s.ino, s.offset, s.records, s.broken = ino, 0, 0, false
+	br := bufio.NewReaderSize(f, 64<<10)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		// Not even a complete header line: the file is unusable.
+		return fmt.Errorf("sidecar %s: no header: %w", s.path, errSidecarMissing)
+	}
+	fields := strings.Fields(line)
+	if len(fields) != 5 || fields[0] != sidecarMagic || fields[1] != "1" {
+		return fmt.Errorf("sidecar %s: bad header %q: %w", s.path, strings.TrimSpace(line), errSidecarMissing)
+	}
+	v, err1 := strconv.ParseUint(fields[2], 10, 32)
+	n, err2 := strconv.ParseUint(fields[3], 10, 32)
+	m, err3 := strconv.ParseUint(fields[4], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || v == 0 || n == 0 {
+		return fmt.Errorf("sidecar %s: bad header %q: %w", s.path, strings.TrimSpace(line), errSidecarMissing)
+	}
+	s.uidValidity, s.uidNext, s.highestModSeq = uint32(v), uint32(n), m
+	if err := s.readRecords(br, int64(len(line))); err != nil {
+		return err
+	}
+	// Keep sizes we computed and have not written yet.
+	for uid, r := range s.byUID {
+		if o := old[uid]; o != nil && o.ino == r.ino && r.vsize == 0 {
+			r.vsize = o.vsize
+		}
+	}
+	return nil
+}
+
+// readRecords applies complete record lines from br; offset is the file
+// position br starts at. An incomplete last line is left for later.
+func (s *sidecar) readRecords(br *bufio.Reader, offset int64) error {
+	var pendingSort bool
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than 64 KiB is not ours: skip it whole.
+			skipped := int64(len(line))
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				skipped += int64(len(line))
+			}
+			if err != nil {
+				break
+			}
+			offset += skipped
+			s.badLine("overlong line")
+			continue
+		}
+		if err == io.EOF {
+			break // an incomplete line (an interrupted append) or nothing
+		} else if err != nil {
+			return err
+		}
+		offset += int64(len(line))
+		s.records++
+		if s.apply(line[:len(line)-1]) {
+			pendingSort = true
+		}
+	}
+	s.offset = offset
+	if pendingSort {
+		sort.Slice(s.recs, func(i, j int) bool { return s.recs[i].uid < s.recs[j].uid })
+	}
+	return nil
+}
+
+func (s *sidecar) badLine(why string) {
+	if !s.broken {
+		s.log.Warn("sidecar: unreadable line, the file will be rewritten", "path", s.path, "why", why)
+	}
+	s.broken = true
+}
+
+// apply applies one record and reports whether the record list needs
+// re-sorting.
+func (s *sidecar) apply(line []byte) (resort bool) {
+	f := strings.Fields(string(line))
+	if len(f) == 5 && f[0] == "d" {
+		var v [4]int64
+		for i := range v {
+			n, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				s.badLine("bad dir record")
+				return false
+			}
+			v[i] = n
+		}
+		s.newMtime, s.newScan, s.curMtime, s.curScan = v[0], v[1], v[2], v[3]
+		return false
+	}
+	if len(f) < 2 {
+		s.badLine("short record")
+		return false
+	}
+	uid64, err := strconv.ParseUint(f[1], 10, 32)
+	if err != nil || uid64 == 0 {
+		s.badLine("bad uid")
+		return false
+	}
+	uid := uint32(uid64)
+	num := func(i int) (int64, bool) {
+		if i >= len(f) {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		return n, err == nil && n >= 0
+	}
+	switch f[0] {
+	case "a":
+		modseq, ok1 := num(2)
+		ino, ok2 := num(3)
+		size, ok3 := num(4)
+		mtime, ok4 := num(5)
+		vsize, ok5 := num(6)
+		if len(f) != 9 || !(ok1 && ok2 && ok3 && ok4 && ok5) {
+			s.badLine("bad add record")
+			return false
+		}
+		base, ok := unescapeBase(f[8])
+		if !ok {
+			s.badLine("bad base name")
+			return false
+		}
+		if old := s.byUID[uid]; old != nil {
+			s.drop(old)
+		}
+		if old := s.byBase[base]; old != nil {
+			s.drop(old)
+		}
+		r := &msgRec{uid: uid, modseq: uint64(modseq), ino: uint64(ino), size: size, mtime: mtime, vsize: vsize, base: base}
+		if !r.setLoc(f[7]) {
+			s.badLine("bad location")
+			return false
+		}
+		resort = len(s.recs) > 0 && s.recs[len(s.recs)-1].uid > uid
+		s.insert(r)
+		s.bump(r.modseq)
+		return resort
+	case "x":
+		modseq, ok := num(2)
+		if len(f) != 3 || !ok {
+			s.badLine("bad expunge record")
+			return false
+		}
+		s.bump(uint64(modseq))
+		if r := s.byUID[uid]; r != nil {
+			s.drop(r)
+		}
+	case "f":
+		modseq, ok := num(2)
+		if len(f) != 4 || !ok {
+			s.badLine("bad flags record")
+			return false
+		}
+		s.bump(uint64(modseq))
+		if r := s.byUID[uid]; r != nil {
+			saved := *r
+			if !r.setLoc(f[3]) {
+				*r = saved
+				s.badLine("bad location")
+				return false
+			}
+			r.modseq = uint64(modseq)
+		}
+	case "s":
+		vsize, ok := num(2)
+		if len(f) != 3 || !ok {
+			s.badLine("bad size record")
+			return false
+		}
+		if r := s.byUID[uid]; r != nil {
+			r.vsize = vsize
+		}
+	case "k":
+		if r := s.byUID[uid]; r != nil {
+			r.extra = sortedKeywords(f[2:])
+		}
+	case "b":
+		base, ok := "", len(f) == 3
+		if ok {
+			base, ok = unescapeBase(f[2])
+		}
+		if !ok {
+			s.badLine("bad base record")
+			return false
+		}
+		if r := s.byUID[uid]; r != nil {
+			delete(s.byBase, r.base)
+			r.base = base
+			s.byBase[base] = r
+		}
+	default:
+		s.badLine("unknown record type")
+	}
+	return false
+}
+
+func (s *sidecar) bump(modseq uint64) {
+	if modseq > s.highestModSeq {
+		s.highestModSeq = modseq
+	}
+}
+
+// insert adds r (whose UID is not present). The caller re-sorts when r is
+// not the highest UID.
+func (s *sidecar) insert(r *msgRec) {
+	s.recs = append(s.recs, r)
+	s.byUID[r.uid] = r
+	s.byBase[r.base] = r
+	if r.uid >= s.uidNext {
+		s.uidNext = r.uid + 1
+	}
+}
+
+// drop removes r from the maps; the slice is compacted by compact().
+func (s *sidecar) drop(r *msgRec) {
+	delete(s.byUID, r.uid)
+	if s.byBase[r.base] == r {
+		delete(s.byBase, r.base)
+	}
+	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].uid >= r.uid })
+	if i < len(s.recs) && s.recs[i] == r {
+		s.recs = append(s.recs[:i], s.recs[i+1:]...)
+		return
+	}
+	for i, o := range s.recs { // unsorted (mid-load)
+		if o == r {
+			s.recs = append(s.recs[:i], s.recs[i+1:]...)
+			return
+		}
+	}
+}
+
+// appendLines writes records at the end of the file. The caller holds the
+// folder lock and has called sync, so nobody else writes meanwhile.
+func (s *sidecar) appendLines(b []byte, durable bool) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if s.broken || s.ino == 0 || (s.records > 1000 && s.records > 3*len(s.recs)) {
+		return s.rewrite()
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	s.offset += int64(len(b))
+	s.records += bytes.Count(b, []byte{'\n'})
+	return nil
+}
+
+// rewrite replaces the file by a snapshot of the in-memory state.
+func (s *sidecar) rewrite() error {
+	var b bytes.Buffer
+	b.Grow(64 + len(s.recs)*80)
+	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
+	for _, r := range s.recs {
+		b.WriteString(addLine(r))
+		if len(r.extra) > 0 {
+			b.WriteString(keywordLine(r))
+		}
+	}
+	if s.curScan != 0 {
+		b.WriteString(s.dirLine())
+	}
+	if err := atomicfile.WriteFile(s.path, b.Bytes(), 0o600); err != nil {
+		return err
+	}
+	st, err := stampOf(s.path)
+	if err != nil {
+		return err
+	}
+	s.ino, s.offset, s.broken = st.ino, int64(b.Len()), false
+	s.records = len(s.recs)
+	return nil
+}
+
+func (s *sidecar) dirLine() string {
+	return fmt.Sprintf("d %d %d %d %d\n", s.newMtime, s.newScan, s.curMtime, s.curScan)
+}
+
+func addLine(r *msgRec) string {
+	return fmt.Sprintf("a %d %d %d %d %d %d %s %s\n", r.uid, r.modseq, r.ino, r.size, r.mtime, r.vsize, r.loc(), escapeBase(r.base))
+}
+
+func flagsLine(r *msgRec) string {
+	return fmt.Sprintf("f %d %d %s\n", r.uid, r.modseq, r.loc())
+}
+
+func keywordLine(r *msgRec) string {
+	return fmt.Sprintf("k %d %s\n", r.uid, strings.Join(r.extra, " "))
+}
+
+func escapeBase(base string) string {
+	var b strings.Builder
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		if c <= 0x20 || c == 0x7f || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func unescapeBase(s string) (string, bool) {
+	if !strings.Contains(s, "%") {
+		return s, s != ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", false
+		}
+		n, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(n))
+		i += 2
+	}
+	return b.String(), true
+}

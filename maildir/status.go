@@ -1,0 +1,90 @@
+package maildir
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"imapd/internal/atomicfile"
+)
+
+// Status is what RFC 3501 STATUS (and STATUS=SIZE, CONDSTORE) report.
+type Status struct {
+	Messages      uint32
+	Recent        uint32
+	UIDNext       uint32
+	UIDValidity   uint32
+	Unseen        uint32
+	Size          int64 // sum of RFC822.SIZE where known from names or the sidecar
+	HighestModSeq uint64
+}
+
+// Status reports on a folder without selecting it. It brings the folder
+// up to date with the disk first, so new deliveries count.
+func (s *Store) Status(name string) (Status, error) {
+	_, dir, err := s.dir(name)
+	if err != nil {
+		return Status{}, err
+	}
+	f, err := s.hub.acquire(s.root, dir)
+	if err != nil {
+		return Status{}, err
+	}
+	defer s.hub.release(f)
+	var st Status
+	err = f.update(false, func() error {
+		st = Status{Messages: uint32(len(f.side.recs)), UIDNext: f.side.uidNext,
+			UIDValidity: f.side.uidValidity, HighestModSeq: f.side.highestModSeq}
+		for _, r := range f.side.recs {
+			if r.inf.flags&FlagSeen == 0 {
+				st.Unseen++
+			}
+			if r.inNew {
+				st.Recent++
+			}
+			st.Size += r.vsize
+		}
+		st.Recent += uint32(len(f.unclaimed))
+		return nil
+	})
+	return st, err
+}
+
+// uidValidityFile in the Maildir root remembers the last UIDVALIDITY
+// handed out, so that a folder whose sidecar was lost gets a value never
+// used before, even within one second.
+const uidValidityFile = "imapd-uidvalidity"
+
+func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
+	path := filepath.Join(root, uidValidityFile)
+	l, err := openLock(path + ".lock")
+	if err != nil {
+		return 0, err
+	}
+	defer l.close()
+	if err := l.lock(); err != nil {
+		return 0, err
+	}
+	last := uint64(0)
+	if data, err := os.ReadFile(path); err == nil {
+		last, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	v := uint64(time.Now().Unix())
+	if v <= last {
+		v = last + 1
+	}
+	if v > 1<<32-1 {
+		return 0, fmt.Errorf("UIDVALIDITY space exhausted in %s", root)
+	}
+	if err := atomicfile.WriteFile(path, []byte(strconv.FormatUint(v, 10)+"\n"), perm); err != nil {
+		return 0, err
+	}
+	return uint32(v), nil
+}
