@@ -230,6 +230,7 @@ func (f *folder) scanLocked(full bool) error {
 	listNew := full || dirChanged(newM, s.newMtime, s.newScan)
 	var newEnts, curEnts []dirent
 	if listNew {
+		f.hub.stats.Listings.Add(1)
 		if newEnts, err = listDir(newPath); err != nil {
 			return err
 		}
@@ -240,6 +241,7 @@ func (f *folder) scanLocked(full bool) error {
 	}
 	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
 	if listCur {
+		f.hub.stats.Listings.Add(1)
 		if curEnts, err = listDir(curPath); err != nil {
 			return err
 		}

@@ -270,6 +270,7 @@ func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.f.hub.stats.MessageReads.Add(1)
 		fh, err := os.Open(p)
 		if err == nil || try == 1 || !os.IsNotExist(err) {
 			return fh, err

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -29,11 +30,23 @@ type Options struct {
 // folder object per open Maildir folder, so that a change made by one
 // session reaches every other at once, and the files are read once.
 type Hub struct {
+	stats   Stats
 	opts    Options
 	log     *slog.Logger
 	mu      sync.Mutex
 	folders map[string]*folder // by directory path
 }
+
+// Stats counts the file-system work a Hub did, so tests and benchmarks
+// can show what an operation costs (an open of a current folder lists no
+// directory and reads no message).
+type Stats struct {
+	Listings     atomic.Int64 // directory listings of new/ or cur/
+	MessageReads atomic.Int64 // message files opened for reading
+}
+
+// Stats returns the Hub's counters.
+func (h *Hub) Stats() *Stats { return &h.stats }
 
 // NewHub returns a Hub. A process needs one.
 func NewHub(opts Options) *Hub {

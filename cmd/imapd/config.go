@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the TOML configuration; imapd.toml.example documents every
+// key and its default.
+type Config struct {
+	// Listen are plain addresses (STARTTLS offered when TLS is set up).
+	Listen []string `toml:"listen"`
+	// ListenTLS are implicit-TLS addresses (port 993).
+	ListenTLS []string `toml:"listen_tls"`
+	// AllowPlaintext allows passwords before TLS on any connection;
+	// loopback connections always may.
+	AllowPlaintext bool `toml:"allow_plaintext"`
+
+	TLS    TLSConfig    `toml:"tls"`
+	Auth   AuthConfig   `toml:"auth"`
+	Limits LimitsConfig `toml:"limits"`
+	Log    LogConfig    `toml:"log"`
+}
+
+// TLSConfig names the certificate and key (PEM).
+type TLSConfig struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// AuthConfig says where users and their mail are.
+type AuthConfig struct {
+	Htpasswd     string `toml:"htpasswd"`
+	MailLocation string `toml:"mail_location"`
+	Home         string `toml:"home"`
+}
+
+// LimitsConfig bounds what clients may do.
+type LimitsConfig struct {
+	MaxLine         int      `toml:"max_line"`
+	MaxLiteral      int64    `toml:"max_literal"`
+	MaxAppend       int64    `toml:"max_append"`
+	SearchDepth     int      `toml:"search_depth"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	MaxFailedLogins int      `toml:"max_failed_logins"`
+	MaxConnections  int      `toml:"max_connections"`
+}
+
+// LogConfig sets up log/slog.
+type LogConfig struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "30m" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen: []string{"127.0.0.1:143"},
+		Auth: AuthConfig{
+			Htpasswd:     "/etc/imapd/htpasswd",
+			MailLocation: "/var/vmail/%u/Maildir",
+		},
+		Log: LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// loadConfig reads path over the defaults; unknown keys are an error, so
+// that a typo does not silently leave a default in place.
+func loadConfig(path string) (Config, error) {
+	c := defaultConfig()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return c, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())
+	}
+	if len(c.ListenTLS) > 0 && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		return c, fmt.Errorf("%s: listen_tls needs tls.cert and tls.key", path)
+	}
+	return c, nil
+}

@@ -1,0 +1,259 @@
+// Command imapd is a Maildir IMAP4rev1 server.
+//
+//	imapd -config /etc/imapd/imapd.toml   serve the configured listeners
+//	imapd -config ... -inetd              serve one connection on stdin/stdout
+//	imapd -config ... -preauth            the same, logged in as the invoking user
+//	imapd -demo ./var                     make a demo setup under ./var and serve it
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"imapd/auth"
+	"imapd/imapd"
+	"imapd/maildir"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "imapd:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	configPath := flag.String("config", "/etc/imapd/imapd.toml", "configuration file (TOML)")
+	inetd := flag.Bool("inetd", false, "serve one connection on stdin/stdout (inetd, systemd Accept=yes)")
+	preauth := flag.Bool("preauth", false, "serve the invoking user on stdin/stdout with a PREAUTH greeting")
+	demo := flag.String("demo", "", "create a demo setup in `DIR` on first run (user demo, password demo) and serve it")
+	flag.Parse()
+
+	if *demo != "" {
+		p, err := setupDemo(*demo)
+		if err != nil {
+			return err
+		}
+		*configPath = p
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.Log, *inetd || *preauth)
+	if err != nil {
+		return err
+	}
+	hub := maildir.NewHub(maildir.Options{Logger: logger})
+	openStore := func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) }
+
+	certs := &certStore{}
+	var tlsConfig *tls.Config
+	if cfg.TLS.Cert != "" {
+		if err := certs.load(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+			return err
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	}
+	opts := imapd.Options{
+		OpenStore:       openStore,
+		TLSConfig:       tlsConfig,
+		AllowPlaintext:  cfg.AllowPlaintext,
+		MaxLine:         cfg.Limits.MaxLine,
+		MaxLiteral:      cfg.Limits.MaxLiteral,
+		MaxAppend:       cfg.Limits.MaxAppend,
+		SearchDepth:     cfg.Limits.SearchDepth,
+		IdleTimeout:     cfg.Limits.IdleTimeout.Duration,
+		MaxFailedLogins: cfg.Limits.MaxFailedLogins,
+		MaxConnections:  cfg.Limits.MaxConnections,
+		Logger:          logger,
+	}
+
+	if *preauth {
+		id, err := invokingUser(cfg)
+		if err != nil {
+			return err
+		}
+		srv := imapd.New(opts)
+		srv.ServePreauth(stdioConn(), id)
+		return nil
+	}
+
+	ht, err := auth.NewHtpasswd(auth.HtpasswdOptions{Path: cfg.Auth.Htpasswd,
+		MailLocation: cfg.Auth.MailLocation, Home: cfg.Auth.Home, UID: os.Getuid(), GID: os.Getgid(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	opts.Authenticator = ht
+	srv := imapd.New(opts)
+
+	if *inetd {
+		srv.ServeConn(stdioConn())
+		return nil
+	}
+
+	var wg sync.WaitGroup
+	serveErr := make(chan error, len(cfg.Listen)+len(cfg.ListenTLS))
+	listen := func(addr string, tlsOn bool) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		if tlsOn {
+			l = tls.NewListener(l, tlsConfig)
+		}
+		logger.Info("listening", "addr", l.Addr().String(), "tls", tlsOn)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+		return nil
+	}
+	for _, a := range cfg.Listen {
+		if err := listen(a, false); err != nil {
+			return err
+		}
+	}
+	for _, a := range cfg.ListenTLS {
+		if err := listen(a, true); err != nil {
+			return err
+		}
+	}
+	if *demo != "" {
+		printDemoHelp(cfg)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for {
+		select {
+		case err := <-serveErr:
+			shutdown(srv, logger)
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				logger.Info("SIGHUP: reloading certificate and htpasswd")
+				if cfg.TLS.Cert != "" {
+					if err := certs.load(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+						logger.Error("cannot reload the certificate, keeping the old one", "err", err)
+					}
+				}
+				if err := ht.Reload(); err != nil {
+					logger.Error("cannot reload htpasswd, keeping the old one", "err", err)
+				}
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String())
+			shutdown(srv, logger)
+			wg.Wait()
+			return nil
+		}
+	}
+}
+
+func shutdown(srv *imapd.Server, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("shutdown timed out; remaining sessions closed", "err", err)
+	}
+}
+
+func newLogger(c LogConfig, stdio bool) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	// Under inetd stdout is the connection: logs go to stderr always.
+	out := os.Stderr
+	ho := &slog.HandlerOptions{Level: level}
+	switch c.Format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(out, ho)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(out, ho)), nil
+	}
+	_ = stdio
+	return nil, fmt.Errorf("log.format: %q is neither text nor json", c.Format)
+}
+
+// certStore holds the certificate, replaced on SIGHUP.
+type certStore struct {
+	cert atomic.Pointer[tls.Certificate]
+}
+
+func (c *certStore) load(certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	c.cert.Store(&cert)
+	return nil
+}
+
+func (c *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cert.Load(), nil }
+
+// invokingUser is the identity for -preauth: the user running us, with
+// the mail location of the config (its %h is the home directory).
+func invokingUser(cfg Config) (auth.Identity, error) {
+	u, err := user.Current()
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	loc := cfg.Auth.MailLocation
+	if loc == "" {
+		loc = "%h/Maildir"
+	}
+	dir, err := auth.ExpandMailLocation(loc, u.Username, u.HomeDir)
+	if err != nil {
+		return auth.Identity{}, err
+	}
+	return auth.Identity{Username: u.Username, Maildir: filepath.Clean(dir), Home: u.HomeDir,
+		UID: os.Getuid(), GID: os.Getgid()}, nil
+}
+
+// stdioConn makes stdin/stdout a net.Conn: the socket itself under inetd
+// or systemd Accept=yes, else a pipe pair.
+func stdioConn() net.Conn {
+	if c, err := net.FileConn(os.Stdin); err == nil {
+		return c
+	}
+	return &pipeConn{r: os.Stdin, w: os.Stdout}
+}
+
+type pipeConn struct {
+	r, w *os.File
+}
+
+func (p *pipeConn) Read(b []byte) (int, error)  { return p.r.Read(b) }
+func (p *pipeConn) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *pipeConn) Close() error {
+	p.w.Close()
+	return p.r.Close()
+}
+func (p *pipeConn) LocalAddr() net.Addr                { return pipeAddr{} }
+func (p *pipeConn) RemoteAddr() net.Addr               { return pipeAddr{} }
+func (p *pipeConn) SetDeadline(t time.Time) error      { return p.r.SetDeadline(t) }
+func (p *pipeConn) SetReadDeadline(t time.Time) error  { return p.r.SetReadDeadline(t) }
+func (p *pipeConn) SetWriteDeadline(t time.Time) error { return p.w.SetWriteDeadline(t) }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "stdio" }

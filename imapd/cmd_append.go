@@ -1,0 +1,58 @@
+package imapd
+
+import (
+	"bytes"
+	"fmt"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// cmdAppend is RFC 3501 §6.3.11 with UIDPLUS's APPENDUID (RFC 4315).
+// The message is stored as sent; a missing mailbox gets NO [TRYCREATE].
+// If the mailbox is the selected one, the new message reaches the
+// client as EXISTS through the dispatcher's flush.
+func cmdAppend(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.AppendArgs)
+	if len(a.Messages) != 1 {
+		return bad("APPEND takes one message (MULTIAPPEND is not supported)")
+	}
+	m := a.Messages[0]
+	name, err := mailboxName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	if m.Binary && bytes.IndexByte(m.Data, 0) >= 0 {
+		return no("UNKNOWN-CTE", "Messages with NUL octets cannot be stored")
+	}
+	if int64(len(m.Data)) > s.srv.opts.MaxAppend {
+		return no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.MaxAppend))
+	}
+	var opts maildir.AppendOptions
+	opts.Flags, opts.Keywords = splitFlags(m.Flags)
+	opts.Date = m.Date
+	res, err := s.store.Append(name, bytes.NewReader(m.Data), opts)
+	if err != nil {
+		return err
+	}
+	if s.mbox != nil {
+		// Our own append to the selected folder comes back through Poll.
+		s.mbox.Refresh(false)
+	}
+	s.okText = fmt.Sprintf("[APPENDUID %d %d] APPEND completed", res.UIDValidity, res.UID)
+	return nil
+}
+
+// splitFlags separates system flags (and $Forwarded) from keywords.
+func splitFlags(names []string) (maildir.Flags, []string) {
+	var flags maildir.Flags
+	var kws []string
+	for _, n := range names {
+		if f := maildir.ParseFlag(n); f != 0 {
+			flags |= f
+		} else if len(n) > 0 && n[0] != '\\' {
+			kws = append(kws, n)
+		}
+	}
+	return flags, kws
+}

@@ -1,0 +1,152 @@
+package imapd
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"imapd/auth"
+	"imapd/imapd/wire"
+)
+
+// cmdStartTLS is RFC 3501 §6.2.1.
+func cmdStartTLS(s *session, c *wire.Command) error {
+	cfg := s.srv.tlsConfig()
+	switch {
+	case s.tls:
+		return bad("TLS is already active")
+	case cfg == nil:
+		return no("", "TLS is not configured")
+	}
+	if s.r.Buffered() > 0 {
+		// Commands pipelined after STARTTLS would be taken as having come
+		// over TLS (CVE-2011-0411 and kin): refuse them all.
+		s.log.Warn("client pipelined after STARTTLS")
+		s.w.Status(c.Tag, "BAD", "", "Commands after STARTTLS must wait for TLS")
+		s.state = stateLogout
+		return nil
+	}
+	s.w.Status(c.Tag, "OK", "", "Begin TLS negotiation now")
+	if err := s.w.Flush(); err != nil {
+		s.state = stateLogout
+		return nil
+	}
+	tc := tls.Server(s.conn, cfg)
+	tc.SetDeadline(time.Now().Add(time.Minute))
+	if err := tc.Handshake(); err != nil {
+		s.log.Info("TLS handshake failed", "err", err)
+		s.state = stateLogout
+		return nil
+	}
+	tc.SetDeadline(time.Time{})
+	s.mu.Lock()
+	s.conn = tc
+	s.mu.Unlock()
+	s.r.Reset(tc)
+	s.w.Reset(tc)
+	s.tls, s.secure = true, true
+	s.responded = true
+	return nil
+}
+
+// cmdLogin is RFC 3501 §6.2.3.
+func cmdLogin(s *session, c *wire.Command) error {
+	if !s.secure {
+		return no("PRIVACYREQUIRED", "Plaintext login is disabled before STARTTLS")
+	}
+	a := c.Args.(*wire.LoginArgs)
+	return s.authenticate(a.Username, a.Password)
+}
+
+// cmdAuthenticate is RFC 3501 §6.2.2 with SASL-IR (RFC 4959); PLAIN is
+// the only mechanism (RFC 4616).
+func cmdAuthenticate(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.AuthenticateArgs)
+	if a.Mechanism != "PLAIN" {
+		return no("CANNOT", "Unsupported authentication mechanism")
+	}
+	if !s.secure {
+		return no("PRIVACYREQUIRED", "Plaintext authentication is disabled before STARTTLS")
+	}
+	var authErr error
+	server := sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			authErr = no("AUTHORIZATIONFAILED", "Cannot log in as another user")
+			return authErr
+		}
+		authErr = s.authenticate(username, password)
+		return authErr
+	})
+	var resp []byte
+	if a.HasInitialResponse {
+		resp = a.InitialResponse
+	}
+	for {
+		challenge, done, err := server.Next(resp)
+		if authErr != nil {
+			return authErr
+		}
+		if err != nil {
+			return no("AUTHENTICATIONFAILED", "Invalid SASL PLAIN message")
+		}
+		if done {
+			return nil
+		}
+		if err := s.w.ContinueSASL(challenge); err != nil {
+			return err
+		}
+		if !s.armRead() {
+			return no("UNAVAILABLE", "Server shutting down")
+		}
+		line, err := s.r.ReadLine()
+		if err != nil {
+			s.state = stateLogout
+			return err
+		}
+		if string(line) == "*" {
+			return bad("Authentication cancelled")
+		}
+		if resp, err = wire.DecodeSASL(line); err != nil {
+			return bad("Invalid base64 in the SASL response")
+		}
+	}
+}
+
+// authenticate checks a password and logs in. Too many failures on one
+// connection end it with BYE.
+func (s *session) authenticate(user, pass string) error {
+	if s.srv.throttle == nil {
+		return no("UNAVAILABLE", "No authentication backend is configured")
+	}
+	id, err := s.srv.throttle.Authenticate(s.srv.ctx, remoteAddr(s.conn), user, pass)
+	if err != nil {
+		if errors.Is(err, auth.ErrFailed) {
+			s.failed++
+			if s.failed >= s.srv.opts.MaxFailedLogins {
+				s.w.Status("", "BYE", "", "Too many failed logins")
+				s.pendingLogout = true
+			}
+		}
+		return err
+	}
+	if err := s.login(id); err != nil {
+		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")
+	}
+	s.log.Info("login", "method", "password", "tls", s.tls)
+	s.okText = "[CAPABILITY " + s.capabilities() + "] Logged in"
+	return nil
+}
+
+// remoteAddr is the client's IP address, or the zero Addr for a pipe.
+func remoteAddr(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}

@@ -1,0 +1,181 @@
+package imapd
+
+import (
+	"sort"
+	"strings"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+const delim = string(maildir.Delimiter)
+
+// cmdList is LIST (RFC 3501 §6.3.8) and LSUB (§6.3.9).
+func cmdList(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.ListArgs)
+	if a.Extended {
+		return bad("LIST-EXTENDED syntax is not supported")
+	}
+	ref, err := a.Reference.UTF8()
+	if a.Reference == "" {
+		ref, err = "", nil
+	}
+	if err != nil {
+		return no("CANNOT", "Reference name is not valid modified UTF-7")
+	}
+	pat, err := decodePattern(string(a.Patterns[0]))
+	if err != nil {
+		return no("CANNOT", "Mailbox pattern is not valid modified UTF-7")
+	}
+	if pat == "" && c.Name == "LIST" {
+		// The hierarchy delimiter and the root of the reference.
+		root := ""
+		if i := strings.IndexByte(ref, maildir.Delimiter); i >= 0 {
+			root = ref[:i+1]
+		}
+		s.w.Untagged().Raw(`LIST (\Noselect) "` + delim + `" `).String(root).CRLF()
+		return nil
+	}
+	full := canonicalPattern(ref + pat)
+	m := newMatcher(full)
+	if c.Name == "LSUB" {
+		return s.lsub(m)
+	}
+	folders, err := s.store.List()
+	if err != nil {
+		return err
+	}
+	children := map[string]bool{}
+	for _, f := range folders {
+		if i := strings.LastIndexByte(f.Name, maildir.Delimiter); i > 0 {
+			children[f.Name[:i]] = true
+		}
+	}
+	for _, f := range folders {
+		if !m.match(f.Name) {
+			continue
+		}
+		var attrs []string
+		if f.NoSelect {
+			attrs = append(attrs, `\Noselect`)
+		}
+		if children[f.Name] {
+			attrs = append(attrs, `\HasChildren`)
+		} else {
+			attrs = append(attrs, `\HasNoChildren`)
+		}
+		if !f.NoSelect {
+			// RFC 3501 §7.2.2: \Marked if messages arrived since the
+			// folder was last selected (they wait in new/).
+			if st, err := s.store.Status(f.Name); err == nil {
+				if st.Recent > 0 {
+					attrs = append(attrs, `\Marked`)
+				} else {
+					attrs = append(attrs, `\Unmarked`)
+				}
+			}
+		}
+		s.writeListLine("LIST", attrs, f.Name)
+	}
+	return nil
+}
+
+// lsub lists subscribed names matching m. A name matched only as the
+// parent of subscribed names (with "%") gets \Noselect (RFC 3501 §6.3.9).
+func (s *session) lsub(m *matcher) error {
+	subs, err := s.store.Subscriptions()
+	if err != nil {
+		return err
+	}
+	subscribed := map[string]bool{}
+	for _, n := range subs {
+		subscribed[n] = true
+	}
+	out := map[string]bool{} // name -> only a parent
+	for _, n := range subs {
+		if m.match(n) {
+			out[n] = false
+		}
+		for i := strings.LastIndexByte(n, maildir.Delimiter); i > 0; i = strings.LastIndexByte(n[:i], maildir.Delimiter) {
+			if p := n[:i]; !subscribed[p] && m.match(p) {
+				if _, ok := out[p]; !ok {
+					out[p] = true
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(out))
+	for n := range out {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		var attrs []string
+		if out[n] {
+			attrs = append(attrs, `\Noselect`)
+		}
+		s.writeListLine("LSUB", attrs, n)
+	}
+	return nil
+}
+
+func (s *session) writeListLine(kind string, attrs []string, name string) {
+	s.w.Untagged().Raw(kind).SP().Flags(attrs).Raw(` "` + delim + `" `).MailboxUTF8(name).CRLF()
+}
+
+// decodePattern decodes a LIST pattern from modified UTF-7; the
+// wildcards are printable ASCII and pass through.
+func decodePattern(p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	return wire.Mailbox(p).UTF8()
+}
+
+// canonicalPattern spells a leading INBOX level (in any case) "INBOX",
+// since INBOX is case-insensitive (RFC 3501 §5.1).
+func canonicalPattern(p string) string {
+	if len(p) >= 5 && strings.EqualFold(p[:5], maildir.Inbox) && (len(p) == 5 || p[5] == maildir.Delimiter) {
+		return maildir.Inbox + p[5:]
+	}
+	return p
+}
+
+// matcher matches names against a LIST pattern: "*" matches anything,
+// "%" anything but the delimiter (RFC 3501 §6.3.8). Matching is dynamic
+// programming over pattern and name, never exponential.
+type matcher struct {
+	pat []rune
+}
+
+func newMatcher(p string) *matcher { return &matcher{pat: []rune(p)} }
+
+func (m *matcher) match(name string) bool {
+	n := []rune(name)
+	// cur[j]: the pattern prefix read so far matches n[:j].
+	cur := make([]bool, len(n)+1)
+	next := make([]bool, len(n)+1)
+	cur[0] = true
+	for _, pc := range m.pat {
+		switch pc {
+		case '*', '%':
+			reach := false
+			for j := 0; j <= len(n); j++ {
+				if pc == '%' && j > 0 && n[j-1] == maildir.Delimiter {
+					reach = false // "%" does not span a delimiter
+				}
+				if cur[j] {
+					reach = true
+				}
+				next[j] = reach
+			}
+		default:
+			next[0] = false
+			for j := 1; j <= len(n); j++ {
+				next[j] = cur[j-1] && n[j-1] == pc
+			}
+		}
+		cur, next = next, cur
+	}
+	return cur[len(n)]
+}

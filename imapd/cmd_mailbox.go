@@ -1,0 +1,74 @@
+package imapd
+
+import (
+	"strings"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// cmdCreate is RFC 3501 §6.3.3. A trailing delimiter only says the
+// client means to create children, so it is dropped; superior levels
+// need no folder of their own in Maildir++ (they list as \Noselect).
+func cmdCreate(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.CreateArgs)
+	name, err := mailboxName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, string(maildir.Delimiter))
+	if a.HasUse {
+		return no("USEATTR", "Special-use attributes cannot be set here")
+	}
+	return s.store.Create(name)
+}
+
+// cmdDelete is RFC 3501 §6.3.4. INBOX cannot be deleted; children stay.
+func cmdDelete(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.MailboxArgs)
+	name, err := mailboxName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	if canon, err := maildir.CanonicalName(name); err == nil && canon == maildir.Inbox {
+		return no("CANNOT", "INBOX cannot be deleted")
+	}
+	if s.mbox != nil && s.mbox.Name() == name {
+		// Deleting the selected mailbox: deselect it first, as Dovecot
+		// does, so that the session does not hold a folder that is gone.
+		s.closeMailbox()
+	}
+	return s.store.Delete(name)
+}
+
+// cmdRename is RFC 3501 §6.3.5; renaming INBOX moves its messages.
+func cmdRename(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.RenameArgs)
+	from, err := mailboxName(a.From)
+	if err != nil {
+		return err
+	}
+	to, err := mailboxName(a.To)
+	if err != nil {
+		return err
+	}
+	return s.store.Rename(from, strings.TrimSuffix(to, string(maildir.Delimiter)))
+}
+
+// cmdSubscribe is RFC 3501 §6.3.6.
+func cmdSubscribe(s *session, c *wire.Command) error {
+	name, err := mailboxName(c.Args.(*wire.MailboxArgs).Mailbox)
+	if err != nil {
+		return err
+	}
+	return s.store.Subscribe(name)
+}
+
+// cmdUnsubscribe is RFC 3501 §6.3.7.
+func cmdUnsubscribe(s *session, c *wire.Command) error {
+	name, err := mailboxName(c.Args.(*wire.MailboxArgs).Mailbox)
+	if err != nil {
+		return err
+	}
+	return s.store.Unsubscribe(name)
+}

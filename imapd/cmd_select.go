@@ -1,0 +1,132 @@
+package imapd
+
+import (
+	"sort"
+	"strconv"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// systemFlags are the flags every mailbox accepts, as FLAGS lists them.
+var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`, `$Forwarded`}
+
+// cmdSelect is SELECT and EXAMINE (RFC 3501 §6.3.1, §6.3.2). A mailbox
+// selected before is deselected first, even if the new one fails.
+func cmdSelect(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.SelectArgs)
+	s.closeMailbox()
+	name, err := mailboxName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	readOnly := c.Name == "EXAMINE"
+	mb, err := s.store.Select(name, maildir.SelectOptions{ReadOnly: readOnly})
+	if err != nil {
+		return err
+	}
+	s.mbox, s.state = mb, stateSelected
+
+	flags := append(append([]string(nil), systemFlags...), mb.Keywords()...)
+	s.w.Untagged().Raw("FLAGS ").Flags(flags).CRLF()
+	if readOnly {
+		s.w.Untagged().Raw("OK [PERMANENTFLAGS ()] No permanent flags permitted").CRLF()
+	} else {
+		s.w.Untagged().Raw("OK [PERMANENTFLAGS ").Flags(append(flags, `\*`)).Raw("] Flags permitted").CRLF()
+	}
+	s.w.Untagged().Number(mb.Count()).Raw(" EXISTS").CRLF()
+	s.w.Untagged().Number(mb.RecentCount()).Raw(" RECENT").CRLF()
+	for seq, uid := range mb.UIDs() {
+		if mb.Message(uid).Flags&maildir.FlagSeen == 0 {
+			s.w.Untagged().Raw("OK [UNSEEN ").Number(uint32(seq + 1)).Raw("] First unseen").CRLF()
+			break
+		}
+	}
+	s.w.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity()).Raw("] UIDs valid").CRLF()
+	s.w.Untagged().Raw("OK [UIDNEXT ").Number(mb.UIDNext()).Raw("] Predicted next UID").CRLF()
+	if readOnly {
+		s.okText = "[READ-ONLY] " + c.Name + " completed"
+	} else {
+		s.okText = "[READ-WRITE] " + c.Name + " completed"
+	}
+	return nil
+}
+
+// cmdClose is RFC 3501 §6.4.2: expunge silently (unless read-only),
+// then deselect.
+func cmdClose(s *session, c *wire.Command) error {
+	mb := s.mbox
+	var err error
+	if !mb.ReadOnly() {
+		err = mb.Expunge(nil)
+	}
+	s.closeMailbox()
+	return err
+}
+
+// cmdUnselect is RFC 3691: deselect without expunging.
+func cmdUnselect(s *session, c *wire.Command) error {
+	s.closeMailbox()
+	return nil
+}
+
+// cmdCheck is RFC 3501 §6.4.1: a real checkpoint of the folder.
+func cmdCheck(s *session, c *wire.Command) error {
+	return s.mbox.Check()
+}
+
+// cmdExpunge is RFC 3501 §6.4.3 and UID EXPUNGE (RFC 4315 §2.1). The
+// EXPUNGE responses come from the dispatcher's flush, like everyone's.
+func cmdExpunge(s *session, c *wire.Command) error {
+	if s.mbox.ReadOnly() {
+		return no("READ-ONLY", "Mailbox is selected read-only")
+	}
+	if c.Name == "UID EXPUNGE" {
+		a := c.Args.(*wire.ExpungeArgs)
+		uids, err := s.resolveSet(a.Set, true)
+		if err != nil {
+			return err
+		}
+		if len(uids) == 0 {
+			return nil
+		}
+		return s.mbox.Expunge(uids)
+	}
+	return s.mbox.Expunge(nil)
+}
+
+// resolveSet returns the UIDs in the view that set names, ascending: set
+// holds UIDs if uid is true, else sequence numbers, for which a number
+// beyond the last message is a BAD (RFC 3501 §9, seq-number).
+func (s *session) resolveSet(set wire.SeqSet, uid bool) ([]uint32, error) {
+	if set.Saved {
+		return nil, bad("$ (SEARCHRES) is not supported")
+	}
+	view := s.mbox.UIDs()
+	if !uid {
+		n := uint32(len(view))
+		if set.MaxExplicit() > n || (n == 0 && set.HasStar()) {
+			return nil, bad("Invalid message sequence number (the mailbox has " + itoa(n) + " messages)")
+		}
+		var out []uint32
+		for seq := range set.All(n) {
+			out = append(out, view[seq-1])
+		}
+		return out, nil
+	}
+	if len(view) == 0 {
+		return nil, nil
+	}
+	// "*" is the largest UID in use, so "3291:*" includes it even when
+	// it is below 3291; larger UIDs do not exist.
+	var out []uint32
+	for _, r := range set.Normalize(view[len(view)-1]) {
+		i := sort.Search(len(view), func(i int) bool { return view[i] >= r.Start })
+		for ; i < len(view) && view[i] <= r.Stop; i++ {
+			out = append(out, view[i])
+		}
+	}
+	return out, nil
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

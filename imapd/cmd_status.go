@@ -1,0 +1,46 @@
+package imapd
+
+import (
+	"imapd/imapd/wire"
+)
+
+// cmdStatus is RFC 3501 §6.3.10, with SIZE (RFC 8438) and APPENDLIMIT
+// (RFC 7889) answered when asked.
+func cmdStatus(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.StatusArgs)
+	name, err := mailboxName(a.Mailbox)
+	if err != nil {
+		return err
+	}
+	st, err := s.store.Status(name)
+	if err != nil {
+		return err
+	}
+	s.w.Untagged().Raw("STATUS ").MailboxUTF8(canonicalPattern(name)).Raw(" (")
+	for i, it := range a.Items {
+		if i > 0 {
+			s.w.SP()
+		}
+		s.w.Atom(string(it)).SP()
+		switch it {
+		case wire.StatusMessages:
+			s.w.Number(st.Messages)
+		case wire.StatusRecent:
+			s.w.Number(st.Recent)
+		case wire.StatusUIDNext:
+			s.w.Number(st.UIDNext)
+		case wire.StatusUIDValidity:
+			s.w.Number(st.UIDValidity)
+		case wire.StatusUnseen:
+			s.w.Number(st.Unseen)
+		case wire.StatusHighestModSeq:
+			s.w.Number64(st.HighestModSeq)
+		case wire.StatusSize:
+			s.w.Number64(uint64(st.Size))
+		case wire.StatusAppendLimit:
+			s.w.Number64(uint64(s.srv.opts.MaxAppend))
+		}
+	}
+	s.w.Raw(")").CRLF()
+	return nil
+}

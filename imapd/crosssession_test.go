@@ -1,0 +1,72 @@
+package imapd
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCrossSession: one connection changes the mailbox, the other hears
+// of it only where RFC 3501 §7.4.1 allows (no EXPUNGE during FETCH,
+// STORE or SEARCH by sequence number).
+func TestCrossSession(t *testing.T) {
+	ts := newTestServer(t)
+	ts.deliver("INBOX", "Subject: one\n\nx\n")
+	ts.deliver("INBOX", "Subject: two\n\ny\n")
+	a, b := ts.login(), ts.login()
+	a.transactOK("a1", "SELECT INBOX")
+	b.transactOK("b1", "SELECT INBOX")
+
+	a.transactOK("a2", "APPEND INBOX {14+}\r\nSubject: new\r\n")
+	u := b.transactOK("b2", "NOOP")
+	expectUntagged(t, u, "* 3 EXISTS", "* 0 RECENT")
+
+	a.transactOK("a3", `STORE 1 +FLAGS.SILENT (\Deleted)`)
+	u = b.transactOK("b3", "NOOP")
+	expectUntagged(t, u, `* 1 FETCH (FLAGS (\Deleted))`)
+
+	u = a.transactOK("a4", "EXPUNGE")
+	expectUntagged(t, u, "* 1 EXPUNGE")
+	// FETCH by sequence number must not see the EXPUNGE ...
+	// (RFC 2180 §4.1.2: the expunged message gets NO [EXPUNGEISSUE].)
+	u, tagged := b.transact("b4", "FETCH 1:2 (FLAGS)")
+	expectUntagged(t, u, `* 2 FETCH (FLAGS ())`)
+	if !strings.HasPrefix(tagged, "b4 NO [EXPUNGEISSUE]") {
+		t.Fatal(tagged)
+	}
+	u = b.transactOK("b5", "SEARCH ALL")
+	expectUntagged(t, u, "* SEARCH 1 2 3")
+	// ... but NOOP and UID commands do.
+	u = b.transactOK("b6", "NOOP")
+	expectUntagged(t, u, "* 1 EXPUNGE")
+	u = b.transactOK("b7", "UID SEARCH ALL")
+	expectUntagged(t, u, "* SEARCH 2 3")
+}
+
+// TestIdle: changes by another session reach an idling client at once,
+// and DONE ends IDLE.
+func TestIdle(t *testing.T) {
+	ts := newTestServer(t)
+	ts.deliver("INBOX", "Subject: one\n\nx\n")
+	a, b := ts.login(), ts.login()
+	a.transactOK("a1", "SELECT INBOX")
+	b.transactOK("b0", "SELECT INBOX")
+	b.send("b1 IDLE")
+	if l := b.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	a.transactOK("a2", "APPEND INBOX {14+}\r\nSubject: new\r\n")
+	expectUntagged(t, []string{b.readLine(), b.readLine()}, "* 2 EXISTS", "* 0 RECENT")
+	// A delivery through the store (as imapctl or LMTP would) arrives
+	// without any command.
+	start := time.Now()
+	ts.deliver("INBOX", "Subject: external\n\nz\n")
+	expectUntagged(t, []string{b.readLine(), b.readLine()}, "* 3 EXISTS", "* 0 RECENT")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("external delivery seen after %v", d)
+	}
+	b.send("DONE")
+	if l := b.readLine(); l != "b1 OK IDLE completed" {
+		t.Fatalf("after DONE: %q", l)
+	}
+}

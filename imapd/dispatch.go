@@ -1,0 +1,175 @@
+package imapd
+
+import (
+	"strings"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// handler runs one command. It writes its untagged responses; the
+// dispatcher writes the tagged one: OK (with s.okText if set) for a nil
+// error, else what respond makes of the error.
+type handler func(s *session, c *wire.Command) error
+
+// command is an entry of the command table.
+type command struct {
+	fn     handler
+	states state // the states in which the command is allowed
+}
+
+// commands is the command table: every command the parser knows that we
+// serve, and the states it is valid in (RFC 3501 §6).
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		// RFC 3501 §6.1: any state.
+		"CAPABILITY": {cmdCapability, anyState},
+		"NOOP":       {cmdNoop, anyState},
+		"LOGOUT":     {cmdLogout, anyState},
+		"ID":         {cmdID, anyState},
+		// §6.2: not authenticated.
+		"STARTTLS":     {cmdStartTLS, stateNotAuth},
+		"AUTHENTICATE": {cmdAuthenticate, stateNotAuth},
+		"LOGIN":        {cmdLogin, stateNotAuth},
+		// §6.3: authenticated (and selected).
+		"ENABLE":      {cmdEnable, authed},
+		"NAMESPACE":   {cmdNamespace, authed},
+		"SELECT":      {cmdSelect, authed},
+		"EXAMINE":     {cmdSelect, authed},
+		"CREATE":      {cmdCreate, authed},
+		"DELETE":      {cmdDelete, authed},
+		"RENAME":      {cmdRename, authed},
+		"SUBSCRIBE":   {cmdSubscribe, authed},
+		"UNSUBSCRIBE": {cmdUnsubscribe, authed},
+		"LIST":        {cmdList, authed},
+		"LSUB":        {cmdList, authed},
+		"STATUS":      {cmdStatus, authed},
+		"APPEND":      {cmdAppend, authed},
+		"IDLE":        {cmdIdle, authed},
+		// §6.4: selected.
+		"CHECK":       {cmdCheck, stateSelected},
+		"CLOSE":       {cmdClose, stateSelected},
+		"UNSELECT":    {cmdUnselect, stateSelected},
+		"EXPUNGE":     {cmdExpunge, stateSelected},
+		"UID EXPUNGE": {cmdExpunge, stateSelected},
+		"SEARCH":      {cmdSearch, stateSelected},
+		"UID SEARCH":  {cmdSearch, stateSelected},
+		"FETCH":       {cmdFetch, stateSelected},
+		"UID FETCH":   {cmdFetch, stateSelected},
+		"STORE":       {cmdStore, stateSelected},
+		"UID STORE":   {cmdStore, stateSelected},
+		"COPY":        {cmdCopy, stateSelected},
+		"UID COPY":    {cmdCopy, stateSelected},
+		"MOVE":        {cmdCopy, stateSelected},
+		"UID MOVE":    {cmdCopy, stateSelected},
+	}
+}
+
+// dispatch runs a parsed command: the state check, the handler, the
+// untagged updates the command may carry, the tagged response.
+func (s *session) dispatch(c *wire.Command) {
+	spec, ok := commands[c.Name]
+	if !ok {
+		s.w.Status(c.Tag, "BAD", "", "Command not supported: "+c.Name)
+		return
+	}
+	if spec.states&s.state == 0 {
+		s.w.Status(c.Tag, "BAD", "", c.Name+" is not allowed "+stateText(s.state))
+		return
+	}
+	s.okText, s.responded = "", false
+	err := spec.fn(s, c)
+	if s.state == stateLogout || s.responded {
+		return // the handler wrote the tagged response, or cannot
+	}
+	defer func() {
+		if s.pendingLogout {
+			s.state = stateLogout
+		}
+	}()
+	if s.mbox != nil {
+		s.flushUpdates(allowsExpunge(c.Name))
+	}
+	if err != nil {
+		s.respondError(c, err)
+		return
+	}
+	text := s.okText
+	if text == "" {
+		text = c.Name + " completed"
+	}
+	s.w.Raw(c.Tag).Raw(" OK ").Text(text).CRLF()
+}
+
+// allowsExpunge reports whether EXPUNGE responses may follow the command
+// (RFC 3501 §7.4.1: not during FETCH, STORE or SEARCH, whose sequence
+// numbers the client is still reading; the UID forms are fine).
+func allowsExpunge(name string) bool {
+	switch name {
+	case "FETCH", "STORE", "SEARCH":
+		return false
+	}
+	return true
+}
+
+func stateText(st state) string {
+	switch st {
+	case stateNotAuth:
+		return "before login"
+	case stateAuth:
+		return "without a selected mailbox"
+	case stateSelected:
+		return "with a mailbox selected"
+	}
+	return "now"
+}
+
+// flushUpdates sends what changed in the selected mailbox: EXPUNGE (only
+// if allowExpunge), EXISTS and RECENT, and FETCH FLAGS for flags changed
+// by others. A session's own STORE is answered by STORE itself.
+func (s *session) flushUpdates(allowExpunge bool) {
+	for _, u := range s.mbox.Poll(allowExpunge) {
+		switch u.Kind {
+		case maildir.UpdateExpunge:
+			s.w.Untagged().Number(u.Seq).Raw(" EXPUNGE").CRLF()
+		case maildir.UpdateExists:
+			s.w.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
+			s.w.Untagged().Number(u.Recent).Raw(" RECENT").CRLF()
+		case maildir.UpdateFlags:
+			msg := s.mbox.Message(u.UID)
+			if msg.Expunged {
+				continue
+			}
+			s.w.Untagged().Number(u.Seq).Raw(" FETCH (FLAGS ").Flags(flagNames(msg)).Raw(")").CRLF()
+		}
+	}
+}
+
+// flagNames lists a message's flags as IMAP names: system flags,
+// keywords, \Recent.
+func flagNames(m maildir.Message) []string {
+	out := m.Flags.Names()
+	out = append(out, m.Keywords...)
+	if m.Recent {
+		out = append(out, `\Recent`)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// mailboxName decodes a mailbox name from the client (modified UTF-7)
+// into the store's UTF-8 form.
+func mailboxName(m wire.Mailbox) (string, error) {
+	name, err := m.UTF8()
+	if err != nil {
+		return "", no("CANNOT", "Mailbox name is not valid modified UTF-7")
+	}
+	if strings.ContainsRune(name, rune(0)) {
+		return "", no("CANNOT", "Invalid mailbox name")
+	}
+	return name, nil
+}

@@ -1,0 +1,206 @@
+package imapd
+
+import (
+	"io"
+	"os"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+	"imapd/message"
+)
+
+// cmdFetch is FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). A body
+// fetch without .PEEK on a read-write selection sets \Seen first, and
+// FLAGS then goes out with the message even if not asked for.
+func cmdFetch(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.FetchArgs)
+	if a.ChangedSince != 0 || a.Vanished {
+		return bad("CHANGEDSINCE needs CONDSTORE, which is not supported")
+	}
+	items := a.Items
+	hasUID, hasFlags, setsSeen := false, false, false
+	for _, it := range items {
+		switch it.Kind {
+		case wire.FetchBinarySection, wire.FetchBinarySize:
+			return bad("BINARY is not supported")
+		case wire.FetchModSeq:
+			return bad("MODSEQ needs CONDSTORE, which is not supported")
+		case wire.FetchUID:
+			hasUID = true
+		case wire.FetchFlags:
+			hasFlags = true
+		}
+		setsSeen = setsSeen || it.SetsSeen()
+	}
+	if c.UID() && !hasUID {
+		// RFC 3501 §6.4.8: UID FETCH always returns the UID.
+		items = append([]wire.FetchItem{{Kind: wire.FetchUID}}, items...)
+	}
+	uids, err := s.resolveSet(a.Set, c.UID())
+	if err != nil {
+		return err
+	}
+	seenNow := map[uint32]bool{}
+	if setsSeen && !s.mbox.ReadOnly() {
+		var unseen []uint32
+		for _, uid := range uids {
+			if m := s.mbox.Message(uid); !m.Expunged && m.Flags&maildir.FlagSeen == 0 {
+				unseen = append(unseen, uid)
+			}
+		}
+		if len(unseen) > 0 {
+			changed, _, err := s.mbox.SetFlags(unseen, maildir.FlagsAdd, maildir.FlagSeen, nil, 0)
+			if err != nil {
+				return err
+			}
+			for _, u := range changed {
+				seenNow[u] = true
+			}
+		}
+	}
+	gone := false
+	for _, uid := range uids {
+		f := fetcher{s: s, uid: uid, msg: s.mbox.Message(uid)}
+		if f.msg.Expunged {
+			gone = true
+			continue
+		}
+		err := f.write(items, seenNow[uid] && !hasFlags)
+		f.close()
+		if err != nil {
+			return err
+		}
+	}
+	if gone {
+		return no("EXPUNGEISSUE", "Some messages were expunged by another session and cannot be fetched")
+	}
+	return nil
+}
+
+// fetcher writes one message's FETCH response, opening the file and
+// parsing its structure only if an item needs them.
+type fetcher struct {
+	s    *session
+	uid  uint32
+	msg  maildir.Message
+	file *os.File
+	part *message.Part
+}
+
+func (f *fetcher) close() {
+	if f.file != nil {
+		f.file.Close()
+	}
+}
+
+func (f *fetcher) structure() (*message.Part, error) {
+	if f.part == nil {
+		p, err := f.s.mbox.Structure(f.uid)
+		if err != nil {
+			return nil, err
+		}
+		f.part = p
+	}
+	return f.part, nil
+}
+
+func (f *fetcher) open() (*os.File, error) {
+	if f.file == nil {
+		fh, err := f.s.mbox.Open(f.uid)
+		if err != nil {
+			return nil, err
+		}
+		f.file = fh
+	}
+	return f.file, nil
+}
+
+// write writes "* n FETCH (...)". The items' data is gathered before
+// the line starts where an error is possible, so that a failure never
+// leaves half a response on the wire.
+func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
+	type value struct {
+		name string
+		body []byte // a literal, or nil
+		fn   func(w *wire.Writer)
+		r    io.Reader // streamed literal
+		n    int64
+		nil_ bool
+	}
+	vals := make([]value, 0, len(items)+1)
+	for _, it := range items {
+		v := value{name: it.ResponseName()}
+		switch it.Kind {
+		case wire.FetchUID:
+			uid := f.uid
+			v.fn = func(w *wire.Writer) { w.Number(uid) }
+		case wire.FetchFlags:
+			v.fn = f.flagsFn()
+		case wire.FetchInternalDate:
+			d := f.msg.InternalDate
+			v.fn = func(w *wire.Writer) { w.DateTime(d) }
+		case wire.FetchRFC822Size:
+			n, err := f.s.mbox.Size(f.uid)
+			if err != nil {
+				return err
+			}
+			v.fn = func(w *wire.Writer) { w.Number64(uint64(n)) }
+		case wire.FetchEnvelope:
+			p, err := f.structure()
+			if err != nil {
+				return err
+			}
+			v.fn = func(w *wire.Writer) { writeEnvelope(w, p.Envelope) }
+		case wire.FetchBody, wire.FetchBodyStructure:
+			p, err := f.structure()
+			if err != nil {
+				return err
+			}
+			ext := it.Kind == wire.FetchBodyStructure
+			v.fn = func(w *wire.Writer) { writeBodyStructure(w, p, ext) }
+		case wire.FetchRFC822, wire.FetchRFC822Header, wire.FetchRFC822Text, wire.FetchBodySection:
+			sec := it.Section
+			switch it.Kind {
+			case wire.FetchRFC822Header:
+				sec = wire.Section{Text: wire.SectionHeader}
+			case wire.FetchRFC822Text:
+				sec = wire.Section{Text: wire.SectionTextOnly}
+			case wire.FetchRFC822:
+				sec = wire.Section{}
+			}
+			r, n, ok, err := f.section(sec, it.Partial)
+			if err != nil {
+				return err
+			}
+			v.r, v.n, v.nil_ = r, n, !ok
+		}
+		vals = append(vals, v)
+	}
+	if addFlags {
+		vals = append(vals, value{name: "FLAGS", fn: f.flagsFn()})
+	}
+	w := f.s.w
+	w.Untagged().Number(f.s.mbox.Seq(f.uid)).Raw(" FETCH (")
+	for i, v := range vals {
+		if i > 0 {
+			w.SP()
+		}
+		w.Raw(v.name).SP()
+		switch {
+		case v.fn != nil:
+			v.fn(w)
+		case v.nil_:
+			w.Nil()
+		default:
+			w.LiteralFrom(v.r, v.n)
+		}
+	}
+	w.Raw(")")
+	return w.CRLF()
+}
+
+func (f *fetcher) flagsFn() func(w *wire.Writer) {
+	m := f.s.mbox.Message(f.uid)
+	names := flagNames(m)
+	return func(w *wire.Writer) { w.Flags(names) }
+}

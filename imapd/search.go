@@ -1,0 +1,267 @@
+package imapd
+
+import (
+	"net/mail"
+	"strings"
+	"time"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// badCharsetCode lists, in NO [BADCHARSET], charsets we accept; any
+// charset golang.org/x/text knows is accepted too.
+const badCharsetCode = "BADCHARSET (US-ASCII UTF-8 ISO-8859-1 ISO-8859-15 WINDOWS-1252 KOI8-R SHIFT_JIS EUC-JP ISO-2022-JP GB2312 BIG5)"
+
+// cmdSearch is SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8). Every
+// key of RFC 3501; strings in the given CHARSET are decoded to UTF-8 and
+// match case-insensitively against decoded header and body text.
+func cmdSearch(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.SearchArgs)
+	if a.Return.ESearch {
+		return bad("SEARCH RETURN needs ESEARCH, which is not supported")
+	}
+	var dec *encoding.Decoder
+	switch cs := strings.ToUpper(a.Charset); cs {
+	case "", "US-ASCII", "UTF-8", "UTF8", "ASCII":
+	default:
+		enc := lookupCharset(cs)
+		if enc == nil {
+			return no(badCharsetCode, "Unknown charset")
+		}
+		dec = enc.NewDecoder()
+	}
+	crit, err := prepareKey(a.Criteria, dec)
+	if err != nil {
+		return err
+	}
+	view := s.mbox.UIDs()
+	ev := searcher{s: s, count: uint32(len(view))}
+	if len(view) > 0 {
+		ev.maxUID = view[len(view)-1]
+	}
+	if err := ev.checkSets(crit); err != nil {
+		return err
+	}
+	s.w.Untagged().Raw("SEARCH")
+	for i, uid := range view {
+		m := &searchMsg{searcher: &ev, seq: uint32(i + 1), uid: uid}
+		match, err := m.eval(&crit)
+		m.close()
+		if err != nil {
+			s.w.CRLF()
+			return err
+		}
+		if match {
+			if c.UID() {
+				s.w.SP().Number(uid)
+			} else {
+				s.w.SP().Number(uint32(i + 1))
+			}
+		}
+	}
+	s.w.CRLF()
+	return nil
+}
+
+// lookupCharset finds a charset by its WHATWG label or IANA name.
+func lookupCharset(name string) encoding.Encoding {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if e, err := htmlindex.Get(name); err == nil && e != nil {
+		return e
+	}
+	if e, err := ianaindex.MIME.Encoding(name); err == nil && e != nil {
+		return e
+	}
+	if e, err := ianaindex.IANA.Encoding(name); err == nil && e != nil {
+		return e
+	}
+	return nil
+}
+
+// prepareKey decodes the strings of k to UTF-8 and folds them for
+// case-insensitive matching, recursively; the parser bounded the depth.
+func prepareKey(k wire.SearchKey, dec *encoding.Decoder) (wire.SearchKey, error) {
+	if k.Value != "" {
+		v := k.Value
+		if dec != nil {
+			b, err := dec.Bytes([]byte(v))
+			if err != nil {
+				return k, bad("Search string is not valid in the given charset")
+			}
+			v = string(b)
+		}
+		k.Value = fold(v)
+	}
+	if len(k.Keys) > 0 {
+		keys := make([]wire.SearchKey, len(k.Keys))
+		for i, sub := range k.Keys {
+			var err error
+			if keys[i], err = prepareKey(sub, dec); err != nil {
+				return k, err
+			}
+		}
+		k.Keys = keys
+	}
+	return k, nil
+}
+
+// fold prepares text for case-insensitive comparison.
+func fold(s string) string { return strings.ToLower(s) }
+
+// searcher holds what is shared by the evaluation of every message.
+type searcher struct {
+	s      *session
+	count  uint32
+	maxUID uint32
+}
+
+// checkSets refuses sequence numbers beyond the mailbox (RFC 3501 §9).
+func (ev *searcher) checkSets(k wire.SearchKey) error {
+	if k.Kind == wire.SearchSeqSet || k.Kind == wire.SearchUID {
+		if k.Set.Saved {
+			return bad("$ (SEARCHRES) is not supported")
+		}
+		if k.Kind == wire.SearchSeqSet && k.Set.MaxExplicit() > ev.count {
+			return bad("Invalid message sequence number (the mailbox has " + itoa(ev.count) + " messages)")
+		}
+	}
+	for _, sub := range k.Keys {
+		if err := ev.checkSets(sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eval reports whether the message matches k.
+func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
+	switch k.Kind {
+	case wire.SearchAnd:
+		for i := range k.Keys {
+			if ok, err := m.eval(&k.Keys[i]); !ok || err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	case wire.SearchOr:
+		if ok, err := m.eval(&k.Keys[0]); ok || err != nil {
+			return ok, err
+		}
+		return m.eval(&k.Keys[1])
+	case wire.SearchNot:
+		ok, err := m.eval(&k.Keys[0])
+		return !ok && err == nil, err
+	case wire.SearchSeqSet:
+		return k.Set.Contains(m.seq, m.count), nil
+	case wire.SearchUID:
+		return k.Set.Contains(m.uid, m.maxUID), nil
+	case wire.SearchAll:
+		return true, nil
+	case wire.SearchAnswered, wire.SearchDeleted, wire.SearchDraft, wire.SearchFlagged, wire.SearchSeen:
+		return m.meta().Flags&flagOfKey[k.Kind] != 0, nil
+	case wire.SearchUnanswered, wire.SearchUndeleted, wire.SearchUndraft, wire.SearchUnflagged, wire.SearchUnseen:
+		return m.meta().Flags&flagOfKey[k.Kind] == 0, nil
+	case wire.SearchNew:
+		md := m.meta()
+		return md.Recent && md.Flags&maildir.FlagSeen == 0, nil
+	case wire.SearchOld:
+		return !m.meta().Recent, nil
+	case wire.SearchRecent:
+		return m.meta().Recent, nil
+	case wire.SearchKeyword, wire.SearchUnkeyword:
+		return m.hasKeyword(k.Flag) == (k.Kind == wire.SearchKeyword), nil
+	case wire.SearchBefore, wire.SearchOn, wire.SearchSince:
+		return compareDate(k.Kind, dayOf(m.meta().InternalDate), k.Date), nil
+	case wire.SearchSentBefore, wire.SearchSentOn, wire.SearchSentSince:
+		d, ok, err := m.sentDate()
+		if err != nil || !ok {
+			return false, err
+		}
+		return compareDate(k.Kind, d, k.Date), nil
+	case wire.SearchLarger, wire.SearchSmaller:
+		n, err := m.s.mbox.Size(m.uid)
+		if err != nil {
+			return false, err
+		}
+		if k.Kind == wire.SearchLarger {
+			return n > int64(k.Size), nil
+		}
+		return n < int64(k.Size), nil
+	case wire.SearchFrom, wire.SearchTo, wire.SearchCc, wire.SearchBcc, wire.SearchSubject:
+		return m.headerContains(fieldOfKey[k.Kind], k.Value)
+	case wire.SearchHeader:
+		return m.headerContains(k.Field, k.Value)
+	case wire.SearchBody:
+		return m.bodyContains(k.Value)
+	case wire.SearchText:
+		if ok, err := m.headerTextContains(k.Value); ok || err != nil {
+			return ok, err
+		}
+		return m.bodyContains(k.Value)
+	case wire.SearchModSeq:
+		return false, bad("MODSEQ needs CONDSTORE, which is not supported")
+	}
+	return false, bad("Unsupported search key")
+}
+
+var flagOfKey = map[wire.SearchKind]maildir.Flags{
+	wire.SearchAnswered: maildir.FlagAnswered, wire.SearchUnanswered: maildir.FlagAnswered,
+	wire.SearchDeleted: maildir.FlagDeleted, wire.SearchUndeleted: maildir.FlagDeleted,
+	wire.SearchDraft: maildir.FlagDraft, wire.SearchUndraft: maildir.FlagDraft,
+	wire.SearchFlagged: maildir.FlagFlagged, wire.SearchUnflagged: maildir.FlagFlagged,
+	wire.SearchSeen: maildir.FlagSeen, wire.SearchUnseen: maildir.FlagSeen,
+}
+
+var fieldOfKey = map[wire.SearchKind]string{
+	wire.SearchFrom: "From", wire.SearchTo: "To", wire.SearchCc: "Cc",
+	wire.SearchBcc: "Bcc", wire.SearchSubject: "Subject",
+}
+
+func (m *searchMsg) hasKeyword(kw string) bool {
+	md := m.meta()
+	if f := maildir.ParseFlag(kw); f != 0 && !strings.HasPrefix(kw, `\`) {
+		return md.Flags&f != 0 // $Forwarded
+	}
+	for _, k := range md.Keywords {
+		if strings.EqualFold(k, kw) {
+			return true
+		}
+	}
+	return false
+}
+
+// dayOf is the calendar day of t in its own zone, as midnight UTC, the
+// form the parser gives dates in (RFC 3501 §6.4.4: time and zone are
+// disregarded).
+func dayOf(t time.Time) time.Time {
+	y, mo, d := t.Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+func compareDate(kind wire.SearchKind, day, key time.Time) bool {
+	switch kind {
+	case wire.SearchBefore, wire.SearchSentBefore:
+		return day.Before(key)
+	case wire.SearchOn, wire.SearchSentOn:
+		return day.Equal(key)
+	}
+	return !day.Before(key)
+}
+
+// sentDate is the day of the Date: header; ok is false without one.
+func (m *searchMsg) sentDate() (time.Time, bool, error) {
+	p, err := m.structure()
+	if err != nil || p.Envelope == nil || p.Envelope.Date == "" {
+		return time.Time{}, false, err
+	}
+	t, err := mail.ParseDate(p.Envelope.Date)
+	if err != nil {
+		return time.Time{}, false, nil
+	}
+	return dayOf(t), true, nil
+}

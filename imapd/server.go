@@ -1,0 +1,285 @@
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"imapd/auth"
+	"imapd/maildir"
+)
+
+// Defaults for the limits of Options.
+const (
+	DefaultMaxLine         = 64 << 10
+	DefaultMaxLiteral      = 64 << 10
+	DefaultMaxAppend       = 64 << 20
+	DefaultSearchDepth     = 64
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultMaxFailedLogins = 3
+	DefaultMaxConnections  = 1000
+	// minIdleTimeout is RFC 3501 §5.4's floor for the autologout timer.
+	minIdleTimeout = 30 * time.Minute
+)
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	// Authenticator checks passwords. It is wrapped in a Throttle (with
+	// the Logger) unless Throttle is set, which then takes precedence.
+	Authenticator auth.Authenticator
+	// Throttle delays and logs failed logins; nil: made from Authenticator.
+	Throttle *auth.Throttle
+	// OpenStore opens the Maildir of a user who has logged in. Required.
+	OpenStore func(auth.Identity) (*maildir.Store, error)
+
+	// TLSConfig enables STARTTLS (and is what ServeTLS listeners use);
+	// nil: no STARTTLS.
+	TLSConfig *tls.Config
+	// AllowPlaintext allows LOGIN and AUTHENTICATE PLAIN on any cleartext
+	// connection. Without it they are refused (LOGINDISABLED, no
+	// AUTH=PLAIN) before TLS, except on loopback and non-IP connections
+	// (a pipe, stdin/stdout under inetd, a Unix socket), which never leave
+	// the host; Dovecot makes the same choice.
+	AllowPlaintext bool
+
+	// MaxLine bounds a command line, literals excluded (64 KiB).
+	MaxLine int
+	// MaxLiteral bounds a literal outside APPEND (64 KiB).
+	MaxLiteral int64
+	// MaxAppend bounds an APPENDed message (64 MiB); beyond: NO [TOOBIG].
+	MaxAppend int64
+	// SearchDepth bounds the nesting of SEARCH keys (64).
+	SearchDepth int
+	// IdleTimeout is the autologout timer: how long a client may stay
+	// silent, in IDLE too (30 minutes, and never less: RFC 3501 §5.4).
+	IdleTimeout time.Duration
+	// MaxFailedLogins per connection before BYE (3).
+	MaxFailedLogins int
+	// MaxConnections at once; more are greeted with BYE (1000).
+	MaxConnections int
+
+	// Logger receives a line per connection, login, failed login and
+	// error; nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is an IMAP4rev1 server. Create it with New.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	throttle *auth.Throttle
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	closing   bool
+	done      chan struct{} // closed by Shutdown
+	// ctx is cancelled by Shutdown: it cuts short login delays.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	nextID atomic.Uint64
+	panics atomic.Int64
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("imapd: server closed")
+
+// New returns a Server with the options o.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxLine <= 0 {
+		o.MaxLine = DefaultMaxLine
+	}
+	if o.MaxLiteral <= 0 {
+		o.MaxLiteral = DefaultMaxLiteral
+	}
+	if o.MaxAppend <= 0 {
+		o.MaxAppend = DefaultMaxAppend
+	}
+	if o.SearchDepth <= 0 {
+		o.SearchDepth = DefaultSearchDepth
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	o.IdleTimeout = max(o.IdleTimeout, minIdleTimeout)
+	if o.MaxFailedLogins <= 0 {
+		o.MaxFailedLogins = DefaultMaxFailedLogins
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
+		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
+		done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.throttle == nil && o.Authenticator != nil {
+		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger})
+	}
+	return s
+}
+
+// RecoveredPanics returns how many panics the server recovered from (a
+// session is closed after each). Tests fail when it is not zero.
+func (s *Server) RecoveredPanics() int64 { return s.panics.Load() }
+
+// SetTLSConfig replaces the TLS configuration for new STARTTLS
+// negotiations (certificate reload on SIGHUP).
+func (s *Server) SetTLSConfig(c *tls.Config) {
+	s.mu.Lock()
+	s.opts.TLSConfig = c
+	s.mu.Unlock()
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.TLSConfig
+}
+
+// Serve accepts connections on l until Shutdown, serving each in its own
+// goroutine. Connections from a tls.Listener count as secure.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		go s.ServeConn(c)
+	}
+}
+
+// errTemporary is a hook for errors.Is in Serve: an accept error that
+// carries "Temporary() bool" returning true (EMFILE and the like).
+func errTemporary(err error) error {
+	var t interface{ Temporary() bool }
+	if errors.As(err, &t) && t.Temporary() {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// ServeConn serves one connection (inetd, systemd Accept=yes, tests) and
+// returns when it is closed. A *tls.Conn counts as secure.
+func (s *Server) ServeConn(c net.Conn) {
+	s.serve(c, nil)
+}
+
+// ServePreauth serves one connection already authenticated as id, with a
+// PREAUTH greeting (RFC 3501 §7.1.4): for a pipe from ssh, or --preauth.
+func (s *Server) ServePreauth(c net.Conn, id auth.Identity) {
+	s.serve(c, &id)
+}
+
+func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
+	sess := newSession(s, c)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		sess.w.Status("", "BYE", "UNAVAILABLE", "Server shutting down")
+		sess.w.Flush()
+		c.Close()
+		return
+	}
+	full := len(s.sessions) >= s.opts.MaxConnections
+	if !full {
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if full {
+		s.log.Warn("too many connections", "remote", remoteString(c))
+		sess.w.Status("", "BYE", "UNAVAILABLE", "Too many connections, try again later")
+		sess.w.Flush()
+		c.Close()
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sess)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	sess.run(preauth)
+}
+
+// Shutdown stops the server: listeners close at once, idle sessions get
+// "* BYE" and are closed, running commands finish (and then get BYE).
+// It returns when every session has ended, or ctx is done; then the rest
+// are closed abruptly.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		s.cancel()
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+	for sess := range s.sessions {
+		sess.interrupt()
+	}
+	s.mu.Unlock()
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for sess := range s.sessions {
+			sess.conn.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+func remoteString(c net.Conn) string {
+	if a := c.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return "unknown"
+}

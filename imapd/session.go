@@ -1,0 +1,297 @@
+package imapd
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"imapd/auth"
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// state is a connection state of RFC 3501 §3.
+type state uint8
+
+const (
+	stateNotAuth state = 1 << iota
+	stateAuth
+	stateSelected
+	stateLogout
+
+	anyState = stateNotAuth | stateAuth | stateSelected
+	authed   = stateAuth | stateSelected
+)
+
+// session is one client connection. Everything but interrupt runs on the
+// connection's goroutine.
+type session struct {
+	srv  *Server
+	conn net.Conn
+	id   uint64
+	log  *slog.Logger
+	r    *wire.Reader
+	w    *wire.Writer
+
+	state  state
+	tls    bool // TLS is active (implicit, or after STARTTLS)
+	secure bool // plaintext passwords may be sent: TLS, loopback, pipe
+
+	user    auth.Identity
+	store   *maildir.Store
+	mbox    *maildir.Mailbox
+	enabled map[string]bool
+	failed  int // failed logins on this connection
+
+	// okText is the text of the tagged OK of the running command, with
+	// any response code ("[READ-WRITE] SELECT completed"); set by
+	// handlers that need more than "<NAME> completed".
+	okText string
+	// responded is set by a handler that wrote its own tagged response.
+	responded bool
+	// pendingLogout ends the connection after the tagged response.
+	pendingLogout bool
+
+	mu          sync.Mutex // guards interrupted
+	interrupted bool       // Shutdown asked the session to end
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := &session{srv: srv, conn: c, id: srv.nextID.Add(1), state: stateNotAuth,
+		enabled: map[string]bool{}}
+	s.log = srv.log.With("conn", s.id, "remote", remoteString(c))
+	_, s.tls = c.(*tls.Conn)
+	s.secure = s.tls || srv.opts.AllowPlaintext || isLocal(c)
+	s.setupIO(c)
+	return s
+}
+
+// isLocal reports whether c never leaves the host: loopback TCP, a Unix
+// socket or a pipe.
+func isLocal(c net.Conn) bool {
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		return a.IP.IsLoopback()
+	case nil:
+		return true
+	case *net.UnixAddr:
+		return true
+	default:
+		return a.Network() != "tcp" && a.Network() != "udp"
+	}
+}
+
+func (s *session) setupIO(c io.ReadWriter) {
+	o := s.srv.opts
+	s.r = wire.NewReader(c, wire.ReaderOptions{
+		MaxLine:          o.MaxLine,
+		MaxLiteral:       o.MaxLiteral,
+		MaxAppendLiteral: o.MaxAppend,
+		MaxCommand:       o.MaxAppend + 16<<20,
+		Continue:         s.continueLiteral,
+	})
+	if s.w == nil {
+		s.w = wire.NewWriter(c)
+	} else {
+		s.w.Reset(c)
+	}
+}
+
+// continueLiteral is asked before each synchronising literal: "+" goes
+// out unless the command cannot be accepted anyway.
+func (s *session) continueLiteral(li wire.LiteralInfo) error {
+	if li.Message && s.state&authed == 0 {
+		return errNotNow
+	}
+	return s.w.Continue("Ready for literal data")
+}
+
+var errNotNow = errors.New("command not allowed in this state")
+
+// interrupt makes a session waiting for its client end with BYE; a
+// running command finishes first. Called by Shutdown from any goroutine.
+func (s *session) interrupt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interrupted = true
+	s.conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// armRead sets the autologout timer before a wait for the client; false
+// means Shutdown has begun.
+func (s *session) armRead() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.interrupted {
+		return false
+	}
+	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
+	return true
+}
+
+func (s *session) isInterrupted() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interrupted
+}
+
+// run is the connection's life: greeting, commands, BYE.
+func (s *session) run(preauth *auth.Identity) {
+	defer s.conn.Close()
+	defer s.closeMailbox()
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.panics.Add(1)
+			s.log.Error("panic in session", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			s.w.Status("", "BYE", "SERVERBUG", "Internal server error, closing connection")
+			s.w.Flush()
+		}
+	}()
+	s.log.Debug("connection opened", "tls", s.tls)
+	if preauth != nil {
+		if err := s.login(*preauth); err != nil {
+			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
+			s.w.Flush()
+			return
+		}
+		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+preauth.Username)
+	} else {
+		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
+	}
+	if s.w.Flush() != nil {
+		return
+	}
+	for s.state != stateLogout {
+		if !s.next() {
+			return
+		}
+	}
+}
+
+// next reads and runs one command; false ends the connection.
+func (s *session) next() bool {
+	if !s.armRead() {
+		s.bye("Server shutting down")
+		return false
+	}
+	line, err := s.r.ReadCommand()
+	if err != nil {
+		return s.readError(err)
+	}
+	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.SearchDepth}.ParseCommand(line)
+	if err != nil {
+		var se *wire.SyntaxError
+		if errors.As(err, &se) {
+			s.w.Status(se.Tag, "BAD", "", se.Msg)
+			return s.w.Flush() == nil
+		}
+		s.w.Status("", "BAD", "", "Invalid command")
+		return s.w.Flush() == nil
+	}
+	s.dispatch(cmd)
+	return s.w.Flush() == nil
+}
+
+// readError answers a failed read; false ends the connection.
+func (s *session) readError(err error) bool {
+	var le *wire.LiteralError
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+		return false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if s.isInterrupted() {
+			s.bye("Server shutting down")
+		} else {
+			s.bye("Autologout; idle for too long")
+		}
+		return false
+	case errors.Is(err, wire.ErrLineTooLong):
+		s.bye("Command line too long")
+		return false
+	case errors.As(err, &le):
+		if le.Fatal {
+			s.bye("Literal too large")
+			return false
+		}
+		tag := le.Literal.Tag
+		switch {
+		case errors.Is(err, errNotNow):
+			s.w.Status(tag, "NO", "", "Not logged in")
+		case errors.Is(err, wire.ErrLiteralTooLarge) && le.Literal.Message:
+			s.w.Status(tag, "NO", "TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", le.Limit))
+		case errors.Is(err, wire.ErrLiteralTooLarge), errors.Is(err, wire.ErrCommandTooLarge), errors.Is(err, wire.ErrTooManyLiterals):
+			s.w.Status(tag, "BAD", "", "Command too large")
+		default:
+			s.w.Status(tag, "BAD", "", "Literal refused")
+		}
+		return s.w.Flush() == nil
+	}
+	var se *wire.SyntaxError
+	if errors.As(err, &se) {
+		s.w.Status(se.Tag, "BAD", "", se.Msg)
+		return s.w.Flush() == nil
+	}
+	if !wire.IsFatal(err) {
+		s.w.Status("", "BAD", "", "Invalid command")
+		return s.w.Flush() == nil
+	}
+	s.log.Debug("read error", "err", err)
+	return false
+}
+
+// bye sends "* BYE text" and flushes; the caller closes.
+func (s *session) bye(text string) {
+	s.w.Status("", "BYE", "", text)
+	s.w.Flush()
+}
+
+// login moves to the authenticated state as id, opening the user's store.
+func (s *session) login(id auth.Identity) error {
+	st, err := s.srv.opts.OpenStore(id)
+	if err != nil {
+		s.log.Error("cannot open mail store", "user", id.Username, "err", err)
+		return err
+	}
+	s.user, s.store, s.state = id, st, stateAuth
+	s.log = s.log.With("user", id.Username)
+	return nil
+}
+
+// closeMailbox ends the selection, if any.
+func (s *session) closeMailbox() {
+	if s.mbox != nil {
+		s.mbox.Close()
+		s.mbox = nil
+	}
+	if s.state == stateSelected {
+		s.state = stateAuth
+	}
+}
+
+// capabilities lists what this connection offers now (RFC 3501 §7.2.1).
+func (s *session) capabilities() string {
+	caps := []string{"IMAP4rev1"}
+	if s.state == stateNotAuth {
+		if !s.tls && s.tlsConfigured() {
+			caps = append(caps, "STARTTLS")
+		}
+		if s.secure {
+			caps = append(caps, "AUTH=PLAIN")
+		} else {
+			caps = append(caps, "LOGINDISABLED")
+		}
+	}
+	caps = append(caps, "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
+		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE")
+	return strings.Join(caps, " ")
+}
+
+func (s *session) tlsConfigured() bool { return s.srv.tlsConfig() != nil }

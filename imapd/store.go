@@ -1,0 +1,51 @@
+package imapd
+
+import (
+	"imapd/imapd/wire"
+	"imapd/maildir"
+)
+
+// cmdStore is STORE and UID STORE (RFC 3501 §6.4.6, §6.4.8). Unless
+// .SILENT, the new flags of every message named go back as FETCH (with
+// UID for UID STORE); changes by other sessions come with the flush.
+func cmdStore(s *session, c *wire.Command) error {
+	a := c.Args.(*wire.StoreArgs)
+	if a.UnchangedSince != nil {
+		return bad("UNCHANGEDSINCE needs CONDSTORE, which is not supported")
+	}
+	uids, err := s.resolveSet(a.Set, c.UID())
+	if err != nil {
+		return err
+	}
+	if s.mbox.ReadOnly() {
+		return no("READ-ONLY", "Mailbox is selected read-only")
+	}
+	flags, kws := splitFlags(a.Flags)
+	op := maildir.FlagsSet
+	switch a.Action {
+	case wire.StoreAdd:
+		op = maildir.FlagsAdd
+	case wire.StoreRemove:
+		op = maildir.FlagsRemove
+	}
+	if len(uids) > 0 {
+		if _, _, err := s.mbox.SetFlags(uids, op, flags, kws, 0); err != nil {
+			return err
+		}
+	}
+	if a.Silent {
+		return nil
+	}
+	for _, uid := range uids {
+		msg := s.mbox.Message(uid)
+		if msg.Expunged {
+			continue
+		}
+		s.w.Untagged().Number(s.mbox.Seq(uid)).Raw(" FETCH (FLAGS ").Flags(flagNames(msg))
+		if c.UID() {
+			s.w.Raw(" UID ").Number(uid)
+		}
+		s.w.Raw(")").CRLF()
+	}
+	return nil
+}

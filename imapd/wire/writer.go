@@ -1,0 +1,337 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"imapd/internal/mutf7"
+)
+
+// A Writer encodes server responses. Its methods chain; the first write
+// error is kept, later writes do nothing, and the error is returned by
+// CRLF, Flush and Err. Nothing reaches the network until Flush (or until
+// the buffer fills).
+//
+// Tokens are not separated automatically: call SP between them, as the
+// grammar has no space in places such as BODY[1]<0> or [UIDNEXT 4].
+type Writer struct {
+	bw  *bufio.Writer
+	err error
+	num [20]byte
+}
+
+// NewWriter returns a Writer that buffers output to w.
+func NewWriter(w io.Writer) *Writer {
+	return &Writer{bw: bufio.NewWriterSize(w, 4096)}
+}
+
+// Reset discards any unflushed output and the sticky error, and makes the
+// Writer write to w: for STARTTLS and COMPRESS, after flushing the tagged
+// OK.
+func (w *Writer) Reset(dst io.Writer) {
+	w.bw.Reset(dst)
+	w.err = nil
+}
+
+// Err returns the first write error, if any.
+func (w *Writer) Err() error { return w.err }
+
+// Flush writes buffered output to the underlying writer and returns the
+// first error of the Writer.
+func (w *Writer) Flush() error {
+	if w.err == nil {
+		w.err = w.bw.Flush()
+	}
+	return w.err
+}
+
+// CRLF ends a response line and returns the first error of the Writer. It
+// does not flush.
+func (w *Writer) CRLF() error {
+	w.Raw("\r\n")
+	return w.err
+}
+
+// Raw writes s as it is. The caller guarantees that it is valid syntax.
+func (w *Writer) Raw(s string) *Writer {
+	if w.err == nil {
+		_, w.err = w.bw.WriteString(s)
+	}
+	return w
+}
+
+func (w *Writer) bytes(b []byte) *Writer {
+	if w.err == nil {
+		_, w.err = w.bw.Write(b)
+	}
+	return w
+}
+
+// SP writes one space.
+func (w *Writer) SP() *Writer { return w.Raw(" ") }
+
+// Atom writes s as an atom, a keyword or a flag, as it is: the caller
+// guarantees it holds only atom characters (a leading "\" for flags, and
+// the brackets and dots of items such as BODY[1.2], allowed).
+func (w *Writer) Atom(s string) *Writer { return w.Raw(s) }
+
+// Number writes n in decimal.
+func (w *Writer) Number(n uint32) *Writer { return w.Number64(uint64(n)) }
+
+// Number64 writes n in decimal (mod-sequences, quota values).
+func (w *Writer) Number64(n uint64) *Writer {
+	return w.bytes(strconv.AppendUint(w.num[:0], n, 10))
+}
+
+// Nil writes NIL.
+func (w *Writer) Nil() *Writer { return w.Raw("NIL") }
+
+// NString writes *s as a string, or NIL if s is nil.
+func (w *Writer) NString(s *string) *Writer {
+	if s == nil {
+		return w.Nil()
+	}
+	return w.String(*s)
+}
+
+// needsLiteral reports whether s cannot be written as a quoted string
+// without escapes: it holds CR, LF, NUL, an octet above 0x7f, or a
+// quoted-special (DQUOTE, backslash). We never write backslash escapes, so
+// that clients that mishandle them (notably with mailbox names holding
+// "\") read the right octets.
+func needsLiteral(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r', c == '\n', c == 0, c >= 0x80, c == '"', c == '\\':
+			return true
+		}
+	}
+	return false
+}
+
+// String writes s as a string (RFC 3501 §4.3): quoted if it can be, else
+// a literal. Use it where the grammar says string or nstring (ENVELOPE
+// fields, BODYSTRUCTURE values); an atom would be wrong there.
+func (w *Writer) String(s string) *Writer {
+	if needsLiteral(s) {
+		return w.literalHeader(int64(len(s)), false).Raw(s)
+	}
+	return w.Raw(`"`).Raw(s).Raw(`"`)
+}
+
+// isAtomText reports whether s can be written as an astring's atom form
+// without being mistaken for NIL.
+func isAtomText(s string) bool {
+	if s == "" || strings.EqualFold(s, "NIL") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isAStringChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// astringText returns s as it would be written by Writer.AString (a
+// literal's octets follow its {n} CRLF).
+func astringText(s string) string {
+	switch {
+	case isAtomText(s):
+		return s
+	case needsLiteral(s):
+		return "{" + strconv.Itoa(len(s)) + "}\r\n" + s
+	}
+	return `"` + s + `"`
+}
+
+// AString writes s as an astring: an atom if it is made of ASTRING-CHARs
+// (and is not "NIL" in any case), else as String does.
+func (w *Writer) AString(s string) *Writer {
+	if isAtomText(s) {
+		return w.Raw(s)
+	}
+	return w.String(s)
+}
+
+// Mailbox writes a mailbox name already in modified UTF-7 (as sent by the
+// client or stored on disk) as an astring; INBOX in any case as "INBOX".
+func (w *Writer) Mailbox(m Mailbox) *Writer {
+	if m.IsInbox() {
+		return w.Raw("INBOX")
+	}
+	return w.AString(string(m))
+}
+
+// MailboxUTF8 writes a mailbox name given in UTF-8, encoding it in
+// modified UTF-7 (RFC 3501 §5.1.3).
+func (w *Writer) MailboxUTF8(name string) *Writer {
+	return w.Mailbox(Mailbox(mutf7.Encode(name)))
+}
+
+// BeginList writes "(".
+func (w *Writer) BeginList() *Writer { return w.Raw("(") }
+
+// EndList writes ")".
+func (w *Writer) EndList() *Writer { return w.Raw(")") }
+
+// Flags writes a parenthesised flag list, e.g. (\Seen $Forwarded). Flags
+// are atoms, written as they are.
+func (w *Writer) Flags(flags []string) *Writer {
+	w.BeginList()
+	for i, f := range flags {
+		if i > 0 {
+			w.SP()
+		}
+		w.Atom(f)
+	}
+	return w.EndList()
+}
+
+// SeqSet writes a sequence set, e.g. 1:3,7. The set must not be empty.
+func (w *Writer) SeqSet(s SeqSet) *Writer { return w.Raw(s.String()) }
+
+// DateTime writes t as a quoted date-time (RFC 3501 §9), for INTERNALDATE:
+// "17-Jul-1996 02:44:25 -0700".
+func (w *Writer) DateTime(t time.Time) *Writer {
+	return w.Raw(`"`).Raw(t.Format(DateTimeLayout)).Raw(`"`)
+}
+
+func (w *Writer) literalHeader(n int64, binary bool) *Writer {
+	if binary {
+		w.Raw("~")
+	}
+	return w.Raw("{").Number64(uint64(n)).Raw("}\r\n")
+}
+
+// Literal writes b as a literal.
+func (w *Writer) Literal(b []byte) *Writer {
+	return w.literalHeader(int64(len(b)), false).bytes(b)
+}
+
+// Literal8 writes b as a literal8 (~{n}, RFC 3516), for BINARY[...]
+// responses whose content holds NUL.
+func (w *Writer) Literal8(b []byte) *Writer {
+	return w.literalHeader(int64(len(b)), true).bytes(b)
+}
+
+// ErrShortLiteral is the Writer's error when the reader given to
+// LiteralFrom ends before the announced size. The connection is then out
+// of step and must be closed.
+var ErrShortLiteral = errors.New("literal source shorter than its announced size")
+
+// LiteralFrom writes a literal of n octets copied from r (a message file);
+// if r yields fewer than n, the Writer's error becomes one wrapping
+// ErrShortLiteral. Extra octets in r are not read.
+func (w *Writer) LiteralFrom(r io.Reader, n int64) *Writer {
+	return w.literalFrom(r, n, false)
+}
+
+// Literal8From is LiteralFrom for a literal8.
+func (w *Writer) Literal8From(r io.Reader, n int64) *Writer {
+	return w.literalFrom(r, n, true)
+}
+
+func (w *Writer) literalFrom(r io.Reader, n int64, binary bool) *Writer {
+	w.literalHeader(n, binary)
+	if w.err != nil {
+		return w
+	}
+	copied, err := io.CopyN(w.bw, r, n)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: got %d of %d octets", ErrShortLiteral, copied, n)
+		}
+		w.err = err
+	}
+	return w
+}
+
+// Text writes s as resp-text's text: octets that are not TEXT-CHAR (CR,
+// LF, NUL, 8-bit) become '?'. An empty s is written as "done", since text
+// must not be empty.
+func (w *Writer) Text(s string) *Writer {
+	if s == "" {
+		return w.Raw("done")
+	}
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if !isTextChar(s[i]) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return w.Raw(s)
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if !isTextChar(c) {
+			b[i] = '?'
+		}
+	}
+	return w.bytes(b)
+}
+
+func isTextChar(c byte) bool { return c >= 0x01 && c <= 0x7f && c != '\r' && c != '\n' }
+
+// Untagged starts an untagged response: "* ".
+func (w *Writer) Untagged() *Writer { return w.Raw("* ") }
+
+// Tagged starts a tagged response: the tag and a space.
+func (w *Writer) Tagged(tag string) *Writer { return w.Raw(tag).SP() }
+
+// Code starts a response code: "[" and its name. Its arguments follow
+// (with SP before each), then EndCode.
+func (w *Writer) Code(name string) *Writer { return w.Raw("[").Raw(name) }
+
+// EndCode ends a response code: "]" and the space before the text.
+func (w *Writer) EndCode() *Writer { return w.Raw("] ") }
+
+// The kinds of status responses (RFC 3501 §7.1).
+const (
+	OK      = "OK"
+	NO      = "NO"
+	BAD     = "BAD"
+	BYE     = "BYE"
+	PREAUTH = "PREAUTH"
+)
+
+// Status writes a whole status response line: tag (or "*" if tag is ""),
+// kind (OK, NO, BAD, BYE, PREAUTH), an optional response code written as
+// it is (e.g. "TRYCREATE", "UIDNEXT 5", `PERMANENTFLAGS (\Seen \*)`; ""
+// for none) and the text. It does not flush.
+func (w *Writer) Status(tag, kind, code, text string) error {
+	if tag == "" {
+		tag = "*"
+	}
+	w.Raw(tag).SP().Raw(kind).SP()
+	if code != "" {
+		w.Code(code).EndCode()
+	}
+	return w.Text(text).CRLF()
+}
+
+// Continue writes a continuation request "+ text" ("+ " alone for an empty
+// text) and flushes, as the client is waiting for it (RFC 3501 §7.5).
+func (w *Writer) Continue(text string) error {
+	w.Raw("+ ")
+	if text != "" {
+		w.Text(text)
+	}
+	w.CRLF()
+	return w.Flush()
+}
+
+// ContinueSASL writes a continuation request carrying a SASL challenge
+// in base64 ("+ " alone for an empty one) and flushes (RFC 3501 §6.2.2).
+func (w *Writer) ContinueSASL(challenge []byte) error {
+	w.Raw("+ ").Raw(base64.StdEncoding.EncodeToString(challenge)).CRLF()
+	return w.Flush()
+}

@@ -1,0 +1,239 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchSizes are the folder sizes benchmarks compare: an operation whose
+// cost must not grow with the folder shows the same time at both.
+func benchSizes() []int {
+	n := 100000
+	if s := os.Getenv("MAILDIR_BENCH_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	return []int{1000, n}
+}
+
+var fixtures sync.Map // size -> root
+
+// fixture returns a Maildir with n messages in cur/ (Postfix-like names,
+// LF line endings, varied MIME), built once per size and per run, with a
+// current sidecar.
+func fixture(b *testing.B, n int) string {
+	if v, ok := fixtures.Load(n); ok {
+		return v.(string)
+	}
+	root := filepath.Join(os.TempDir(), fmt.Sprintf("imapd-bench-%d-%d", os.Getpid(), n))
+	os.RemoveAll(root)
+	h := NewHub(Options{NoSync: true})
+	s, err := h.Open(root, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur := filepath.Join(root, "cur")
+	for i := 0; i < n; i++ {
+		body := benchMessage(i)
+		name := fmt.Sprintf("17000%05d.M%dP1Q%d.bench,S=%d:2,%s", i/100, i, i, len(body), []string{"S", "RS", "", "FS"}[i%4])
+		if err := os.WriteFile(filepath.Join(cur, name), []byte(body), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Close()
+	// Let the directories' mtimes age past the granularity window, and
+	// record that in the sidecar, as on any server after the first seconds.
+	time.Sleep(2100 * time.Millisecond)
+	s2, err := NewHub(Options{NoSync: true}).Open(root, false)
+	if err == nil {
+		if m, err = s2.Select("INBOX", SelectOptions{ReadOnly: true}); err == nil {
+			m.Close()
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	fixtures.Store(n, root)
+	return root
+}
+
+func benchMessage(i int) string {
+	if i%3 == 0 {
+		return fmt.Sprintf("From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: report %d\nMessage-ID: <%d@bench>\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n\n%s", i, i, strings.Repeat("plain text line of the body\n", 40))
+	}
+	return fmt.Sprintf("From: Carol <carol@example.org>\nTo: bob@example.org\nSubject: =?UTF-8?B?w6TDtsO8?= %d\nMessage-ID: <%d@bench>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain; charset=utf-8\n\n%s\n--XX\nContent-Type: application/pdf; name=a.pdf\nContent-Transfer-Encoding: base64\n\n%s\n--XX--\n", i, i, strings.Repeat("text line\n", 20), strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\n", 30))
+}
+
+func cleanupFixtures() {
+	fixtures.Range(func(_, v any) bool { os.RemoveAll(v.(string)); return true })
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	cleanupFixtures()
+	os.Exit(code)
+}
+
+// BenchmarkOpenCurrent opens a folder whose sidecar is current: it reads
+// the sidecar and stats two directories; no listing, no message file.
+func BenchmarkOpenCurrent(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h := NewHub(Options{NoSync: true})
+				s, _ := h.Open(root, false)
+				m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if int(m.Count()) != n {
+					b.Fatalf("count %d", m.Count())
+				}
+				m.Close()
+				if l, r := h.Stats().Listings.Load(), h.Stats().MessageReads.Load(); l != 0 || r != 0 {
+					b.Fatalf("open of a current folder listed %d directories and read %d messages", l, r)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpenNoSidecar opens a folder that has no sidecar: a listing
+// and a stat of every file.
+func BenchmarkOpenNoSidecar(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			saved, err := os.ReadFile(filepath.Join(root, sidecarFile))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer os.WriteFile(filepath.Join(root, sidecarFile), saved, 0o600)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				os.Remove(filepath.Join(root, sidecarFile))
+				b.StartTimer()
+				h := NewHub(Options{NoSync: true})
+				s, _ := h.Open(root, false)
+				m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkAppend appends one message to a folder that stays selected.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			h := NewHub(Options{NoSync: true})
+			s, _ := h.Open(root, false)
+			m, err := s.Select("INBOX", SelectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			body := benchMessage(1)
+			var uids []uint32
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				a, err := s.Append("INBOX", strings.NewReader(body), AppendOptions{Flags: FlagSeen})
+				if err != nil {
+					b.Fatal(err)
+				}
+				uids = append(uids, a.UID)
+			}
+			b.StopTimer()
+			if l := h.Stats().Listings.Load(); l > 2 {
+				b.Errorf("appends listed directories %d times", l)
+			}
+			m.Poll(true)
+			m.SetFlags(uids, FlagsAdd, FlagDeleted, nil, 0)
+			m.Expunge(uids)
+		})
+	}
+}
+
+// BenchmarkSetFlags toggles \Flagged on one message.
+func BenchmarkSetFlags(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			h := NewHub(Options{NoSync: true})
+			s, _ := h.Open(root, false)
+			m, err := s.Select("INBOX", SelectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			uid := m.UID(uint32(n / 2))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				op := FlagsAdd
+				if i%2 == 1 {
+					op = FlagsRemove
+				}
+				if _, _, err := m.SetFlags([]uint32{uid}, op, FlagFlagged, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStructure reads the parsed structure of every message: cold
+// (parsing each file and filling the cache) and warm (from the cache).
+func BenchmarkStructure(b *testing.B) {
+	n := benchSizes()[0]
+	root := fixture(b, n)
+	for _, warm := range []bool{false, true} {
+		name := "cold"
+		if warm {
+			name = "warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if !warm {
+					os.Remove(filepath.Join(root, cacheFile))
+				}
+				h := NewHub(Options{NoSync: true})
+				s, _ := h.Open(root, false)
+				m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if warm {
+					for _, u := range m.UIDs() {
+						m.Structure(u)
+					}
+				}
+				b.StartTimer()
+				for _, u := range m.UIDs() {
+					if _, err := m.Structure(u); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				m.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+		})
+	}
+}
