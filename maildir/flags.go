@@ -164,17 +164,20 @@ func sizesFromBase(base string) (phys, virt int64) {
 }
 
 func parseDecimal(s string) (int64, bool) {
-	if s == "" || len(s) > 18 {
+	if s == "" || len(s) > 19 {
 		return 0, false
 	}
-	var n int64
+	var n uint64
 	for _, c := range []byte(s) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int64(c-'0')
+		n = n*10 + uint64(c-'0')
 	}
-	return n, true
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // sortedKeywords returns kw sorted and without duplicates (compared

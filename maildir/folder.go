@@ -26,12 +26,14 @@ type folder struct {
 	side      *sidecar
 	kw        keywordTable
 	cache     *metaCache
-	sessions  []*Mailbox // sessions that have the folder selected, oldest first
-	unclaimed []uint32   // \Recent UIDs not yet given to a session
-	gone      bool       // the directory vanished (deleted or renamed)
-	dirtyVSz  []*msgRec  // CRLF sizes computed but not yet in the sidecar
-	events    []event    // collected while locked, fanned out at unlock
-	recentNew []uint32   // UIDs this process brought into the folder since the last fan-out
+	sessions  []*Mailbox      // sessions that have the folder selected, oldest first
+	unclaimed []uint32        // \Recent UIDs not yet given to a session
+	gone      bool            // the directory vanished (deleted or renamed)
+	dirtyVSz  []*msgRec       // CRLF sizes computed but not yet in the sidecar
+	events    []event         // collected while locked, fanned out at unlock
+	recentNew []uint32        // UIDs this process brought into the folder since the last fan-out
+	suspects  map[string]bool // base names the watcher saw written to
+	watched   bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 }
 
 // event is one change to a folder, as sessions queue it.
@@ -88,6 +90,7 @@ func (h *Hub) release(f *folder) {
 	}
 	h.mu.Unlock()
 	if last {
+		h.watch.remove(f)
 		f.mu.Lock()
 		_ = f.flushSizesLocked()
 		if f.lk != nil {
@@ -246,8 +249,23 @@ func (f *folder) scanLocked(full bool) error {
 			return err
 		}
 	}
+	// Files the watcher saw written to may have been rewritten in place.
+	var suspects []*msgRec
+	for base := range f.suspects {
+		if r := s.byBase[base]; r != nil {
+			suspects = append(suspects, r)
+		}
+	}
+	f.suspects = nil
 	if !listNew && !listCur {
-		return nil
+		if len(suspects) == 0 {
+			return nil
+		}
+		var log strings.Builder
+		if err := f.addFoundLocked(f.checkContentLocked(suspects, &log), &log); err != nil {
+			return err
+		}
+		return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
 	}
 	var log strings.Builder
 	var fresh []found
@@ -296,9 +314,24 @@ func (f *folder) scanLocked(full bool) error {
 		byIno[r.ino] = r
 	}
 	var added []found
-	for _, c := range fresh {
-		if r := byIno[c.ino]; r != nil && r.base != c.base && s.byBase[c.base] == nil {
-			// Same inode, new base name: a rename by another tool.
+	for i := range fresh {
+		c := &fresh[i]
+		r := byIno[c.ino]
+		if r == nil || r.base == c.base || s.byBase[c.base] != nil {
+			added = append(added, *c)
+			continue
+		}
+		if !c.statted {
+			c.stat(f.dir)
+		}
+		if c.gone || c.ino != r.ino || c.size != r.size || c.mtime != r.mtime {
+			// A freed inode the file system gave a new file: not a rename.
+			added = append(added, *c)
+			continue
+		}
+		{
+			// Same inode, size and mtime under a new base name: a rename by
+			// another tool. The message keeps its UID.
 			delete(byIno, c.ino)
 			delete(s.byBase, r.base)
 			r.base = c.base
@@ -307,9 +340,7 @@ func (f *folder) scanLocked(full bool) error {
 			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
 			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
 			log.WriteString(flagsLine(r))
-			continue
 		}
-		added = append(added, c)
 	}
 	for _, r := range missing {
 		if !r.seen {
@@ -317,16 +348,15 @@ func (f *folder) scanLocked(full bool) error {
 		}
 	}
 	if full {
-		// Content rewritten in place keeps inode and name but not size
-		// and mtime: that is a new message.
-		for _, r := range append([]*msgRec(nil), s.recs...) {
-			st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
-			if err != nil || (inodeOf(st) == r.ino && st.Size() == r.size && st.ModTime().UnixNano() == r.mtime) {
-				continue
+		added = append(added, f.checkContentLocked(s.recs, &log)...)
+	} else if len(suspects) > 0 {
+		var live []*msgRec
+		for _, r := range suspects {
+			if s.byUID[r.uid] == r {
+				live = append(live, r)
 			}
-			f.expungeRecLocked(r, &log)
-			added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
 		}
+		added = append(added, f.checkContentLocked(live, &log)...)
 	}
 	if err := f.addFoundLocked(added, &log); err != nil {
 		return err
@@ -342,6 +372,22 @@ func (f *folder) scanLocked(full bool) error {
 	}
 	log.WriteString(s.dirLine())
 	return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+}
+
+// checkContentLocked stats the files of recs: one whose size or mtime
+// changed under the same inode and name was rewritten in place, and is a
+// new message. It expunges those and returns them to be added again.
+func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
+	var added []found
+	for _, r := range append([]*msgRec(nil), recs...) {
+		st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
+		if err != nil || (inodeOf(st) == r.ino && st.Size() == r.size && st.ModTime().UnixNano() == r.mtime) {
+			continue
+		}
+		f.expungeRecLocked(r, log)
+		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
+	}
+	return added
 }
 
 // found is a file a listing found that has no UID yet.

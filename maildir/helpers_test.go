@@ -27,6 +27,7 @@ func deliver(t testing.TB, dir, content string) string {
 func newStore(t testing.TB) (*Hub, *Store) {
 	t.Helper()
 	h := NewHub(Options{NoSync: true})
+	t.Cleanup(func() { h.Close() })
 	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +39,9 @@ func newStore(t testing.TB) (*Hub, *Store) {
 // (or this one after a restart) would see.
 func reopen(t testing.TB, s *Store) *Store {
 	t.Helper()
-	s2, err := NewHub(Options{NoSync: true}).Open(s.Root(), false)
+	h := NewHub(Options{NoSync: true})
+	t.Cleanup(func() { h.Close() })
+	s2, err := h.Open(s.Root(), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,8 @@ func (s *Store) Select(name string, opts SelectOptions) (*Mailbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.hub.watchOnce.Do(s.hub.startWatch)
+	s.hub.watch.add(f)
 	m := &Mailbox{store: s, f: f, name: name, readOnly: opts.ReadOnly,
 		recent: map[uint32]struct{}{}, wakeCh: make(chan struct{}, 1), skipNext: true}
 	f.mu.Lock()

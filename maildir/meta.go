@@ -1,7 +1,6 @@
 package maildir
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"strconv"
@@ -76,32 +75,13 @@ func (m *Mailbox) noteSize(uid uint32, vs int64) {
 	}
 }
 
-// crlfSize counts the bytes of r with every bare LF as CRLF.
+// crlfSize counts the bytes of r in CRLF form (message.CRLFCounter).
 func crlfSize(r io.Reader) (int64, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var n int64
-	var prev byte
-	for {
-		b, err := br.ReadSlice('\n')
-		n += int64(len(b))
-		if len(b) > 0 && b[len(b)-1] == '\n' {
-			before := prev
-			if len(b) >= 2 {
-				before = b[len(b)-2]
-			}
-			if before != '\r' {
-				n++
-			}
-		}
-		if len(b) > 0 {
-			prev = b[len(b)-1]
-		}
-		if err == io.EOF {
-			return n, nil
-		} else if err != nil && err != bufio.ErrBufferFull {
-			return 0, err
-		}
+	var c message.CRLFCounter
+	if _, err := io.Copy(&c, r); err != nil {
+		return 0, err
 	}
+	return c.N, nil
 }
 
 // flushSizesLocked writes computed CRLF sizes to the sidecar. The caller

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"imapd/internal/atomicfile"
+	"imapd/message"
 )
 
 // AppendOptions are the flags, keywords and internal date of a new message.
@@ -66,19 +67,13 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 	}()
 	w := bufio.NewWriterSize(fh, 64<<10)
 	buf := make([]byte, 64<<10)
-	var prevCR bool
+	var crlf message.CRLFCounter
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			size += int64(n)
-			vsize += int64(n)
-			for i, c := range chunk {
-				if c == '\n' && !(prevCR && i == 0) && !(i > 0 && chunk[i-1] == '\r') {
-					vsize++
-				}
-			}
-			prevCR = chunk[n-1] == '\r'
+			crlf.Write(chunk)
 			if _, err = w.Write(chunk); err != nil {
 				return "", 0, 0, err
 			}
@@ -95,6 +90,7 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 	if err = w.Flush(); err != nil {
 		return "", 0, 0, err
 	}
+	vsize = crlf.N
 	if !h.opts.NoSync {
 		if err = fh.Sync(); err != nil {
 			return "", 0, 0, err

@@ -250,7 +250,8 @@ func (s *sidecar) badLine(why string) {
 // apply applies one record and reports whether the record list needs
 // re-sorting.
 func (s *sidecar) apply(line []byte) (resort bool) {
-	f := strings.Fields(string(line))
+	var buf [10]string
+	f := splitFields(string(line), buf[:0])
 	if len(f) == 5 && f[0] == "d" {
 		var v [4]int64
 		for i := range v {
@@ -278,8 +279,7 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 		if i >= len(f) {
 			return 0, false
 		}
-		n, err := strconv.ParseInt(f[i], 10, 64)
-		return n, err == nil && n >= 0
+		return parseDecimal(f[i])
 	}
 	switch f[0] {
 	case "a":
@@ -371,6 +371,26 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 	return false
 }
 
+// splitFields is strings.Fields for the sidecar's single-space-separated
+// records, into dst (no allocation beyond the line itself).
+func splitFields(line string, dst []string) []string {
+	for len(line) > 0 {
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t' || line[0] == '\r') {
+			line = line[1:]
+		}
+		if line == "" {
+			break
+		}
+		i := strings.IndexAny(line, " \t\r")
+		if i < 0 {
+			i = len(line)
+		}
+		dst = append(dst, line[:i])
+		line = line[i:]
+	}
+	return dst
+}
+
 func (s *sidecar) bump(modseq uint64) {
 	if modseq > s.highestModSeq {
 		s.highestModSeq = modseq
@@ -419,6 +439,16 @@ func (s *sidecar) appendLines(b []byte, durable bool) error {
 	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return err
+	}
+	// A record without its newline is what a writer killed mid-append
+	// left (we hold the lock, so nobody is writing it now): cut it off
+	// rather than glue our first record to it.
+	if fi, serr := f.Stat(); serr == nil && fi.Size() > s.offset {
+		s.log.Warn("sidecar: dropping an interrupted record", "path", s.path, "bytes", fi.Size()-s.offset)
+		if err := f.Truncate(s.offset); err != nil {
+			f.Close()
+			return err
+		}
 	}
 	_, err = f.Write(b)
 	if err == nil && durable {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // Options configure a Hub.
@@ -24,17 +25,31 @@ type Options struct {
 	// DirPerm and FilePerm are used for what the store creates
 	// (defaults 0700 and 0600, as Dovecot and Postfix use).
 	DirPerm, FilePerm fs.FileMode
+
+	// NoWatch disables inotify: changes by others are then found by a
+	// periodic check of the directories' mtimes (every PollInterval).
+	NoWatch bool
+	// MaxWatches simulates the kernel's watch limit (0: the kernel's own),
+	// to test the fallback to periodic checks.
+	MaxWatches int
+	// PollInterval is the period of those checks (default 1s).
+	PollInterval time.Duration
+	// Coalesce is how long a refresh waits for more events after the
+	// first one (default 5ms).
+	Coalesce time.Duration
 }
 
 // Hub holds the state one process shares between all sessions: one
 // folder object per open Maildir folder, so that a change made by one
 // session reaches every other at once, and the files are read once.
 type Hub struct {
-	stats   Stats
-	opts    Options
-	log     *slog.Logger
-	mu      sync.Mutex
-	folders map[string]*folder // by directory path
+	watch     watch
+	watchOnce sync.Once
+	stats     Stats
+	opts      Options
+	log       *slog.Logger
+	mu        sync.Mutex
+	folders   map[string]*folder // by directory path
 }
 
 // Stats counts the file-system work a Hub did, so tests and benchmarks

@@ -33,29 +33,94 @@ func crlfLines(b []byte) int64 {
 }
 
 // checkTree verifies what the package documentation promises about a tree
-// parsed from data, computing sizes independently with ToCRLF.
+// parsed from data, computing sizes and line counts independently of the
+// parser: from a map of raw offsets to CRLF-space offsets built byte by
+// byte and, for inputs up to 64 KiB, also by converting each range alone
+// with ToCRLF.
 func checkTree(data []byte, root *Part) error {
 	if root.Envelope == nil {
 		return fmt.Errorf("root without envelope")
 	}
-	return checkPart(data, root, 0, true)
+	return checkPart(newCRLFMap(data), root, 0, true)
 }
 
-func checkPart(data []byte, p *Part, depth int, isMessage bool) error {
-	size := int64(len(data))
+// crlfMap maps raw offsets of a message into CRLF space.
+type crlfMap struct {
+	data []byte
+	at   []int64 // at[i]: CRLF-space offset of raw offset i
+	eols []int64 // eols[k]: line endings in the first k CRLF-space bytes
+}
+
+func newCRLFMap(data []byte) *crlfMap {
+	m := &crlfMap{data: data, at: make([]int64, len(data)+1)}
+	var out int64
+	for i, c := range data {
+		m.at[i] = out
+		switch {
+		case c == '\n' && i > 0 && data[i-1] == '\r':
+			// the LF of a CRLF: counted with its CR
+		case c == '\r' || c == '\n':
+			out += 2
+		default:
+			out++
+		}
+	}
+	m.at[len(data)] = out
+	conv := ToCRLF(nil, data)
+	m.eols = make([]int64, len(conv)+1)
+	for k := range conv {
+		m.eols[k+1] = m.eols[k]
+		if k > 0 && conv[k-1] == '\r' && conv[k] == '\n' {
+			m.eols[k+1]++
+		}
+	}
+	return m
+}
+
+// span returns the CRLF-space size and text lines of the raw range [a, b).
+func (m *crlfMap) span(a, b int64) (size, lines int64, err error) {
+	for _, off := range []int64{a, b} {
+		if off > 0 && off < int64(len(m.data)) && m.data[off] == '\n' && m.data[off-1] == '\r' {
+			return 0, 0, fmt.Errorf("offset %d splits a CRLF", off)
+		}
+	}
+	x, y := m.at[a], m.at[b]
+	size = y - x
+	lines = m.eols[y] - m.eols[x]
+	if size > 0 && !(y >= 2 && m.eols[y] > m.eols[y-1]) {
+		lines++ // a partial last line
+	}
+	if len(m.data) <= 1<<16 {
+		conv := ToCRLF(nil, m.data[a:b])
+		if int64(len(conv)) != size || crlfLines(conv) != lines {
+			return 0, 0, fmt.Errorf("[%d,%d): %d octets, %d lines alone; %d, %d in the whole",
+				a, b, len(conv), crlfLines(conv), size, lines)
+		}
+	}
+	return size, lines, nil
+}
+
+func checkPart(m *crlfMap, p *Part, depth int, isMessage bool) error {
+	size := int64(len(m.data))
 	if !(0 <= p.HeaderStart && p.HeaderStart <= p.BodyStart && p.BodyStart <= p.BodyEnd && p.BodyEnd <= size) {
 		return fmt.Errorf("offsets %d %d %d outside [0,%d] or out of order", p.HeaderStart, p.BodyStart, p.BodyEnd, size)
 	}
-	hdr := ToCRLF(nil, data[p.HeaderStart:p.BodyStart])
-	body := ToCRLF(nil, data[p.BodyStart:p.BodyEnd])
-	if p.HeaderSize != int64(len(hdr)) {
-		return fmt.Errorf("part at %d: HeaderSize %d, want %d", p.HeaderStart, p.HeaderSize, len(hdr))
+	hsize, _, err := m.span(p.HeaderStart, p.BodyStart)
+	if err != nil {
+		return err
 	}
-	if p.BodySize != int64(len(body)) {
-		return fmt.Errorf("part at %d: BodySize %d, want %d", p.HeaderStart, p.BodySize, len(body))
+	bsize, blines, err := m.span(p.BodyStart, p.BodyEnd)
+	if err != nil {
+		return err
 	}
-	if want := crlfLines(body); p.BodyLines != want {
-		return fmt.Errorf("part at %d: BodyLines %d, want %d", p.HeaderStart, p.BodyLines, want)
+	if p.HeaderSize != hsize {
+		return fmt.Errorf("part at %d: HeaderSize %d, want %d", p.HeaderStart, p.HeaderSize, hsize)
+	}
+	if p.BodySize != bsize {
+		return fmt.Errorf("part at %d: BodySize %d, want %d", p.HeaderStart, p.BodySize, bsize)
+	}
+	if p.BodyLines != blines {
+		return fmt.Errorf("part at %d: BodyLines %d, want %d", p.HeaderStart, p.BodyLines, blines)
 	}
 	if (p.Envelope != nil) != isMessage {
 		return fmt.Errorf("part at %d: envelope %v, message %v", p.HeaderStart, p.Envelope != nil, isMessage)
@@ -84,7 +149,7 @@ func checkPart(data []byte, p *Part, depth int, isMessage bool) error {
 			return fmt.Errorf("nested message at %d, want %d", c.HeaderStart, p.BodyStart)
 		}
 		pos = c.BodyEnd
-		if err := checkPart(data, c, depth+1, rfc822); err != nil {
+		if err := checkPart(m, c, depth+1, rfc822); err != nil {
 			return err
 		}
 	}

@@ -79,7 +79,7 @@ type lineReader struct {
 }
 
 func newLineReader(src io.ReaderAt, size int64) *lineReader {
-	return &lineReader{src: src, size: size, buf: make([]byte, windowSize)}
+	return &lineReader{src: src, size: size, buf: make([]byte, max(1, min(windowSize, size)))}
 }
 
 // atEOF reports whether the window holds the last bytes of the data.

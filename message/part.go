@@ -34,7 +34,8 @@ type Part struct {
 	// names lowercased, values unquoted. RFC 2231 continuations are
 	// joined as Dovecot does: an extended parameter keeps its name with a
 	// trailing "*" and its value in charset'language'%XX form; use
-	// ParamValue for the decoded UTF-8 value.
+	// ParamValue for the decoded UTF-8 value. A defaulted or invalid
+	// text/plain gets charset=us-ascii, the RFC 2045 §5.2 default.
 	Params []Param
 
 	// ID is the raw Content-ID value.

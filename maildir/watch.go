@@ -1,0 +1,266 @@
+package maildir
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watch turns changes made on disk by anybody into folder refreshes, so
+// that every session with the folder selected hears of them at once.
+//
+// One inotify instance serves the whole Hub; new/ and cur/ of every folder
+// some session of the process holds are watched. Events are coalesced per
+// folder: the first starts a short timer, and one refresh (two stat calls
+// and, when the mtimes moved, a listing) answers all that arrived
+// meanwhile, so a burst of a thousand deliveries costs a handful of
+// refreshes. A write event on a message file marks it a suspect: its next
+// refresh stats it to find content rewritten in place.
+//
+// When the kernel refuses a watch (fs.inotify.max_user_watches) or drops
+// events (queue overflow), the Hub says so once in the log and falls back
+// to checking the directories' mtimes of every held folder periodically;
+// nothing else changes.
+type watch struct {
+	hub *Hub
+
+	mu      sync.Mutex
+	w       *fsnotify.Watcher // nil until started, and when unavailable
+	dirs    map[string]*folder
+	timers  map[*folder]*time.Timer
+	polling bool // some folder is not watched: poll them all
+	nadded  int
+	stop    chan struct{} // closed by Hub.Close
+}
+
+// watchOptions are the knobs of Options that concern the watcher.
+const (
+	defaultCoalesce = 5 * time.Millisecond
+	defaultPoll     = time.Second
+)
+
+func (h *Hub) startWatch() {
+	wt := &h.watch
+	wt.hub = h
+	wt.dirs = map[string]*folder{}
+	wt.timers = map[*folder]*time.Timer{}
+	wt.stop = make(chan struct{})
+}
+
+// Close stops the watcher. Sessions keep working; changes by others are
+// then seen at their next command only.
+func (h *Hub) Close() error {
+	h.watchOnce.Do(h.startWatch)
+	wt := &h.watch
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	select {
+	case <-wt.stop:
+		return nil
+	default:
+	}
+	close(wt.stop)
+	if wt.w != nil {
+		err := wt.w.Close()
+		wt.w = nil
+		return err
+	}
+	return nil
+}
+
+// open starts the inotify instance when the first folder is watched; it
+// is closed again when the last one is released, so a Hub without
+// selected folders holds none (the kernel allows a user 128 by default).
+func (wt *watch) openLocked() bool {
+	if wt.w != nil {
+		return true
+	}
+	if wt.hub.opts.NoWatch {
+		wt.fallback("inotify disabled by configuration", nil)
+		return false
+	}
+	select {
+	case <-wt.stop:
+		return false
+	default:
+	}
+	w, err := fsnotify.NewBufferedWatcher(4096)
+	if err != nil {
+		wt.fallback("inotify unavailable", err)
+		return false
+	}
+	wt.w = w
+	go wt.loop(w)
+	return true
+}
+
+// add starts watching a folder's directories.
+func (wt *watch) add(f *folder) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if f.watched || !wt.openLocked() {
+		return
+	}
+	for _, sub := range []string{"new", "cur"} {
+		if lim := wt.hub.opts.MaxWatches; lim > 0 && wt.nadded >= lim {
+			wt.fallback("watch limit reached (simulated)", nil)
+			return
+		}
+		p := filepath.Join(f.dir, sub)
+		if err := wt.w.Add(p); err != nil {
+			if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EMFILE) {
+				wt.fallback("inotify watch limit reached (fs.inotify.max_user_watches)", err)
+			} else {
+				wt.fallback("cannot watch "+p, err)
+			}
+			return
+		}
+		wt.nadded++
+		wt.dirs[p] = f
+	}
+	f.watched = true
+}
+
+// fallback switches to periodic checks, logging the first time.
+func (wt *watch) fallback(why string, err error) {
+	if wt.polling {
+		return
+	}
+	wt.hub.log.Warn("falling back to periodic folder checks", "why", why, "err", err, "interval", wt.interval())
+	wt.polling = true
+	go wt.poll()
+}
+
+func (wt *watch) interval() time.Duration {
+	if d := wt.hub.opts.PollInterval; d > 0 {
+		return d
+	}
+	return defaultPoll
+}
+
+// remove stops watching a folder that no session holds any more.
+func (wt *watch) remove(f *folder) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	if t := wt.timers[f]; t != nil {
+		t.Stop()
+		delete(wt.timers, f)
+	}
+	if !f.watched {
+		return
+	}
+	for _, sub := range []string{"new", "cur"} {
+		p := filepath.Join(f.dir, sub)
+		if wt.dirs[p] == f {
+			delete(wt.dirs, p)
+			_ = wt.w.Remove(p)
+			wt.nadded--
+		}
+	}
+	f.watched = false
+	if wt.nadded == 0 && wt.w != nil {
+		wt.w.Close()
+		wt.w = nil
+	}
+}
+
+func (wt *watch) loop(w *fsnotify.Watcher) {
+	for {
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			wt.event(ev)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				wt.mu.Lock()
+				wt.fallback("inotify event queue overflow", err)
+				wt.mu.Unlock()
+				wt.refreshAll()
+			} else {
+				wt.hub.log.Warn("inotify error", "err", err)
+			}
+		}
+	}
+}
+
+func (wt *watch) event(ev fsnotify.Event) {
+	dir, name := filepath.Split(ev.Name)
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	f := wt.dirs[strings.TrimSuffix(dir, "/")]
+	if f == nil {
+		return
+	}
+	if ev.Has(fsnotify.Write) {
+		base, _, _ := splitName(name)
+		f.mu.Lock()
+		if f.suspects == nil {
+			f.suspects = map[string]bool{}
+		}
+		f.suspects[base] = true
+		f.mu.Unlock()
+	}
+	if wt.timers[f] != nil {
+		return // a refresh is already on its way
+	}
+	d := wt.hub.opts.Coalesce
+	if d <= 0 {
+		d = defaultCoalesce
+	}
+	wt.timers[f] = time.AfterFunc(d, func() {
+		wt.mu.Lock()
+		delete(wt.timers, f)
+		wt.mu.Unlock()
+		wt.refresh(f)
+	})
+}
+
+// refresh brings a folder up to date; its sessions are woken by fanOut.
+func (wt *watch) refresh(f *folder) {
+	f.mu.Lock()
+	busy := len(f.sessions) > 0 && !f.gone
+	f.mu.Unlock()
+	if !busy {
+		return
+	}
+	if err := f.update(false, nil); err != nil && !errors.Is(err, ErrFolderGone) {
+		wt.hub.log.Warn("refresh after a change on disk failed", "dir", f.dir, "err", err)
+	}
+}
+
+func (wt *watch) refreshAll() {
+	wt.hub.mu.Lock()
+	var all []*folder
+	for _, f := range wt.hub.folders {
+		all = append(all, f)
+	}
+	wt.hub.mu.Unlock()
+	for _, f := range all {
+		wt.refresh(f)
+	}
+}
+
+// poll checks every held folder periodically while some folder is not
+// watched (or inotify lost events).
+func (wt *watch) poll() {
+	t := time.NewTicker(wt.interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-wt.stop:
+			return
+		case <-t.C:
+		}
+		wt.refreshAll()
+	}
+}

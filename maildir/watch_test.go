@@ -1,0 +1,102 @@
+package maildir
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// waitUpdates waits (at most 2 s) for the session to be woken and returns
+// what Poll then reports, collecting until want updates arrived.
+func waitUpdates(t *testing.T, m *Mailbox, want int) []Update {
+	t.Helper()
+	var got []Update
+	deadline := time.After(2 * time.Second)
+	for len(got) < want {
+		select {
+		case <-m.Wake():
+			got = append(got, m.Poll(true)...)
+		case <-deadline:
+			t.Fatalf("waited 2s for %d updates, got %+v", want, got)
+		}
+	}
+	return got
+}
+
+func testWatcher(t *testing.T, opts Options) {
+	opts.NoSync = true
+	h := NewHub(opts)
+	t.Cleanup(func() { h.Close() })
+	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustSelect(t, s, "INBOX")
+	idle := mustSelect(t, s, "INBOX")
+
+	// (a) A Postfix-style delivery reaches both sessions without a command.
+	start := time.Now()
+	deliver(t, s.Root(), msg(1))
+	ups := waitUpdates(t, idle, 1)
+	if ups[0].Kind != UpdateExists || ups[0].Count != 1 {
+		t.Fatalf("delivery: %+v", ups)
+	}
+	t.Logf("delivery to EXISTS: %v", time.Since(start))
+	if got := contents(t, idle); got[1] != msg(1) {
+		t.Fatalf("content %q", got[1])
+	}
+	m.Poll(true)
+
+	// (b) An outside flag rename: FETCH FLAGS, same UID.
+	cur := filepath.Join(s.Root(), "cur")
+	ents, _ := os.ReadDir(cur)
+	if len(ents) != 1 {
+		t.Fatalf("cur has %d files", len(ents))
+	}
+	name := ents[0].Name()
+	os.Rename(filepath.Join(cur, name), filepath.Join(cur, name+"S"))
+	ups = waitUpdates(t, idle, 1)
+	if ups[0].Kind != UpdateFlags || ups[0].UID != 1 || idle.Message(1).Flags != FlagSeen {
+		t.Fatalf("flag rename: %+v flags %v", ups, idle.Message(1).Flags.Names())
+	}
+
+	// (c) A rewrite in place: the old UID goes, a new one comes. Only
+	// inotify tells of it (the directory does not change); without it,
+	// CHECK's full check finds it.
+	fh, _ := os.OpenFile(filepath.Join(cur, name+"S"), os.O_WRONLY|os.O_APPEND, 0)
+	fh.WriteString("edited\n")
+	fh.Close()
+	if opts.NoWatch || opts.MaxWatches > 0 {
+		if err := m.Check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ups = waitUpdates(t, idle, 2)
+	if ups[0].Kind != UpdateExpunge || ups[0].UID != 1 || ups[1].Kind != UpdateExists {
+		t.Fatalf("rewrite: %+v", ups)
+	}
+	if got := contents(t, idle); got[2] != msg(1)+"edited\n" {
+		t.Fatalf("after rewrite %v", got)
+	}
+
+	// (d) An outside delete: EXPUNGE.
+	ents, _ = os.ReadDir(cur)
+	os.Remove(filepath.Join(cur, ents[0].Name()))
+	ups = waitUpdates(t, idle, 1)
+	if ups[0].Kind != UpdateExpunge || ups[0].UID != 2 || idle.Count() != 0 {
+		t.Fatalf("delete: %+v", ups)
+	}
+}
+
+func TestWatcherPushesOutsideChanges(t *testing.T) { testWatcher(t, Options{}) }
+
+// TestWatchLimitFallback simulates a kernel that refuses watches: changes
+// still arrive, by the periodic check.
+func TestWatchLimitFallback(t *testing.T) {
+	testWatcher(t, Options{MaxWatches: 1, PollInterval: 100 * time.Millisecond})
+}
+
+func TestNoInotify(t *testing.T) {
+	testWatcher(t, Options{NoWatch: true, PollInterval: 100 * time.Millisecond})
+}
