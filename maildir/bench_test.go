@@ -33,6 +33,7 @@ func fixture(b *testing.B, n int) string {
 	root := filepath.Join(os.TempDir(), fmt.Sprintf("imapd-bench-%d-%d", os.Getpid(), n))
 	os.RemoveAll(root)
 	h := NewHub(Options{NoSync: true})
+	defer h.Close()
 	s, err := h.Open(root, true)
 	if err != nil {
 		b.Fatal(err)
@@ -53,7 +54,9 @@ func fixture(b *testing.B, n int) string {
 	// Let the directories' mtimes age past the granularity window, and
 	// record that in the sidecar, as on any server after the first seconds.
 	time.Sleep(2100 * time.Millisecond)
-	s2, err := NewHub(Options{NoSync: true}).Open(root, false)
+	h2 := NewHub(Options{NoSync: true})
+	defer h2.Close()
+	s2, err := h2.Open(root, false)
 	if err == nil {
 		if m, err = s2.Select("INBOX", SelectOptions{ReadOnly: true}); err == nil {
 			m.Close()
@@ -101,6 +104,9 @@ func BenchmarkOpenCurrent(b *testing.B) {
 					b.Fatalf("count %d", m.Count())
 				}
 				m.Close()
+				b.StopTimer()
+				h.Close()
+				b.StartTimer()
 				if l, r := h.Stats().Listings.Load(), h.Stats().MessageReads.Load(); l != 0 || r != 0 {
 					b.Fatalf("open of a current folder listed %d directories and read %d messages", l, r)
 				}
@@ -132,6 +138,9 @@ func BenchmarkOpenNoSidecar(b *testing.B) {
 					b.Fatal(err)
 				}
 				m.Close()
+				b.StopTimer()
+				h.Close()
+				b.StartTimer()
 			}
 		})
 	}
@@ -143,6 +152,7 @@ func BenchmarkAppend(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			root := fixture(b, n)
 			h := NewHub(Options{NoSync: true})
+			defer h.Close()
 			s, _ := h.Open(root, false)
 			m, err := s.Select("INBOX", SelectOptions{})
 			if err != nil {
@@ -176,6 +186,7 @@ func BenchmarkSetFlags(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			root := fixture(b, n)
 			h := NewHub(Options{NoSync: true})
+			defer h.Close()
 			s, _ := h.Open(root, false)
 			m, err := s.Select("INBOX", SelectOptions{})
 			if err != nil {
@@ -232,6 +243,7 @@ func BenchmarkStructure(b *testing.B) {
 				}
 				b.StopTimer()
 				m.Close()
+				h.Close()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 		})

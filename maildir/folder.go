@@ -151,6 +151,9 @@ func (f *folder) refreshLocked(full bool) error {
 	if _, err := os.Lstat(filepath.Join(f.dir, "cur")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			f.gone = true
+			for _, m := range f.sessions {
+				m.wake()
+			}
 			return ErrFolderGone
 		}
 		return err

@@ -375,3 +375,12 @@ func (m *Mailbox) Poll(allowExpunge bool) []Update {
 	}
 	return out
 }
+
+// Gone reports whether the folder was deleted or renamed (by this process
+// or, as a refresh found, by another): the session should tell its client
+// and end the selection.
+func (m *Mailbox) Gone() bool {
+	m.f.mu.Lock()
+	defer m.f.mu.Unlock()
+	return m.f.gone
+}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +82,30 @@ func TestLostSidecarGetsNewerUIDValidity(t *testing.T) {
 	m2 := mustSelect(t, reopen(t, s), "INBOX")
 	if m2.UIDValidity() <= v1 {
 		t.Fatalf("uidvalidity after loss %d, before %d: must be a value never used", m2.UIDValidity(), v1)
+	}
+}
+
+func TestCheckFolderReports(t *testing.T) {
+	_, s := newStore(t)
+	for i := 1; i <= 3; i++ {
+		deliver(t, s.Root(), msg(i))
+	}
+	rep, err := s.CheckFolder("INBOX")
+	if err != nil || !rep.SidecarNew || rep.Messages != 3 {
+		t.Fatalf("first check %+v %v", rep, err)
+	}
+	// Damage: a garbage line, and a message delivered behind our back.
+	side := filepath.Join(s.Root(), sidecarFile)
+	fh, _ := os.OpenFile(side, os.O_WRONLY|os.O_APPEND, 0)
+	fh.WriteString("zz garbage\n")
+	fh.Close()
+	deliver(t, s.Root(), msg(4))
+	rep, err = reopen(t, s).CheckFolder("INBOX")
+	if err != nil || rep.SidecarNew || !rep.SidecarBad || rep.Added != 1 || rep.Messages != 4 {
+		t.Fatalf("second check %+v %v", rep, err)
+	}
+	data, _ := os.ReadFile(side)
+	if strings.Contains(string(data), "garbage") {
+		t.Fatal("garbage line survived the rewrite")
 	}
 }

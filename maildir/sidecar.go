@@ -128,6 +128,8 @@ type sidecar struct {
 	offset  int64  // bytes of it consumed
 	records int    // record lines in the file, for the compaction decision
 	broken  bool   // a line could not be parsed: rewrite at the next write
+	// repaired records that a broken file was rewritten, for CheckFolder.
+	repaired bool
 
 	// migrated maps base names to the UIDs another server gave them, until
 	// the first listing of a folder whose sidecar was just created.
@@ -486,6 +488,7 @@ func (s *sidecar) rewrite() error {
 	if err != nil {
 		return err
 	}
+	s.repaired = s.repaired || s.broken
 	s.ino, s.offset, s.broken = st.ino, int64(b.Len()), false
 	s.records = len(s.recs)
 	return nil

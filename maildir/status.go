@@ -88,3 +88,8 @@ func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
 	}
 	return uint32(v), nil
 }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

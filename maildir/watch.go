@@ -73,9 +73,10 @@ func (h *Hub) Close() error {
 	return nil
 }
 
-// open starts the inotify instance when the first folder is watched; it
-// is closed again when the last one is released, so a Hub without
-// selected folders holds none (the kernel allows a user 128 by default).
+// openLocked starts the inotify instance when the first folder is
+// watched; it lives until Hub.Close (closing one costs the kernel an RCU
+// grace period, milliseconds, so it is not done per folder). A Hub that
+// never had a folder selected holds none.
 func (wt *watch) openLocked() bool {
 	if wt.w != nil {
 		return true
@@ -163,10 +164,6 @@ func (wt *watch) remove(f *folder) {
 		}
 	}
 	f.watched = false
-	if wt.nadded == 0 && wt.w != nil {
-		wt.w.Close()
-		wt.w = nil
-	}
 }
 
 func (wt *watch) loop(w *fsnotify.Watcher) {
@@ -199,9 +196,14 @@ func (wt *watch) event(ev fsnotify.Event) {
 	defer wt.mu.Unlock()
 	f := wt.dirs[strings.TrimSuffix(dir, "/")]
 	if f == nil {
-		return
+		// An event on a watched directory itself: it was removed or
+		// renamed, with its folder. The refresh finds the folder gone.
+		if f = wt.dirs[ev.Name]; f == nil {
+			return
+		}
+		name = ""
 	}
-	if ev.Has(fsnotify.Write) {
+	if ev.Has(fsnotify.Write) && name != "" {
 		base, _, _ := splitName(name)
 		f.mu.Lock()
 		if f.suspects == nil {

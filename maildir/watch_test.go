@@ -100,3 +100,23 @@ func TestWatchLimitFallback(t *testing.T) {
 func TestNoInotify(t *testing.T) {
 	testWatcher(t, Options{NoWatch: true, PollInterval: 100 * time.Millisecond})
 }
+
+// TestFolderDeletedByOthers: a session whose folder another process
+// deleted is woken and learns it is gone.
+func TestFolderDeletedByOthers(t *testing.T) {
+	_, s := newStore(t)
+	s.Create("Projects")
+	m := mustSelect(t, s, "Projects")
+	other := reopen(t, s) // another process
+	if err := other.Delete("Projects"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Wake():
+	case <-time.After(2 * time.Second):
+		t.Fatal("not woken within 2s")
+	}
+	if err := m.Refresh(false); err == nil || !m.Gone() {
+		t.Fatalf("refresh: %v, gone %v", err, m.Gone())
+	}
+}
