@@ -33,6 +33,7 @@ type folder struct {
 	events    []event         // collected while locked, fanned out at unlock
 	recentNew []uint32        // UIDs this process brought into the folder since the last fan-out
 	suspects  map[string]bool // base names the watcher saw written to
+	tmpSwept  bool            // tmp/ was cleaned of stale files since the folder was loaded
 	watched   bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 }
 
@@ -177,6 +178,10 @@ func (f *folder) refreshLocked(full bool) error {
 	}
 	if err := f.kw.load(); err != nil {
 		return err
+	}
+	if !f.tmpSwept {
+		f.tmpSwept = true
+		sweepTmp(filepath.Join(f.dir, "tmp"), time.Now().Add(-36*time.Hour))
 	}
 	if err := f.scanLocked(full || fresh); err != nil {
 		return err
@@ -632,4 +637,22 @@ func mtimeOf(path string) (int64, error) {
 		return 0, err
 	}
 	return fi.ModTime().UnixNano(), nil
+}
+
+// sweepTmp removes files older than cutoff from a tmp/ directory: what
+// writers killed mid-delivery left (the Maildir specification's 36 hours,
+// as Dovecot uses). Nothing there is a message yet.
+func sweepTmp(dir string, cutoff time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }

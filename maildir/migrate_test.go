@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMigrateFromDovecot(t *testing.T) {
@@ -107,5 +108,22 @@ func TestCheckFolderReports(t *testing.T) {
 	data, _ := os.ReadFile(side)
 	if strings.Contains(string(data), "garbage") {
 		t.Fatal("garbage line survived the rewrite")
+	}
+}
+
+func TestStaleTmpSwept(t *testing.T) {
+	_, s := newStore(t)
+	old := filepath.Join(s.Root(), "tmp", "killed-writer")
+	fresh := filepath.Join(s.Root(), "tmp", "delivery-in-progress")
+	os.WriteFile(old, []byte("partial"), 0o600)
+	os.WriteFile(fresh, []byte("partial"), 0o600)
+	past := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(old, past, past)
+	mustSelect(t, s, "INBOX")
+	if _, err := os.Stat(old); err == nil {
+		t.Fatal("stale tmp file kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a delivery in progress was removed")
 	}
 }
