@@ -213,7 +213,6 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
 				log.WriteString(keywordLine(r))
 			}
 			f.events = append(f.events, event{kind: evAdd, uid: r.uid})
-			f.recentNew = append(f.recentNew, r.uid)
 			res.SrcUIDs = append(res.SrcUIDs, it.uid)
 			res.DstUIDs = append(res.DstUIDs, r.uid)
 		}

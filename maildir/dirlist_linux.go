@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"syscall"
+	"time"
 )
 
 // dirent is one directory entry with its inode number, which identifies a
@@ -64,4 +65,12 @@ func inodeOf(fi os.FileInfo) uint64 {
 		return st.Ino
 	}
 	return 0
+}
+
+// changeTime is the inode's ctime (falls back to the mtime).
+func changeTime(fi os.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+	}
+	return fi.ModTime()
 }

@@ -96,11 +96,14 @@
 // Poll; its own expunges, appends and copies come through Poll like
 // everyone else's.
 //
-// \Recent: a message is recent in the process that brought it into the
-// folder (its APPEND or COPY, or its move from new/ to cur/, which a
-// read-write selection performs), and there in exactly one session: the
-// oldest read-write session that has the folder selected, else the next
-// one to select it.
+// \Recent (RFC 3501 §2.3.2) is one number in the sidecar, as in
+// Dovecot: messages whose UID is at or above it are recent. Whenever a
+// folder is updated while some session of the process has it selected
+// read-write, the oldest such session claims them (they are recent there
+// and nowhere else) and the mark moves to UIDNEXT, under the lock, so no
+// other process claims them again. Until then STATUS counts them, and
+// EXAMINE shows them as recent without claiming them. Files in new/ are
+// moved to cur/ by any read-write selection, as a Maildir reader should.
 //
 // # The metadata cache
 //

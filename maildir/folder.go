@@ -21,20 +21,18 @@ type folder struct {
 	root string // the Store's root, for the UIDVALIDITY counter
 	refs int    // guarded by hub.mu
 
-	mu        sync.Mutex
-	lk        *flock
-	side      *sidecar
-	kw        keywordTable
-	cache     *metaCache
-	sessions  []*Mailbox      // sessions that have the folder selected, oldest first
-	unclaimed []uint32        // \Recent UIDs not yet given to a session
-	gone      bool            // the directory vanished (deleted or renamed)
-	dirtyVSz  []*msgRec       // CRLF sizes computed but not yet in the sidecar
-	events    []event         // collected while locked, fanned out at unlock
-	recentNew []uint32        // UIDs this process brought into the folder since the last fan-out
-	suspects  map[string]bool // base names the watcher saw written to
-	tmpSwept  bool            // tmp/ was cleaned of stale files since the folder was loaded
-	watched   bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
+	mu       sync.Mutex
+	lk       *flock
+	side     *sidecar
+	kw       keywordTable
+	cache    *metaCache
+	sessions []*Mailbox      // sessions that have the folder selected, oldest first
+	gone     bool            // the directory vanished (deleted or renamed)
+	dirtyVSz []*msgRec       // CRLF sizes computed but not yet in the sidecar
+	events   []event         // collected while locked, fanned out at unlock
+	suspects map[string]bool // base names the watcher saw written to
+	tmpSwept bool            // tmp/ was cleaned of stale files since the folder was loaded
+	watched  bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 }
 
 // event is one change to a folder, as sessions queue it.
@@ -138,6 +136,9 @@ func (f *folder) update(full bool, fn func() error) error {
 	err := f.refreshLocked(full)
 	if err == nil && fn != nil {
 		err = fn()
+	}
+	if err == nil {
+		err = f.claimRecentLocked()
 	}
 	if uerr := f.lk.unlock(); err == nil {
 		err = uerr
@@ -513,7 +514,6 @@ func (f *folder) claimNewLocked(log *strings.Builder) {
 		r.inNew = false
 		r.setInfo(raw)
 		log.WriteString(flagsLine(r))
-		f.recentNew = append(f.recentNew, r.uid)
 	}
 }
 
@@ -605,27 +605,11 @@ func (f *folder) expungeRecLocked(r *msgRec, log *strings.Builder) {
 
 // fanOut hands the collected events to every session and wakes them.
 func (f *folder) fanOut() {
-	if len(f.events) == 0 && len(f.recentNew) == 0 {
+	if len(f.events) == 0 {
 		return
 	}
 	evs := f.events
 	f.events = nil
-	// \Recent: a message this process brought into the folder is recent
-	// in exactly one session: the oldest read-write one, else the next
-	// session to select the folder.
-	var claimant *Mailbox
-	for _, m := range f.sessions {
-		if !m.readOnly {
-			claimant = m
-			break
-		}
-	}
-	if claimant != nil {
-		claimant.addRecent(f.recentNew)
-	} else {
-		f.unclaimed = append(f.unclaimed, f.recentNew...)
-	}
-	f.recentNew = nil
 	for _, m := range f.sessions {
 		m.enqueue(evs)
 	}
@@ -641,7 +625,9 @@ func mtimeOf(path string) (int64, error) {
 
 // sweepTmp removes files older than cutoff from a tmp/ directory: what
 // writers killed mid-delivery left (the Maildir specification's 36 hours,
-// as Dovecot uses). Nothing there is a message yet.
+// as Dovecot uses). Nothing there is a message yet. Age is the inode's
+// change time: an APPEND sets its file's mtime to the internal date it
+// was given, long ago perhaps, just before the rename.
 func sweepTmp(dir string, cutoff time.Time) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -651,8 +637,47 @@ func sweepTmp(dir string, cutoff time.Time) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && fi.ModTime().Before(cutoff) {
+		if fi, err := e.Info(); err == nil && changeTime(fi).Before(cutoff) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// claimRecentLocked gives the \Recent messages (UIDs at or above the
+// sidecar's first-recent mark) to the oldest read-write session, and
+// moves the mark past them, so that they are recent in exactly one
+// session of any process (RFC 3501 §2.3.2). With no read-write session
+// they stay recent, for STATUS, EXAMINE and the next SELECT. The caller
+// holds the file lock.
+func (f *folder) claimRecentLocked() error {
+	s := f.side
+	if s.firstRecent >= s.uidNext {
+		return nil
+	}
+	var claimant *Mailbox
+	for _, m := range f.sessions {
+		if !m.readOnly {
+			claimant = m
+			break
+		}
+	}
+	if claimant == nil {
+		return nil
+	}
+	var uids []uint32
+	for i := len(s.recs) - 1; i >= 0 && s.recs[i].uid >= s.firstRecent; i-- {
+		uids = append(uids, s.recs[i].uid)
+	}
+	claimant.addRecent(uids)
+	s.firstRecent = s.uidNext
+	return s.appendLines([]byte(s.recentLine()), false)
+}
+
+// recentFrom counts the messages with a UID at or above the mark.
+func (f *folder) recentCountLocked() uint32 {
+	n := uint32(0)
+	for i := len(f.side.recs) - 1; i >= 0 && f.side.recs[i].uid >= f.side.firstRecent; i-- {
+		n++
+	}
+	return n
 }

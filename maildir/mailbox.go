@@ -50,10 +50,6 @@ func (s *Store) Select(name string, opts SelectOptions) (*Mailbox, error) {
 		recent: map[uint32]struct{}{}, wakeCh: make(chan struct{}, 1), skipNext: true}
 	f.mu.Lock()
 	f.sessions = append(f.sessions, m)
-	if !m.readOnly && len(f.unclaimed) > 0 {
-		m.addRecentLocked(f.unclaimed)
-		f.unclaimed = nil
-	}
 	f.mu.Unlock()
 	err = f.update(false, func() error {
 		m.view = make([]uint32, len(f.side.recs))
@@ -157,8 +153,20 @@ func (m *Mailbox) Seq(uid uint32) uint32 {
 	return 0
 }
 
-// RecentCount returns how many messages of the view are \Recent here.
+// RecentCount returns how many messages of the view are \Recent here. A
+// read-only session sees the folder's unclaimed recent messages as
+// recent without claiming them (RFC 3501 §6.3.2).
 func (m *Mailbox) RecentCount() uint32 {
+	if m.readOnly {
+		n := uint32(0)
+		m.f.mu.Lock()
+		first := m.f.side.firstRecent
+		m.f.mu.Unlock()
+		for i := len(m.view) - 1; i >= 0 && m.view[i] >= first; i-- {
+			n++
+		}
+		return n
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := uint32(0)
@@ -192,7 +200,12 @@ func (m *Mailbox) Message(uid uint32) Message {
 	} else {
 		msg = f.messageLocked(r)
 	}
+	first := f.side.firstRecent
 	f.mu.Unlock()
+	if m.readOnly {
+		msg.Recent = uid >= first && !msg.Expunged
+		return msg
+	}
 	m.mu.Lock()
 	_, msg.Recent = m.recent[uid]
 	m.mu.Unlock()

@@ -287,3 +287,36 @@ func TestTwoSessionsSeeEachOther(t *testing.T) {
 		t.Fatalf("open expunged: %v", err)
 	}
 }
+
+// TestRecentSurvivesUnselectedAppend: a message appended to a folder no
+// session holds stays \Recent for STATUS, EXAMINE and the next SELECT,
+// which claims it; the one after that does not see it recent.
+func TestRecentSurvivesUnselectedAppend(t *testing.T) {
+	_, s := newStore(t)
+	s.Create("Box")
+	mustSelect(t, s, "Box").Close() // claims nothing, there is nothing
+	s.Append("Box", stringsReader(msg(1)), AppendOptions{})
+	s2 := reopen(t, s) // even another process
+	if st, _ := s2.Status("Box"); st.Recent != 1 {
+		t.Fatalf("STATUS RECENT %d", st.Recent)
+	}
+	ex, err := s2.Select("Box", SelectOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.RecentCount() != 1 || !ex.Message(1).Recent {
+		t.Fatalf("EXAMINE recent %d", ex.RecentCount())
+	}
+	ex.Close()
+	sel := mustSelect(t, s2, "Box")
+	if sel.RecentCount() != 1 {
+		t.Fatalf("SELECT recent %d", sel.RecentCount())
+	}
+	sel.Close()
+	if again := mustSelect(t, s, "Box"); again.RecentCount() != 0 {
+		t.Fatalf("second SELECT recent %d", again.RecentCount())
+	}
+	if st, _ := s.Status("Box"); st.Recent != 0 {
+		t.Fatalf("STATUS RECENT after claim %d", st.Recent)
+	}
+}

@@ -117,8 +117,11 @@ func TestStaleTmpSwept(t *testing.T) {
 	fresh := filepath.Join(s.Root(), "tmp", "delivery-in-progress")
 	os.WriteFile(old, []byte("partial"), 0o600)
 	os.WriteFile(fresh, []byte("partial"), 0o600)
+	// ctime cannot be set back; sweep with a cutoff in the future instead.
+	sweepTmp(filepath.Join(s.Root(), "tmp"), time.Now().Add(time.Hour))
+	os.WriteFile(fresh, []byte("partial"), 0o600)
 	past := time.Now().Add(-48 * time.Hour)
-	os.Chtimes(old, past, past)
+	os.Chtimes(fresh, past, past) // an APPEND's old internal date: still fresh by ctime
 	mustSelect(t, s, "INBOX")
 	if _, err := os.Stat(old); err == nil {
 		t.Fatal("stale tmp file kept")

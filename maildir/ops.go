@@ -172,7 +172,6 @@ func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywo
 	}
 	log.WriteString(f.side.dirLine())
 	f.events = append(f.events, event{kind: evAdd, uid: r.uid})
-	f.recentNew = append(f.recentNew, r.uid)
 	return r, f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
 }
 

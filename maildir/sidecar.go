@@ -26,6 +26,7 @@ import (
 //	k <uid> [<keyword> ...]                                  keywords that have no letter
 //	b <uid> <base>                                           its base name changed (same inode)
 //	d <new-mtime> <new-scan> <cur-mtime> <cur-scan>          what we know of new/ and cur/ (ns)
+//	r <uid>                                                  messages from this UID on are \Recent
 //
 // <loc> says where the file is and what its name is: 'n' (new/) or 'c'
 // (cur/), then '-' for a name with no info part, or ',' and the info
@@ -131,6 +132,10 @@ type sidecar struct {
 	// repaired records that a broken file was rewritten, for CheckFolder.
 	repaired bool
 
+	// firstRecent: messages with this UID or higher are \Recent and not
+	// yet claimed by a session (Dovecot keeps the same mark).
+	firstRecent uint32
+
 	// migrated maps base names to the UIDs another server gave them, until
 	// the first listing of a folder whose sidecar was just created.
 	migrated map[string]uint32
@@ -174,6 +179,7 @@ func (s *sidecar) sync() error {
 func (s *sidecar) load(f *os.File, ino uint64) error {
 	old := s.byUID
 	s.recs, s.byUID, s.byBase = nil, map[uint32]*msgRec{}, map[string]*msgRec{}
+	s.firstRecent = 0
 	s.ino, s.offset, s.records, s.broken = ino, 0, 0, false
 	br := bufio.NewReaderSize(f, 64<<10)
 	line, err := br.ReadString('\n')
@@ -254,6 +260,14 @@ func (s *sidecar) badLine(why string) {
 func (s *sidecar) apply(line []byte) (resort bool) {
 	var buf [10]string
 	f := splitFields(string(line), buf[:0])
+	if len(f) == 2 && f[0] == "r" {
+		if n, ok := parseDecimal(f[1]); ok && n < 1<<32 {
+			s.firstRecent = uint32(n)
+			return false
+		}
+		s.badLine("bad recent record")
+		return false
+	}
 	if len(f) == 5 && f[0] == "d" {
 		var v [4]int64
 		for i := range v {
@@ -481,6 +495,7 @@ func (s *sidecar) rewrite() error {
 	if s.curScan != 0 {
 		b.WriteString(s.dirLine())
 	}
+	b.WriteString(s.recentLine())
 	if err := atomicfile.WriteFile(s.path, b.Bytes(), 0o600); err != nil {
 		return err
 	}
@@ -492,6 +507,10 @@ func (s *sidecar) rewrite() error {
 	s.ino, s.offset, s.broken = st.ino, int64(b.Len()), false
 	s.records = len(s.recs)
 	return nil
+}
+
+func (s *sidecar) recentLine() string {
+	return fmt.Sprintf("r %d\n", s.firstRecent)
 }
 
 func (s *sidecar) dirLine() string {

@@ -44,12 +44,9 @@ func (s *Store) Status(name string) (Status, error) {
 			if r.inf.flags&FlagSeen == 0 {
 				st.Unseen++
 			}
-			if r.inNew {
-				st.Recent++
-			}
 			st.Size += r.vsize
 		}
-		st.Recent += uint32(len(f.unclaimed))
+		st.Recent = f.recentCountLocked()
 		return nil
 	})
 	return st, err
