@@ -10,10 +10,13 @@ require (
 	github.com/emersion/go-maildir v0.6.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/fsnotify/fsnotify v1.10.1
+	github.com/msteinert/pam/v2 v2.1.0
 	github.com/tg123/go-htpasswd v1.2.5
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
 )
 
-require github.com/emersion/go-message v0.18.2 // indirect
+require (
+	github.com/emersion/go-message v0.18.2 // indirect
+)
