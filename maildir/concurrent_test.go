@@ -124,3 +124,35 @@ func everDeleted(seen map[uint32]string, id string) bool {
 	}
 	return false
 }
+
+// TestOtherProcessChangesReachSessions: what another process records only
+// in the sidecar (its APPEND, STORE, EXPUNGE; its claim of a delivery)
+// reaches this process's sessions as updates.
+func TestOtherProcessChangesReachSessions(t *testing.T) {
+	_, s1 := newStore(t)
+	s2 := reopen(t, s1)
+	a := mustSelect(t, s1, "INBOX")
+	b := mustSelect(t, s2, "INBOX")
+	if _, err := s2.Append("INBOX", strings.NewReader(msg(1)), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a.Refresh(false)
+	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateExists || ups[0].Count != 1 {
+		t.Fatalf("append by the other process: %+v", ups)
+	}
+	b.Poll(true)
+	if _, _, err := b.SetFlags([]uint32{1}, FlagsAdd, FlagDeleted, []string{"x-kw"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	a.Refresh(false)
+	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateFlags || a.Message(1).Flags != FlagDeleted {
+		t.Fatalf("store by the other process: %+v", ups)
+	}
+	if err := b.Expunge(nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Refresh(false)
+	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateExpunge || a.Count() != 0 {
+		t.Fatalf("expunge by the other process: %+v", ups)
+	}
+}

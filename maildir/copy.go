@@ -58,7 +58,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 	var items []copyItem
 	src.mu.Lock()
 	for _, u := range uids {
-		r := src.side.byUID[u]
+		r := src.side.get(u)
 		if r == nil {
 			continue
 		}
@@ -106,7 +106,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 			var log strings.Builder
 			live := items[:0]
 			for _, it := range items {
-				r := src.side.byUID[it.uid]
+				r := src.side.get(it.uid)
 				if r == nil {
 					continue
 				}
@@ -126,7 +126,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 			}
 			src.ownChange(true, func() error {
 				for _, u := range res.SrcUIDs {
-					if r := src.side.byUID[u]; r != nil {
+					if r := src.side.get(u); r != nil {
 						src.expungeRecLocked(r, &log)
 					}
 				}

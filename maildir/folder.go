@@ -150,6 +150,7 @@ func (f *folder) update(full bool, fn func() error) error {
 // refreshLocked syncs the sidecar and, when the directories changed, the
 // listing. The caller holds mu and the file lock.
 func (f *folder) refreshLocked(full bool) error {
+	defer f.side.sortRecs()
 	if _, err := os.Lstat(filepath.Join(f.dir, "cur")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			f.gone = true
@@ -177,6 +178,14 @@ func (f *folder) refreshLocked(full bool) error {
 	} else if err != nil {
 		return err
 	}
+	// What other processes recorded reaches our sessions like what we see.
+	for _, e := range f.side.notes {
+		if e.kind == evExpunge {
+			f.cache.drop(e.uid)
+		}
+		f.events = append(f.events, e)
+	}
+	f.side.notes = nil
 	if err := f.kw.load(); err != nil {
 		return err
 	}
@@ -261,7 +270,7 @@ func (f *folder) scanLocked(full bool) error {
 	// Files the watcher saw written to may have been rewritten in place.
 	var suspects []*msgRec
 	for base := range f.suspects {
-		if r := s.byBase[base]; r != nil {
+		if r := s.baseIndex()[base]; r != nil {
 			suspects = append(suspects, r)
 		}
 	}
@@ -284,7 +293,7 @@ func (f *folder) scanLocked(full bool) error {
 	visit := func(ents []dirent, inNew bool) {
 		for _, e := range ents {
 			base, inf, hasInfo := splitName(e.name)
-			r := s.byBase[base]
+			r := s.baseIndex()[base]
 			if r == nil || r.ino != e.ino || r.seen {
 				fresh = append(fresh, found{dirent: e, base: base, inNew: inNew, hasInfo: hasInfo, raw: rawInfoOf(e.name, hasInfo)})
 				continue
@@ -326,7 +335,7 @@ func (f *folder) scanLocked(full bool) error {
 	for i := range fresh {
 		c := &fresh[i]
 		r := byIno[c.ino]
-		if r == nil || r.base == c.base || s.byBase[c.base] != nil {
+		if r == nil || r.base == c.base || s.baseIndex()[c.base] != nil {
 			added = append(added, *c)
 			continue
 		}
@@ -342,9 +351,9 @@ func (f *folder) scanLocked(full bool) error {
 			// Same inode, size and mtime under a new base name: a rename by
 			// another tool. The message keeps its UID.
 			delete(byIno, c.ino)
-			delete(s.byBase, r.base)
+			s.delBase(r.base)
 			r.base = c.base
-			s.byBase[r.base] = r
+			s.setBase(r.base, r)
 			r.seen = true
 			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
 			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
@@ -361,7 +370,7 @@ func (f *folder) scanLocked(full bool) error {
 	} else if len(suspects) > 0 {
 		var live []*msgRec
 		for _, r := range suspects {
-			if s.byUID[r.uid] == r {
+			if s.get(r.uid) == r {
 				live = append(live, r)
 			}
 		}
@@ -461,7 +470,7 @@ func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 		if c.gone {
 			continue
 		}
-		if s.byBase[c.base] != nil {
+		if s.baseIndex()[c.base] != nil {
 			// Two files with one base name: give the newcomer a base of
 			// its own (Dovecot does the same) so that neither is lost.
 			nb, err := f.renameDuplicate(c)
@@ -472,7 +481,7 @@ func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 			c.base = nb
 		}
 		uid := uint32(0)
-		if m, ok := s.migrated[c.base]; ok && m >= 1 && s.byUID[m] == nil {
+		if m, ok := s.migrated[c.base]; ok && m >= 1 && s.get(m) == nil {
 			uid = m
 		} else {
 			uid = s.uidNext

@@ -193,7 +193,7 @@ type Message struct {
 func (m *Mailbox) Message(uid uint32) Message {
 	f := m.f
 	f.mu.Lock()
-	r := f.side.byUID[uid]
+	r := f.side.get(uid)
 	var msg Message
 	if r == nil {
 		msg = Message{UID: uid, Expunged: true}
@@ -270,7 +270,7 @@ func (m *Mailbox) path(uid uint32) (string, *msgRec, error) {
 	f := m.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	r := f.side.byUID[uid]
+	r := f.side.get(uid)
 	if r == nil {
 		return "", nil, fmt.Errorf("uid %d: %w", uid, ErrExpunged)
 	}

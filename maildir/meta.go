@@ -40,7 +40,7 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 func (m *Mailbox) Size(uid uint32) (int64, error) {
 	f := m.f
 	f.mu.Lock()
-	r := f.side.byUID[uid]
+	r := f.side.get(uid)
 	var vs int64
 	if r != nil {
 		vs = r.vsize
@@ -69,7 +69,7 @@ func (m *Mailbox) noteSize(uid uint32, vs int64) {
 	f := m.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if r := f.side.byUID[uid]; r != nil && r.vsize == 0 && vs > 0 {
+	if r := f.side.get(uid); r != nil && r.vsize == 0 && vs > 0 {
 		r.vsize = vs
 		f.dirtyVSz = append(f.dirtyVSz, r)
 	}
@@ -99,7 +99,7 @@ func (f *folder) flushSizesLocked() error {
 	}
 	var b strings.Builder
 	for _, r := range f.dirtyVSz {
-		if f.side.byUID[r.uid] == r {
+		if f.side.get(r.uid) == r {
 			b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
 		}
 	}
@@ -117,7 +117,7 @@ func (m *Mailbox) Check() error {
 		if len(f.dirtyVSz) > 0 {
 			var b strings.Builder
 			for _, r := range f.dirtyVSz {
-				if f.side.byUID[r.uid] == r {
+				if f.side.get(r.uid) == r {
 					b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
 				}
 			}
@@ -126,7 +126,7 @@ func (m *Mailbox) Check() error {
 				return err
 			}
 		}
-		f.cache.compact(func(uid uint32) bool { return f.side.byUID[uid] != nil })
+		f.cache.compact(func(uid uint32) bool { return f.side.get(uid) != nil })
 		return nil
 	})
 	if err != nil {

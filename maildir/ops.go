@@ -226,7 +226,7 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 		}
 		werr := f.ownChange(true, func() error {
 			for _, uid := range uids {
-				r := f.side.byUID[uid]
+				r := f.side.get(uid)
 				if r == nil {
 					continue
 				}
@@ -349,7 +349,7 @@ func (m *Mailbox) Expunge(uids []uint32) error {
 			}
 		} else {
 			for _, u := range uids {
-				if r := f.side.byUID[u]; r != nil && r.inf.flags&FlagDeleted != 0 {
+				if r := f.side.get(u); r != nil && r.inf.flags&FlagDeleted != 0 {
 					targets = append(targets, r)
 				}
 			}

@@ -117,9 +117,9 @@ type sidecar struct {
 	uidNext       uint32
 	highestModSeq uint64
 
-	recs   []*msgRec // ascending UID
-	byUID  map[uint32]*msgRec
-	byBase map[string]*msgRec
+	recs     []*msgRec          // ascending UID (see unsorted)
+	unsorted bool               // an older UID was inserted last: sort before searching
+	byBase   map[string]*msgRec // built on first use (a listing), nil until then
 
 	// Directory mtimes and the time of the listing that saw them, from
 	// the last 'd' record: equal mtimes that are not recent spare a listing.
@@ -132,6 +132,12 @@ type sidecar struct {
 	// repaired records that a broken file was rewritten, for CheckFolder.
 	repaired bool
 
+	// notes are the changes other processes recorded, read by sync once
+	// the state was first loaded (track): the folder turns them into
+	// events for its sessions, as if it had seen them on disk itself.
+	notes []event
+	track bool
+
 	// firstRecent: messages with this UID or higher are \Recent and not
 	// yet claimed by a session (Dovecot keeps the same mark).
 	firstRecent uint32
@@ -142,7 +148,7 @@ type sidecar struct {
 }
 
 func newSidecar(path string, log *slog.Logger) *sidecar {
-	return &sidecar{path: path, log: log, byUID: map[uint32]*msgRec{}, byBase: map[string]*msgRec{}}
+	return &sidecar{path: path, log: log}
 }
 
 // errSidecarMissing says there is no sidecar file (a new folder, or a lost one).
@@ -177,8 +183,10 @@ func (s *sidecar) sync() error {
 
 // load replaces the in-memory state by the file's.
 func (s *sidecar) load(f *os.File, ino uint64) error {
-	old := s.byUID
-	s.recs, s.byUID, s.byBase = nil, map[uint32]*msgRec{}, map[string]*msgRec{}
+	old := &sidecar{recs: s.recs, unsorted: s.unsorted}
+	track := s.track
+	s.track = false // a whole new file: diffed below, not record by record
+	s.recs, s.byBase, s.unsorted = nil, nil, false
 	s.firstRecent = 0
 	s.ino, s.offset, s.records, s.broken = ino, 0, 0, false
 	br := bufio.NewReaderSize(f, 64<<10)
@@ -201,12 +209,30 @@ func (s *sidecar) load(f *os.File, ino uint64) error {
 	if err := s.readRecords(br, int64(len(line))); err != nil {
 		return err
 	}
-	// Keep sizes we computed and have not written yet.
-	for uid, r := range s.byUID {
-		if o := old[uid]; o != nil && o.ino == r.ino && r.vsize == 0 {
+	// Keep sizes we computed and have not written yet; note what another
+	// process changed when it rewrote the file.
+	for _, r := range s.recs {
+		o := old.get(r.uid)
+		switch {
+		case o == nil:
+			if track {
+				s.notes = append(s.notes, event{kind: evAdd, uid: r.uid})
+			}
+		case track && (o.inf != r.inf || !equalStrings(o.extra, r.extra)):
+			s.notes = append(s.notes, event{kind: evFlags, uid: r.uid})
+		}
+		if o != nil && o.ino == r.ino && r.vsize == 0 {
 			r.vsize = o.vsize
 		}
 	}
+	if track {
+		for _, o := range old.recs {
+			if s.get(o.uid) == nil {
+				s.notes = append(s.notes, event{kind: evExpunge, uid: o.uid})
+			}
+		}
+	}
+	s.track = true
 	return nil
 }
 
@@ -313,16 +339,19 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			s.badLine("bad base name")
 			return false
 		}
-		if old := s.byUID[uid]; old != nil {
+		if old := s.get(uid); old != nil {
 			s.drop(old)
 		}
-		if old := s.byBase[base]; old != nil {
+		if old := s.baseIndex()[base]; old != nil {
 			s.drop(old)
 		}
 		r := &msgRec{uid: uid, modseq: uint64(modseq), ino: uint64(ino), size: size, mtime: mtime, vsize: vsize, base: base}
 		if !r.setLoc(f[7]) {
 			s.badLine("bad location")
 			return false
+		}
+		if s.track {
+			s.notes = append(s.notes, event{kind: evAdd, uid: uid})
 		}
 		resort = len(s.recs) > 0 && s.recs[len(s.recs)-1].uid > uid
 		s.insert(r)
@@ -335,8 +364,11 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			return false
 		}
 		s.bump(uint64(modseq))
-		if r := s.byUID[uid]; r != nil {
+		if r := s.get(uid); r != nil {
 			s.drop(r)
+			if s.track {
+				s.notes = append(s.notes, event{kind: evExpunge, uid: uid})
+			}
 		}
 	case "f":
 		modseq, ok := num(2)
@@ -345,7 +377,7 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			return false
 		}
 		s.bump(uint64(modseq))
-		if r := s.byUID[uid]; r != nil {
+		if r := s.get(uid); r != nil {
 			saved := *r
 			if !r.setLoc(f[3]) {
 				*r = saved
@@ -353,6 +385,9 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 				return false
 			}
 			r.modseq = uint64(modseq)
+			if s.track && saved.inf != r.inf {
+				s.notes = append(s.notes, event{kind: evFlags, uid: uid})
+			}
 		}
 	case "s":
 		vsize, ok := num(2)
@@ -360,12 +395,15 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			s.badLine("bad size record")
 			return false
 		}
-		if r := s.byUID[uid]; r != nil {
+		if r := s.get(uid); r != nil {
 			r.vsize = vsize
 		}
 	case "k":
-		if r := s.byUID[uid]; r != nil {
+		if r := s.get(uid); r != nil {
 			r.extra = sortedKeywords(f[2:])
+			if s.track {
+				s.notes = append(s.notes, event{kind: evFlags, uid: uid})
+			}
 		}
 	case "b":
 		base, ok := "", len(f) == 3
@@ -376,10 +414,10 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			s.badLine("bad base record")
 			return false
 		}
-		if r := s.byUID[uid]; r != nil {
-			delete(s.byBase, r.base)
+		if r := s.get(uid); r != nil {
+			s.delBase(r.base)
 			r.base = base
-			s.byBase[base] = r
+			s.setBase(base, r)
 		}
 	default:
 		s.badLine("unknown record type")
@@ -407,6 +445,47 @@ func splitFields(line string, dst []string) []string {
 	return dst
 }
 
+// get returns the record of uid, or nil.
+func (s *sidecar) get(uid uint32) *msgRec {
+	s.sortRecs()
+	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].uid >= uid })
+	if i < len(s.recs) && s.recs[i].uid == uid {
+		return s.recs[i]
+	}
+	return nil
+}
+
+func (s *sidecar) sortRecs() {
+	if s.unsorted {
+		sort.Slice(s.recs, func(i, j int) bool { return s.recs[i].uid < s.recs[j].uid })
+		s.unsorted = false
+	}
+}
+
+// baseIndex maps base names to records. Opening a folder whose
+// directories did not change never needs it, so it is built on demand.
+func (s *sidecar) baseIndex() map[string]*msgRec {
+	if s.byBase == nil {
+		s.byBase = make(map[string]*msgRec, len(s.recs))
+		for _, r := range s.recs {
+			s.byBase[r.base] = r
+		}
+	}
+	return s.byBase
+}
+
+func (s *sidecar) setBase(base string, r *msgRec) {
+	if s.byBase != nil {
+		s.byBase[base] = r
+	}
+}
+
+func (s *sidecar) delBase(base string) {
+	if s.byBase != nil {
+		delete(s.byBase, base)
+	}
+}
+
 func (s *sidecar) bump(modseq uint64) {
 	if modseq > s.highestModSeq {
 		s.highestModSeq = modseq
@@ -416,9 +495,11 @@ func (s *sidecar) bump(modseq uint64) {
 // insert adds r (whose UID is not present). The caller re-sorts when r is
 // not the highest UID.
 func (s *sidecar) insert(r *msgRec) {
+	if n := len(s.recs); n > 0 && s.recs[n-1].uid > r.uid {
+		s.unsorted = true
+	}
 	s.recs = append(s.recs, r)
-	s.byUID[r.uid] = r
-	s.byBase[r.base] = r
+	s.setBase(r.base, r)
 	if r.uid >= s.uidNext {
 		s.uidNext = r.uid + 1
 	}
@@ -426,8 +507,8 @@ func (s *sidecar) insert(r *msgRec) {
 
 // drop removes r from the maps; the slice is compacted by compact().
 func (s *sidecar) drop(r *msgRec) {
-	delete(s.byUID, r.uid)
-	if s.byBase[r.base] == r {
+	s.sortRecs()
+	if s.byBase != nil && s.byBase[r.base] == r {
 		delete(s.byBase, r.base)
 	}
 	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].uid >= r.uid })
@@ -505,6 +586,7 @@ func (s *sidecar) rewrite() error {
 	}
 	s.repaired = s.repaired || s.broken
 	s.ino, s.offset, s.broken = st.ino, int64(b.Len()), false
+	s.track = true // the state is complete: from now on, note others' records
 	s.records = len(s.recs)
 	return nil
 }

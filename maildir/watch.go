@@ -152,12 +152,10 @@ func (wt *watch) remove(f *folder) {
 		t.Stop()
 		delete(wt.timers, f)
 	}
-	if !f.watched {
-		return
-	}
+	// Partly watched folders (the limit hit between new/ and cur/) too.
 	for _, sub := range []string{"new", "cur"} {
 		p := filepath.Join(f.dir, sub)
-		if wt.dirs[p] == f {
+		if wt.dirs[p] == f && wt.w != nil {
 			delete(wt.dirs, p)
 			_ = wt.w.Remove(p)
 			wt.nadded--
