@@ -18,10 +18,32 @@ type Config struct {
 	// loopback connections always may.
 	AllowPlaintext bool `toml:"allow_plaintext"`
 
+	// User and Group, when set, are what a daemon started as root runs as
+	// after binding its sockets (virtual users: the owner of the vmail
+	// tree). With the PAM backend the daemon keeps root to authenticate.
+	User  string `toml:"user"`
+	Group string `toml:"group"`
+
 	TLS    TLSConfig    `toml:"tls"`
 	Auth   AuthConfig   `toml:"auth"`
+	Store  StoreConfig  `toml:"store"`
 	Limits LimitsConfig `toml:"limits"`
 	Log    LogConfig    `toml:"log"`
+}
+
+// StoreConfig tunes how changes on disk are noticed.
+type StoreConfig struct {
+	// Watch uses inotify (default true); false checks folders every
+	// poll_interval instead.
+	Watch *bool `toml:"watch"`
+	// PollInterval is the period of those checks, also used when the
+	// kernel refuses more watches (default 1s).
+	PollInterval Duration `toml:"poll_interval"`
+	// MaxWatches caps the inotify watches used (0: the kernel's limit);
+	// for testing the fallback.
+	MaxWatches int `toml:"max_watches"`
+	// Fsync makes deliveries and UID records durable (default true).
+	Fsync *bool `toml:"fsync"`
 }
 
 // TLSConfig names the certificate and key (PEM).
@@ -32,9 +54,16 @@ type TLSConfig struct {
 
 // AuthConfig says where users and their mail are.
 type AuthConfig struct {
+	// Backend is "htpasswd" (virtual users) or "pam" (system users).
+	Backend      string `toml:"backend"`
 	Htpasswd     string `toml:"htpasswd"`
 	MailLocation string `toml:"mail_location"`
 	Home         string `toml:"home"`
+
+	PAMService      string `toml:"pam_service"`
+	PAMMailLocation string `toml:"pam_mail_location"`
+	PAMMinUID       int    `toml:"pam_min_uid"`
+	PAMConcurrency  int    `toml:"pam_concurrency"`
 }
 
 // LimitsConfig bounds what clients may do.
@@ -71,8 +100,11 @@ func defaultConfig() Config {
 	return Config{
 		Listen: []string{"127.0.0.1:143"},
 		Auth: AuthConfig{
-			Htpasswd:     "/etc/imapd/htpasswd",
-			MailLocation: "/var/vmail/%u/Maildir",
+			Backend:         "htpasswd",
+			Htpasswd:        "/etc/imapd/htpasswd",
+			MailLocation:    "/var/vmail/%u/Maildir",
+			PAMService:      "imapd",
+			PAMMailLocation: "~/Maildir",
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -88,6 +120,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())
+	}
+	if c.Auth.Backend != "htpasswd" && c.Auth.Backend != "pam" {
+		return c, fmt.Errorf("%s: auth.backend must be \"htpasswd\" or \"pam\", not %q", path, c.Auth.Backend)
 	}
 	if len(c.ListenTLS) > 0 && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		return c, fmt.Errorf("%s: listen_tls needs tls.cert and tls.key", path)

@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"log/syslog"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -57,7 +59,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	hub := maildir.NewHub(maildir.Options{Logger: logger})
+	hub := maildir.NewHub(storeOptions(cfg.Store, logger))
+	defer hub.Close()
 	openStore := func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) }
 
 	certs := &certStore{}
@@ -92,12 +95,11 @@ func run() error {
 		return nil
 	}
 
-	ht, err := auth.NewHtpasswd(auth.HtpasswdOptions{Path: cfg.Auth.Htpasswd,
-		MailLocation: cfg.Auth.MailLocation, Home: cfg.Auth.Home, UID: os.Getuid(), GID: os.Getgid(), Logger: logger})
+	authn, reload, err := newAuthenticator(cfg, logger)
 	if err != nil {
 		return err
 	}
-	opts.Authenticator = ht
+	opts.Authenticator = authn
 	srv := imapd.New(opts)
 
 	if *inetd {
@@ -125,15 +127,37 @@ func run() error {
 		}()
 		return nil
 	}
-	for _, a := range cfg.Listen {
-		if err := listen(a, false); err != nil {
-			return err
+	activated, err := activationListeners(tlsConfig)
+	if err != nil {
+		return err
+	}
+	if activated != nil {
+		// systemd passed the sockets (Accept=no): the config's addresses
+		// are the unit's business then.
+		for _, l := range activated {
+			logger.Info("listening (socket activation)", "addr", l.l.Addr().String(), "tls", l.tls)
+			wg.Add(1)
+			go func(l net.Listener) {
+				defer wg.Done()
+				if err := srv.Serve(l); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
+					serveErr <- err
+				}
+			}(l.l)
+		}
+	} else {
+		for _, a := range cfg.Listen {
+			if err := listen(a, false); err != nil {
+				return err
+			}
+		}
+		for _, a := range cfg.ListenTLS {
+			if err := listen(a, true); err != nil {
+				return err
+			}
 		}
 	}
-	for _, a := range cfg.ListenTLS {
-		if err := listen(a, true); err != nil {
-			return err
-		}
+	if err := dropPrivileges(cfg, logger); err != nil {
+		return err
 	}
 	if *demo != "" {
 		printDemoHelp(cfg)
@@ -154,8 +178,10 @@ func run() error {
 						logger.Error("cannot reload the certificate, keeping the old one", "err", err)
 					}
 				}
-				if err := ht.Reload(); err != nil {
-					logger.Error("cannot reload htpasswd, keeping the old one", "err", err)
+				if reload != nil {
+					if err := reload(); err != nil {
+						logger.Error("cannot reload htpasswd, keeping the old one", "err", err)
+					}
 				}
 				continue
 			}
@@ -180,8 +206,17 @@ func newLogger(c LogConfig, stdio bool) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
-	// Under inetd stdout is the connection: logs go to stderr always.
-	out := os.Stderr
+	// Under inetd stdout is the connection, and inetd and xinetd connect
+	// stderr to it too: then logs go to syslog (the journal under systemd).
+	var out io.Writer = os.Stderr
+	if stdio && isSocket(os.Stderr) {
+		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "imapd")
+		if err != nil {
+			out = io.Discard
+		} else {
+			out = w
+		}
+	}
 	ho := &slog.HandlerOptions{Level: level}
 	switch c.Format {
 	case "json":
@@ -189,7 +224,6 @@ func newLogger(c LogConfig, stdio bool) (*slog.Logger, error) {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(out, ho)), nil
 	}
-	_ = stdio
 	return nil, fmt.Errorf("log.format: %q is neither text nor json", c.Format)
 }
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"imapd/auth"
+)
+
+// These tests run the real binary the three ways a mail administrator
+// does: under systemd socket activation, under inetd (a socket on
+// stdin/stdout) and with --preauth over a pipe, as mutt's tunnel does.
+
+var imapdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "imapd-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	imapdBin = filepath.Join(dir, "imapd")
+	if out, err := exec.Command("go", "build", "-o", imapdBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// deployConfig writes a config with one htpasswd user (alice/secret) and
+// returns its path and the mail base.
+func deployConfig(t *testing.T, extra string) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "htpasswd")
+	if err := auth.Update(pw, func(f *auth.File) error { f.BcryptCost = 4; return f.Set("alice", "secret") }); err != nil {
+		t.Fatal(err)
+	}
+	vmail := filepath.Join(dir, "vmail")
+	cfg := filepath.Join(dir, "imapd.toml")
+	body := fmt.Sprintf("listen = []\n%s\n[auth]\nhtpasswd = %q\nmail_location = %q\n[log]\nlevel = \"info\"\n", extra, pw, vmail+"/%u/Maildir")
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, vmail
+}
+
+// dialog sends commands and returns the server's lines up to each tagged
+// reply, failing on a timeout.
+type dialog struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (d *dialog) line() string {
+	d.t.Helper()
+	d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := d.r.ReadString('\n')
+	if err != nil {
+		d.t.Fatalf("read: %v (got %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+func (d *dialog) cmd(tag, cmd string) []string {
+	d.t.Helper()
+	fmt.Fprintf(d.c, "%s %s\r\n", tag, cmd)
+	var out []string
+	for {
+		l := d.line()
+		out = append(out, l)
+		if strings.HasPrefix(l, tag+" ") {
+			return out
+		}
+	}
+}
+
+func (d *dialog) ok(tag, cmd string) []string {
+	d.t.Helper()
+	out := d.cmd(tag, cmd)
+	if !strings.HasPrefix(out[len(out)-1], tag+" OK") {
+		d.t.Fatalf("%s: %q", cmd, out)
+	}
+	return out
+}
+
+func TestSocketActivation(t *testing.T) {
+	sa, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
+	}
+	cfg, vmail := deployConfig(t, "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(sa, "-l", addr, "--fdname=imap", imapdBin, "-config", cfg)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var c net.Conn
+	for i := 0; i < 100; i++ {
+		if c, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("dial: %v\n%s", err, stderr.String())
+	}
+	defer c.Close()
+	d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
+	if g := d.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting %q\n%s", g, stderr.String())
+	}
+	d.ok("a", "LOGIN alice secret")
+	d.ok("b", "SELECT INBOX")
+	d.ok("c", "LOGOUT")
+	if _, err := os.Stat(filepath.Join(vmail, "alice", "Maildir", "cur")); err != nil {
+		t.Fatalf("Maildir not created on first login: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "socket activation") {
+		t.Fatalf("the daemon did not use the passed socket:\n%s", stderr.String())
+	}
+}
+
+// TestInetd gives the daemon an accepted TCP socket as stdin and stdout.
+func TestInetd(t *testing.T) {
+	cfg, _ := deployConfig(t, "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	srvSide, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := srvSide.(*net.TCPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvSide.Close()
+	cmd := exec.Command(imapdBin, "-inetd", "-config", cfg)
+	cmd.Stdin, cmd.Stdout = f, f
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	d := &dialog{t: t, c: client, r: bufio.NewReader(client)}
+	if g := d.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting %q", g)
+	}
+	d.ok("a", "LOGIN alice secret")
+	d.ok("b", "APPEND INBOX {5+}\r\nhello")
+	out := d.ok("c", "STATUS INBOX (MESSAGES)")
+	if !strings.Contains(out[0], "MESSAGES 1") {
+		t.Fatalf("status %q", out)
+	}
+	d.ok("d", "LOGOUT")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the inetd child did not exit after LOGOUT")
+	}
+}
+
+// TestPreauth runs --preauth over pipes: the invoking user's Maildir with
+// a PREAUTH greeting.
+func TestPreauth(t *testing.T) {
+	home := t.TempDir()
+	cfg, _ := deployConfig(t, "")
+	// The invoking user's mail: %h from $HOME is not used; the config's
+	// mail location with %u names it. Point it into the temp dir.
+	body, _ := os.ReadFile(cfg)
+	body = []byte(strings.Replace(string(body), "mail_location = ", "mail_location = \""+home+"/%u/Maildir\"\n#", 1))
+	os.WriteFile(cfg, body, 0o600)
+	cmd := exec.Command(imapdBin, "-preauth", "-config", cfg)
+	in, _ := cmd.StdinPipe()
+	outPipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(outPipe)
+	g, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(g, "* PREAUTH") {
+		t.Fatalf("greeting %q %v", g, err)
+	}
+	fmt.Fprintf(in, "a SELECT INBOX\r\nb LOGOUT\r\n")
+	var got []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		got = append(got, strings.TrimSpace(l))
+	}
+	cmd.Wait()
+	joined := strings.Join(got, "\n")
+	if !strings.Contains(joined, "a OK [READ-WRITE]") || !strings.Contains(joined, "b OK") {
+		t.Fatalf("preauth session:\n%s", joined)
+	}
+}
