@@ -8,13 +8,13 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/syslog"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"net"
 	"os"
 	"os/signal"
