@@ -1,5 +1,12 @@
 package maildir
 
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
 // CheckReport says what Check found and repaired in one folder.
 type CheckReport struct {
 	Folder      string
@@ -55,4 +62,50 @@ func (s *Store) CheckFolder(name string) (CheckReport, error) {
 		rep.Added = 0 // a new sidecar gives every file a UID: not a repair
 	}
 	return rep, nil
+}
+
+// FolderDir returns the directory that holds a folder (INBOX: the root).
+func (s *Store) FolderDir(name string) (string, error) {
+	_, dir, err := s.dir(name)
+	return dir, err
+}
+
+// HasUIDs reports whether a folder has our UID sidecar (so its UIDs are
+// in use and another server's UID list would not be adopted).
+func (s *Store) HasUIDs(name string) (bool, error) {
+	_, dir, err := s.dir(name)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Lstat(filepath.Join(dir, sidecarFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// DiscardUIDs removes a folder's sidecar and cache, under the folder
+// lock, so that its next open adopts the UIDs of a Dovecot or Courier
+// list again (imapctl import-uids --force). No server may have the folder
+// open: its clients would see UIDVALIDITY change.
+func (s *Store) DiscardUIDs(name string) error {
+	_, dir, err := s.dir(name)
+	if err != nil {
+		return err
+	}
+	l, err := openLock(filepath.Join(dir, lockFile))
+	if err != nil {
+		return err
+	}
+	defer l.close()
+	if err := l.lock(); err != nil {
+		return err
+	}
+	for _, f := range []string{sidecarFile, cacheFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	s.hub.forget(dir)
+	return nil
 }

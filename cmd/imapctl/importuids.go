@@ -1,23 +1,10 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"syscall"
 
 	"imapd/maildir"
-)
-
-// The store's own per-folder files that --force discards (maildir's
-// sidecarFile, cacheFile and lockFile).
-const (
-	sidecarFile = "imapd-uidlist"
-	cacheFile   = "imapd-cache"
-	lockFile    = "imapd-uidlist.lock"
 )
 
 func cmdImportUIDs() *command {
@@ -92,10 +79,10 @@ func importUIDs(e *env, dir string, force, asJSON bool) error {
 			more = fmt.Sprintf(" (and %d more folders)", len(ours)-1)
 		}
 		return fmt.Errorf("folder %q%s already has %s, so its UIDs are in use; nothing changed (--force discards it and adopts %s again)",
-			ours[0].name, more, sidecarFile, ours[0].source)
+			ours[0].name, more, "imapd-uidlist", ours[0].source)
 	}
 	for _, f := range ours {
-		if err := discardSidecar(f.dir); err != nil {
+		if err := st.DiscardUIDs(f.name); err != nil {
 			return fmt.Errorf("folder %q: %w", f.name, err)
 		}
 	}
@@ -123,15 +110,14 @@ func findForeign(st *maildir.Store) ([]foreignFolder, error) {
 	if err != nil {
 		return nil, err
 	}
-	dirs, err := folderDirs(st.Root())
-	if err != nil {
-		return nil, err
-	}
 	var found []foreignFolder
 	for _, fi := range list {
-		dir, ok := dirs[fi.Name]
-		if fi.NoSelect || !ok {
+		if fi.NoSelect {
 			continue
+		}
+		dir, err := st.FolderDir(fi.Name)
+		if err != nil {
+			return nil, folderError(fi.Name, err)
 		}
 		src, v, next, uids, err := maildir.ReadForeignUIDs(dir)
 		if err != nil {
@@ -140,39 +126,14 @@ func findForeign(st *maildir.Store) ([]foreignFolder, error) {
 		if src == "" {
 			continue
 		}
-		_, err = os.Lstat(filepath.Join(dir, sidecarFile))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		ours, err := st.HasUIDs(fi.Name)
+		if err != nil {
 			return nil, fmt.Errorf("folder %q: %w", fi.Name, err)
 		}
 		found = append(found, foreignFolder{name: fi.Name, dir: dir, source: src,
-			uidValidity: v, uidNext: next, uids: uids, ours: err == nil})
+			uidValidity: v, uidNext: next, uids: uids, ours: ours})
 	}
 	return found, nil
-}
-
-// discardSidecar removes a folder's sidecar and cache under the folder's
-// writer lock, so no writer is caught half-way through an append.
-func discardSidecar(dir string) error {
-	lf, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return err
-	}
-	defer lf.Close() // releases the lock
-	for {
-		err = syscall.Flock(int(lf.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("lock: %w", err)
-	}
-	for _, name := range []string{sidecarFile, cacheFile} {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
 }
 
 // adopt opens a folder without a sidecar, which makes the store adopt the

@@ -8,11 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"unicode/utf8"
 
-	"imapd/internal/mutf7"
 	"imapd/maildir"
 )
 
@@ -73,67 +70,6 @@ func becomeOwner(path string) error {
 		return fmt.Errorf("becoming user %d (owner of %s): %w", st.Uid, p, err)
 	}
 	return nil
-}
-
-// folderDirs maps the canonical name of each folder of the Maildir at root
-// to its directory, as the store resolves them: INBOX is the root, every
-// other folder a real (not symlinked) Maildir++ directory beside it.
-func folderDirs(root string) (map[string]string, error) {
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{maildir.Inbox: root}
-	for _, e := range ents {
-		if !e.IsDir() || e.Type()&fs.ModeSymlink != 0 {
-			continue
-		}
-		name, ok := folderName(e.Name())
-		if !ok || name == maildir.Inbox {
-			continue
-		}
-		dir := filepath.Join(root, e.Name())
-		if isFolderDir(dir) {
-			out[name] = dir
-		}
-	}
-	return out, nil
-}
-
-// isFolderDir reports whether dir holds real cur/, new/ and tmp/.
-func isFolderDir(dir string) bool {
-	for _, sub := range []string{"cur", "new", "tmp"} {
-		fi, err := os.Lstat(filepath.Join(dir, sub))
-		if err != nil || !fi.IsDir() {
-			return false
-		}
-	}
-	return true
-}
-
-// folderName maps a Maildir++ directory name back to the IMAP name, as
-// the store does: levels in modified UTF-7 (or raw UTF-8 written by another
-// tool), '/' escaped as %2F and '%' as %25.
-func folderName(dir string) (string, bool) {
-	if len(dir) < 2 || dir[0] != '.' || dir == ".." {
-		return "", false
-	}
-	levels := strings.Split(dir[1:], ".")
-	for i, l := range levels {
-		if l == "" {
-			return "", false
-		}
-		l = strings.ReplaceAll(l, "%2F", "/")
-		l = strings.ReplaceAll(l, "%25", "%")
-		if d, err := mutf7.Decode(l); err == nil {
-			l = d
-		} else if !utf8.ValidString(l) {
-			return "", false
-		}
-		levels[i] = l
-	}
-	name, err := maildir.CanonicalName(strings.Join(levels, string(maildir.Delimiter)))
-	return name, err == nil
 }
 
 // folderError turns the store's typed errors into one plain sentence.
