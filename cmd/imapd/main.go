@@ -265,8 +265,13 @@ func invokingUser(cfg Config) (auth.Identity, error) {
 // stdioConn makes stdin/stdout a net.Conn: the socket itself under inetd
 // or systemd Accept=yes, else a pipe pair.
 func stdioConn() net.Conn {
-	if c, err := net.FileConn(os.Stdin); err == nil {
-		return c
+	// Only a socket may go through net.FileConn: it sets the descriptor
+	// non-blocking, which a pipe (shared with ssh or mutt's tunnel) must
+	// not become, or os.Stdin's first read without data fails.
+	if isSocket(os.Stdin) {
+		if c, err := net.FileConn(os.Stdin); err == nil {
+			return c
+		}
 	}
 	return &pipeConn{r: os.Stdin, w: os.Stdout}
 }
