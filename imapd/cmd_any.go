@@ -55,11 +55,29 @@ func cmdID(s *session, c *wire.Command) error {
 	return nil
 }
 
-// cmdEnable is RFC 5161. None of the extensions this server offers need
-// enabling, so the answer lists nothing; unknown names are ignored.
+// enableable lists the capabilities this server offers that a client
+// turns on with ENABLE (RFC 5161 §3.1), each with what enabling it does.
+// None of the extensions served today (IDLE, UIDPLUS, MOVE, ...) need
+// enabling, so the table is empty until CONDSTORE, QRESYNC or
+// UTF8=ACCEPT come; an entry must also be advertised in capabilities.
+var enableable = map[string]func(s *session){}
+
+// cmdEnable is RFC 5161: the ENABLED response lists exactly the
+// capabilities this command enabled: ones we offer that need enabling
+// and were not enabled before. Unknown names are ignored (§3.1).
 func cmdEnable(s *session, c *wire.Command) error {
-	s.w.Untagged().Raw("ENABLED").CRLF()
-	return nil
+	a := c.Args.(*wire.EnableArgs)
+	s.w.Untagged().Raw("ENABLED")
+	for _, name := range a.Capabilities {
+		on, ok := enableable[name]
+		if !ok || s.enabled[name] {
+			continue
+		}
+		s.enabled[name] = true
+		on(s)
+		s.w.SP().Atom(name)
+	}
+	return s.w.CRLF()
 }
 
 // cmdNamespace is RFC 2342: one personal namespace, the whole tree.

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"fmt"
+	"strings"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
@@ -29,7 +30,9 @@ func cmdAppend(s *session, c *wire.Command) error {
 		return no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.MaxAppend))
 	}
 	var opts maildir.AppendOptions
-	opts.Flags, opts.Keywords = splitFlags(m.Flags)
+	if opts.Flags, opts.Keywords, err = splitFlags(m.Flags); err != nil {
+		return err
+	}
 	opts.Date = m.Date
 	res, err := s.store.Append(name, bytes.NewReader(m.Data), opts)
 	if err != nil {
@@ -43,16 +46,23 @@ func cmdAppend(s *session, c *wire.Command) error {
 	return nil
 }
 
-// splitFlags separates system flags (and $Forwarded) from keywords.
-func splitFlags(names []string) (maildir.Flags, []string) {
+// splitFlags separates system flags (and $Forwarded) from keywords. A
+// flag starting with a backslash that RFC 3501 §2.3.2 does not define is
+// refused with BAD, as Dovecot does: "\*" in PERMANENTFLAGS allows new
+// keywords, never new system flags. (\Recent never gets here: the
+// parser refuses it.)
+func splitFlags(names []string) (maildir.Flags, []string, error) {
 	var flags maildir.Flags
 	var kws []string
 	for _, n := range names {
-		if f := maildir.ParseFlag(n); f != 0 {
+		switch f := maildir.ParseFlag(n); {
+		case f != 0:
 			flags |= f
-		} else if len(n) > 0 && n[0] != '\\' {
+		case strings.HasPrefix(n, `\`):
+			return 0, nil, bad("Invalid system flag " + n)
+		default:
 			kws = append(kws, n)
 		}
 	}
-	return flags, kws
+	return flags, kws, nil
 }

@@ -20,13 +20,16 @@ func cmdStartTLS(s *session, c *wire.Command) error {
 	case s.tls:
 		return bad("TLS is already active")
 	case cfg == nil:
-		return no("", "TLS is not configured")
+		// Not offered in CAPABILITY, so an unknown command here (BAD, as
+		// Dovecot answers without ssl).
+		return bad("TLS is not configured")
 	}
 	if s.r.Buffered() > 0 {
 		// Commands pipelined after STARTTLS would be taken as having come
 		// over TLS (CVE-2011-0411 and kin): refuse them all.
 		s.log.Warn("client pipelined after STARTTLS")
 		s.w.Status(c.Tag, "BAD", "", "Commands after STARTTLS must wait for TLS")
+		s.w.Status("", "BYE", "", "Closing: commands were pipelined after STARTTLS")
 		s.state = stateLogout
 		return nil
 	}
@@ -127,8 +130,7 @@ func (s *session) authenticate(user, pass string) error {
 		if errors.Is(err, auth.ErrFailed) {
 			s.failed++
 			if s.failed >= s.srv.opts.MaxFailedLogins {
-				s.w.Status("", "BYE", "", "Too many failed logins")
-				s.pendingLogout = true
+				s.pendingLogout = true // BYE after the tagged NO
 			}
 		}
 		return err
@@ -137,6 +139,7 @@ func (s *session) authenticate(user, pass string) error {
 		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")
 	}
 	s.log.Info("login", "method", "password", "tls", s.tls)
+	s.sendLoginAlert()
 	s.okText = "[CAPABILITY " + s.capabilities() + "] Logged in"
 	return nil
 }

@@ -55,6 +55,11 @@ func cmdList(s *session, c *wire.Command) error {
 		if !m.match(f.Name) {
 			continue
 		}
+		// \Noinferiors (RFC 3501 §7.2.2: "it is not possible for any
+		// child levels of hierarchy to exist under this name") is never
+		// sent: in Maildir++ any folder, INBOX included, can have
+		// children (".A" beside ".A.B"), so no name ever has that
+		// property, and CREATE under any name succeeds.
 		var attrs []string
 		if f.NoSelect {
 			attrs = append(attrs, `\Noselect`)
@@ -80,8 +85,11 @@ func cmdList(s *session, c *wire.Command) error {
 	return nil
 }
 
-// lsub lists subscribed names matching m. A name matched only as the
-// parent of subscribed names (with "%") gets \Noselect (RFC 3501 §6.3.9).
+// lsub lists subscribed names matching m. When a subscribed name does
+// not match but one of its parents that is not subscribed does (with
+// "%": "foo" for "foo.bar"), the parent is listed with \Noselect (RFC
+// 3501 §6.3.9); with "*" the subscribed name matches itself and no
+// parent is added, as Dovecot does.
 func (s *session) lsub(m *matcher) error {
 	subs, err := s.store.Subscriptions()
 	if err != nil {
@@ -95,6 +103,7 @@ func (s *session) lsub(m *matcher) error {
 	for _, n := range subs {
 		if m.match(n) {
 			out[n] = false
+			continue
 		}
 		for i := strings.LastIndexByte(n, maildir.Delimiter); i > 0; i = strings.LastIndexByte(n[:i], maildir.Delimiter) {
 			if p := n[:i]; !subscribed[p] && m.match(p) {

@@ -33,12 +33,37 @@ func cmdDelete(s *session, c *wire.Command) error {
 	if canon, err := maildir.CanonicalName(name); err == nil && canon == maildir.Inbox {
 		return no("CANNOT", "INBOX cannot be deleted")
 	}
+	if err := s.checkNoselectParent(name); err != nil {
+		return err
+	}
 	if s.mbox != nil && s.mbox.Name() == name {
-		// Deleting the selected mailbox: deselect it first, as Dovecot
-		// does, so that the session does not hold a folder that is gone.
+		// Deleting the selected mailbox: deselect it first, so that the
+		// session does not hold a folder that is gone, and say so with
+		// [CLOSED] (RFC 7162 §3.2.11), as after a SELECT.
 		s.closeMailbox()
+		s.w.Status("", "OK", "CLOSED", "Selected mailbox deleted")
 	}
 	return s.store.Delete(name)
+}
+
+// checkNoselectParent refuses to delete a name that exists only as the
+// \Noselect parent of other folders: RFC 3501 §6.3.4 calls that an
+// error, and the name goes away by itself with its last child.
+func (s *session) checkNoselectParent(name string) error {
+	canon, err := maildir.CanonicalName(name)
+	if err != nil || s.store.Exists(canon) {
+		return nil // the store gives the right error, or deletes it
+	}
+	folders, err := s.store.List()
+	if err != nil {
+		return err
+	}
+	for _, f := range folders {
+		if f.Name == canon && f.NoSelect {
+			return no("CANNOT", "Mailbox is \\Noselect and has children; delete them first")
+		}
+	}
+	return nil
 }
 
 // cmdRename is RFC 3501 §6.3.5; renaming INBOX moves its messages.

@@ -15,7 +15,18 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 // selected before is deselected first, even if the new one fails.
 func cmdSelect(s *session, c *wire.Command) error {
 	a := c.Args.(*wire.SelectArgs)
-	s.closeMailbox()
+	if a.CondStore || a.QResync != nil {
+		// Select parameters we do not advertise are unknown ones (RFC
+		// 4466 §2.1): the command is not run, the selection stays.
+		return bad("CONDSTORE and QRESYNC are not supported")
+	}
+	if s.mbox != nil {
+		// RFC 7162 §3.2.11 (QRESYNC) defines [CLOSED] for this moment;
+		// like Dovecot we send it always, as clients ignore response codes
+		// they do not know (RFC 3501 §7.1) and it helps those that do.
+		s.closeMailbox()
+		s.w.Status("", "OK", "CLOSED", "Previous mailbox closed")
+	}
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
 		return err

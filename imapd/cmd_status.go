@@ -12,6 +12,11 @@ func cmdStatus(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	for _, it := range a.Items {
+		if it == wire.StatusHighestModSeq {
+			return bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
+		}
+	}
 	st, err := s.store.Status(name)
 	if err != nil {
 		return err

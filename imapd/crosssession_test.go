@@ -31,7 +31,7 @@ func TestCrossSession(t *testing.T) {
 	// (RFC 2180 §4.1.2: the expunged message gets NO [EXPUNGEISSUE].)
 	u, tagged := b.transact("b4", "FETCH 1:2 (FLAGS)")
 	expectUntagged(t, u, `* 2 FETCH (FLAGS ())`)
-	if !strings.HasPrefix(tagged, "b4 NO [EXPUNGEISSUE]") {
+	if !strings.HasPrefix(tagged, "b4 NO [EXPUNGEISSUED]") {
 		t.Fatal(tagged)
 	}
 	u = b.transactOK("b5", "SEARCH ALL")

@@ -76,7 +76,7 @@ func (s *session) dispatch(c *wire.Command) {
 		return
 	}
 	if spec.states&s.state == 0 {
-		s.w.Status(c.Tag, "BAD", "", c.Name+" is not allowed "+stateText(s.state))
+		s.w.Status(c.Tag, "BAD", "", wrongState(spec.states, s.state, c.Name))
 		return
 	}
 	s.okText, s.responded = "", false
@@ -86,6 +86,7 @@ func (s *session) dispatch(c *wire.Command) {
 	}
 	defer func() {
 		if s.pendingLogout {
+			s.w.Status("", "BYE", "", "Too many failed logins")
 			s.state = stateLogout
 		}
 	}()
@@ -114,16 +115,18 @@ func allowsExpunge(name string) bool {
 	return true
 }
 
-func stateText(st state) string {
-	switch st {
-	case stateNotAuth:
-		return "before login"
-	case stateAuth:
-		return "without a selected mailbox"
-	case stateSelected:
-		return "with a mailbox selected"
+// wrongState is the text of the BAD for a command sent in a state it is
+// not valid in (RFC 3501 §3): it says what the client must do first.
+func wrongState(allowed, now state, name string) string {
+	switch {
+	case now == stateNotAuth:
+		return name + ": log in first"
+	case allowed == stateNotAuth:
+		return name + ": already logged in"
+	case allowed == stateSelected:
+		return name + ": no mailbox selected"
 	}
-	return "now"
+	return name + " is not allowed now"
 }
 
 // flushUpdates sends what changed in the selected mailbox: EXPUNGE (only

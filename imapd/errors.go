@@ -54,7 +54,7 @@ func classify(err error, target bool) (re *respError, unexpected bool) {
 	case errors.Is(err, maildir.ErrCannot):
 		return &respError{"NO", "CANNOT", "Operation not permitted on this mailbox"}, false
 	case errors.Is(err, maildir.ErrExpunged):
-		return &respError{"NO", "EXPUNGEISSUE", "Some messages have been expunged"}, false
+		return &respError{"NO", "EXPUNGEISSUED", "Some messages have been expunged"}, false
 	case errors.Is(err, maildir.ErrReadOnly):
 		return &respError{"NO", "READ-ONLY", "Mailbox is selected read-only"}, false
 	case errors.Is(err, maildir.ErrTooBig):

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"errors"
 	"io"
 	"os"
 
@@ -58,8 +59,14 @@ func cmdFetch(s *session, c *wire.Command) error {
 			}
 		}
 	}
+	// RFC 2180 §4.1.2, as Dovecot: messages expunged by someone else but
+	// still in this session's view are skipped, the others are served,
+	// and the tagged response is NO [EXPUNGEISSUED] (RFC 5530).
 	gone := false
 	for _, uid := range uids {
+		// One look at the folder's metadata per message (Message takes
+		// the folder's lock); FLAGS, INTERNALDATE and the \Seen check
+		// all use this snapshot.
 		f := fetcher{s: s, uid: uid, msg: s.mbox.Message(uid)}
 		if f.msg.Expunged {
 			gone = true
@@ -67,12 +74,16 @@ func cmdFetch(s *session, c *wire.Command) error {
 		}
 		err := f.write(items, seenNow[uid] && !hasFlags)
 		f.close()
+		if errors.Is(err, maildir.ErrExpunged) {
+			gone = true // expunged while we were reading it
+			continue
+		}
 		if err != nil {
 			return err
 		}
 	}
 	if gone {
-		return no("EXPUNGEISSUE", "Some messages were expunged by another session and cannot be fetched")
+		return no("EXPUNGEISSUED", "Some messages were expunged by another session and cannot be fetched")
 	}
 	return nil
 }
@@ -180,7 +191,11 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		vals = append(vals, value{name: "FLAGS", fn: f.flagsFn()})
 	}
 	w := f.s.w
-	w.Untagged().Number(f.s.mbox.Seq(f.uid)).Raw(" FETCH (")
+	seq := f.s.mbox.Seq(f.uid)
+	if f.part != nil {
+		f.s.warnParse(f.uid, seq, f.part)
+	}
+	w.Untagged().Number(seq).Raw(" FETCH (")
 	for i, v := range vals {
 		if i > 0 {
 			w.SP()
@@ -191,6 +206,10 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 			v.fn(w)
 		case v.nil_:
 			w.Nil()
+		case v.n == 0:
+			// An empty section (a partial fetch from beyond the end, RFC
+			// 3501 §6.4.5) is the empty string, written as Dovecot does.
+			w.Raw(`""`)
 		default:
 			w.LiteralFrom(v.r, v.n)
 		}
@@ -199,8 +218,31 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 	return w.CRLF()
 }
 
+// flagsFn writes the flags of the snapshot taken after any \Seen change
+// of this FETCH.
 func (f *fetcher) flagsFn() func(w *wire.Writer) {
-	m := f.s.mbox.Message(f.uid)
-	names := flagNames(m)
+	names := flagNames(f.msg)
 	return func(w *wire.Writer) { w.Flags(names) }
+}
+
+// warnParse sends "* OK [PARSE]" (RFC 3501 §7.1) the first time in a
+// selection that a message whose header or MIME structure could not be
+// parsed cleanly is served: the data goes out all the same, as parsed.
+func (s *session) warnParse(uid, seq uint32, root *message.Part) {
+	if _, done := s.parseWarned[uid]; done {
+		return
+	}
+	broken := false
+	root.Walk(func(p *message.Part) bool {
+		broken = broken || p.Broken
+		return !broken
+	})
+	if !broken {
+		return
+	}
+	if s.parseWarned == nil {
+		s.parseWarned = map[uint32]struct{}{}
+	}
+	s.parseWarned[uid] = struct{}{}
+	s.w.Status("", "OK", "PARSE", "Message "+itoa(seq)+" (UID "+itoa(uid)+") has a malformed header or MIME structure; served as parsed")
 }

@@ -33,6 +33,23 @@ type testServer struct {
 
 func newTestServer(t *testing.T, tweak ...func(*Options)) *testServer {
 	t.Helper()
+	return newTestServerFrom(t, nil, tweak...)
+}
+
+// newTestServerFrom is newTestServer whose connections seem to come from
+// remote (if not nil): a non-loopback address loses the loopback
+// exemption for plaintext logins.
+func newTestServerFrom(t *testing.T, remote net.Addr, tweak ...func(*Options)) *testServer {
+	t.Helper()
+	ts := startTestServer(t, remote, tweak...)
+	ts.t = t
+	return ts
+}
+
+// startTestServer is newTestServerFrom for benchmarks too; the
+// testServer it returns has no t, so its fixture helpers cannot be used.
+func startTestServer(t testing.TB, remote net.Addr, tweak ...func(*Options)) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	hash, err := bcrypt.GenerateFromPassword([]byte("demo"), bcrypt.MinCost)
 	if err != nil {
@@ -65,8 +82,11 @@ func newTestServer(t *testing.T, tweak ...func(*Options)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if remote != nil {
+		l = remoteListener{l, remote}
+	}
 	go srv.Serve(l)
-	ts := &testServer{t: t, srv: srv, addr: l.Addr().String(), root: dir + "/mail/demo/Maildir", hub: hub}
+	ts := &testServer{srv: srv, addr: l.Addr().String(), root: dir + "/mail/demo/Maildir", hub: hub}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -220,3 +240,24 @@ func (tc *testConn) noMore(d time.Duration) {
 }
 
 func ok(tag string) string { return fmt.Sprintf("%s OK", tag) }
+
+// remoteListener makes its connections report remote as their peer.
+type remoteListener struct {
+	net.Listener
+	remote net.Addr
+}
+
+func (l remoteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return remoteConn{c, l.remote}, nil
+}
+
+type remoteConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c remoteConn) RemoteAddr() net.Addr { return c.remote }

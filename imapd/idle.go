@@ -1,10 +1,12 @@
 package imapd
 
 import (
+	"errors"
 	"strings"
 	"time"
 
 	"imapd/imapd/wire"
+	"imapd/maildir"
 )
 
 // idleRefresh is how often IDLE looks at the disk for changes made by
@@ -52,6 +54,17 @@ func cmdIdle(s *session, c *wire.Command) error {
 		case <-tick.C:
 			if s.mbox != nil {
 				if err := s.mbox.Refresh(false); err != nil {
+					if errors.Is(err, maildir.ErrFolderGone) || errors.Is(err, maildir.ErrNotFound) {
+						// Removed by another program: the client would
+						// idle on for up to 30 minutes without a word,
+						// so end the connection as Dovecot does.
+						s.log.Info("selected folder removed during IDLE", "folder", s.mbox.Name())
+						s.bye("Selected mailbox was deleted, have to disconnect")
+						s.conn.Close()
+						<-lines
+						s.state = stateLogout
+						return nil
+					}
 					s.log.Warn("refresh during IDLE", "err", err)
 				}
 			}

@@ -185,7 +185,10 @@ func (m *searchMsg) bodyText() (string, error) {
 				b.WriteString(fl.name + ": " + fl.value + "\n")
 			}
 		}
-		if len(p.Children) > 0 || (p.Type != "text" && !(p.Type == "message" && p.Demoted)) {
+		// Leaves of type text/* and message/* (delivery-status,
+		// disposition-notification, a demoted rfc822) are text to search,
+		// as Dovecot has it; images and other attachments are not.
+		if len(p.Children) > 0 || (p.Type != "text" && p.Type != "message") {
 			return true
 		}
 		raw := make([]byte, p.BodyEnd-p.BodyStart)

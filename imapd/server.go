@@ -63,6 +63,11 @@ type Options struct {
 	// MaxConnections at once; more are greeted with BYE (1000).
 	MaxConnections int
 
+	// LoginAlert, if set, is sent to every client right after it logs in
+	// (or with a PREAUTH greeting) as "* OK [ALERT] text", which RFC 3501
+	// §7.1 asks clients to show to the user: for announcements.
+	LoginAlert string
+
 	// Logger receives a line per connection, login, failed login and
 	// error; nil: slog.Default().
 	Logger *slog.Logger

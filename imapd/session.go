@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -49,7 +50,10 @@ type session struct {
 	store   *maildir.Store
 	mbox    *maildir.Mailbox
 	enabled map[string]bool
-	failed  int // failed logins on this connection
+	// parseWarned holds the UIDs of the selected mailbox for which
+	// [PARSE] was sent (fetch.go); reset with the selection.
+	parseWarned map[uint32]struct{}
+	failed      int // failed logins on this connection
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
@@ -57,7 +61,8 @@ type session struct {
 	okText string
 	// responded is set by a handler that wrote its own tagged response.
 	responded bool
-	// pendingLogout ends the connection after the tagged response.
+	// pendingLogout ends the connection with BYE after the tagged
+	// response (too many failed logins).
 	pendingLogout bool
 
 	mu          sync.Mutex // guards interrupted
@@ -99,7 +104,11 @@ func (s *session) setupIO(c io.ReadWriter) {
 		Continue:         s.continueLiteral,
 	})
 	if s.w == nil {
-		s.w = wire.NewWriter(c)
+		// wire.NewWriter buffers 4 KiB; given a *bufio.Writer at least
+		// that large it uses it as it is (bufio.NewWriterSize), so output
+		// reaches the network once per command, or per writeBuffer
+		// octets of a long FETCH, and Reset keeps the size.
+		s.w = wire.NewWriter(bufio.NewWriterSize(c, writeBuffer))
 	} else {
 		s.w.Reset(c)
 	}
@@ -115,6 +124,9 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 }
 
 var errNotNow = errors.New("command not allowed in this state")
+
+// writeBuffer is the size of a connection's output buffer.
+const writeBuffer = 64 << 10
 
 // interrupt makes a session waiting for its client end with BYE; a
 // running command finishes first. Called by Shutdown from any goroutine.
@@ -163,6 +175,7 @@ func (s *session) run(preauth *auth.Identity) {
 			return
 		}
 		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+preauth.Username)
+		s.sendLoginAlert()
 	} else {
 		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
 	}
@@ -227,7 +240,12 @@ func (s *session) readError(err error) bool {
 			s.w.Status(tag, "NO", "", "Not logged in")
 		case errors.Is(err, wire.ErrLiteralTooLarge) && le.Literal.Message:
 			s.w.Status(tag, "NO", "TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", le.Limit))
-		case errors.Is(err, wire.ErrLiteralTooLarge), errors.Is(err, wire.ErrCommandTooLarge), errors.Is(err, wire.ErrTooManyLiterals):
+		case errors.Is(err, wire.ErrLiteralTooLarge):
+			// Refused before "+" (or read and dropped, for a small
+			// LITERAL+ one): a refusal the client can act on, not a
+			// syntax error; the connection stays in step.
+			s.w.Status(tag, "NO", "TOOBIG", fmt.Sprintf("Literal too large (limit %d octets)", le.Limit))
+		case errors.Is(err, wire.ErrCommandTooLarge), errors.Is(err, wire.ErrTooManyLiterals):
 			s.w.Status(tag, "BAD", "", "Command too large")
 		default:
 			s.w.Status(tag, "BAD", "", "Literal refused")
@@ -265,12 +283,21 @@ func (s *session) login(id auth.Identity) error {
 	return nil
 }
 
+// sendLoginAlert sends Options.LoginAlert, if set, as an untagged OK with
+// [ALERT] (RFC 3501 §7.1), which the client must show to the user.
+func (s *session) sendLoginAlert() {
+	if a := s.srv.opts.LoginAlert; a != "" {
+		s.w.Status("", "OK", "ALERT", a)
+	}
+}
+
 // closeMailbox ends the selection, if any.
 func (s *session) closeMailbox() {
 	if s.mbox != nil {
 		s.mbox.Close()
 		s.mbox = nil
 	}
+	s.parseWarned = nil
 	if s.state == stateSelected {
 		s.state = stateAuth
 	}

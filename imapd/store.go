@@ -20,7 +20,10 @@ func cmdStore(s *session, c *wire.Command) error {
 	if s.mbox.ReadOnly() {
 		return no("READ-ONLY", "Mailbox is selected read-only")
 	}
-	flags, kws := splitFlags(a.Flags)
+	flags, kws, err := splitFlags(a.Flags)
+	if err != nil {
+		return err
+	}
 	op := maildir.FlagsSet
 	switch a.Action {
 	case wire.StoreAdd:
