@@ -151,9 +151,12 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 			d := f.msg.InternalDate
 			v.fn = func(w *wire.Writer) { w.DateTime(d) }
 		case wire.FetchRFC822Size:
-			n, err := f.s.mbox.Size(f.uid)
-			if err != nil {
-				return err
+			n := f.msg.Size // known from the sidecar: no second look-up
+			if n == 0 {
+				var err error
+				if n, err = f.s.mbox.Size(f.uid); err != nil {
+					return err
+				}
 			}
 			v.fn = func(w *wire.Writer) { w.Number64(uint64(n)) }
 		case wire.FetchEnvelope:

@@ -1,18 +1,10 @@
 package imapd
 
 import (
-	"errors"
 	"strings"
-	"time"
 
 	"imapd/imapd/wire"
-	"imapd/maildir"
 )
-
-// idleRefresh is how often IDLE looks at the disk for changes made by
-// other programs (Postfix, mutt), besides the
-// store's own change notification (the Wake channel).
-const idleRefresh = time.Second
 
 // cmdIdle is RFC 2177: changes go out as they happen until DONE. The
 // client's line is read on another goroutine; everything else, writing
@@ -36,8 +28,9 @@ func cmdIdle(s *session, c *wire.Command) error {
 		line, err := s.r.ReadLine()
 		lines <- lineResult{line, err}
 	}()
-	tick := time.NewTicker(idleRefresh)
-	defer tick.Stop()
+	// Changes on disk by anyone reach us through the store's Wake channel:
+	// its watcher (inotify, or its periodic check where inotify is
+	// unavailable) refreshes the folder and wakes every session.
 	for {
 		var wake <-chan struct{}
 		if s.mbox != nil {
@@ -51,22 +44,16 @@ func cmdIdle(s *session, c *wire.Command) error {
 		}
 		select {
 		case <-wake:
-		case <-tick.C:
-			if s.mbox != nil {
-				if err := s.mbox.Refresh(false); err != nil {
-					if errors.Is(err, maildir.ErrFolderGone) || errors.Is(err, maildir.ErrNotFound) {
-						// Removed by another program: the client would
-						// idle on for up to 30 minutes without a word,
-						// so end the connection as Dovecot does.
-						s.log.Info("selected folder removed during IDLE", "folder", s.mbox.Name())
-						s.bye("Selected mailbox was deleted, have to disconnect")
-						s.conn.Close()
-						<-lines
-						s.state = stateLogout
-						return nil
-					}
-					s.log.Warn("refresh during IDLE", "err", err)
-				}
+			if s.mbox.Gone() {
+				// Removed by another program: the client would idle on
+				// for up to 30 minutes without a word, so end the
+				// connection as Dovecot does.
+				s.log.Info("selected folder removed during IDLE", "folder", s.mbox.Name())
+				s.bye("Selected mailbox was deleted, have to disconnect")
+				s.conn.Close()
+				<-lines
+				s.state = stateLogout
+				return nil
 			}
 		case res := <-lines:
 			if res.err != nil {

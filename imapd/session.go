@@ -126,7 +126,9 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 var errNotNow = errors.New("command not allowed in this state")
 
 // writeBuffer is the size of a connection's output buffer.
-const writeBuffer = 64 << 10
+// 4 KiB keeps an idle connection small (issue: an IDLE session costs a
+// few kilobytes); large literals bypass the buffer anyway.
+const writeBuffer = 4 << 10
 
 // interrupt makes a session waiting for its client end with BYE; a
 // running command finishes first. Called by Shutdown from any goroutine.

@@ -180,6 +180,38 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendUnselected appends to a folder no session holds (a
+// delivery by APPEND to another folder, or LMTP-style): the folder's state
+// stays cached in the Hub between appends, so no sidecar is re-read.
+func BenchmarkAppendUnselected(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			h := NewHub(Options{NoSync: true})
+			defer h.Close()
+			s, _ := h.Open(root, false)
+			body := benchMessage(1)
+			var uids []uint32
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				a, err := s.Append("INBOX", strings.NewReader(body), AppendOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				uids = append(uids, a.UID)
+			}
+			b.StopTimer()
+			m, err := s.Select("INBOX", SelectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m.SetFlags(uids, FlagsAdd, FlagDeleted, nil, 0)
+			m.Expunge(uids)
+			m.Close()
+		})
+	}
+}
+
 // BenchmarkSetFlags toggles \Flagged on one message.
 func BenchmarkSetFlags(b *testing.B) {
 	for _, n := range benchSizes() {

@@ -21,18 +21,19 @@ type folder struct {
 	root string // the Store's root, for the UIDVALIDITY counter
 	refs int    // guarded by hub.mu
 
-	mu       sync.Mutex
-	lk       *flock
-	side     *sidecar
-	kw       keywordTable
-	cache    *metaCache
-	sessions []*Mailbox      // sessions that have the folder selected, oldest first
-	gone     bool            // the directory vanished (deleted or renamed)
-	dirtyVSz []*msgRec       // CRLF sizes computed but not yet in the sidecar
-	events   []event         // collected while locked, fanned out at unlock
-	suspects map[string]bool // base names the watcher saw written to
-	tmpSwept bool            // tmp/ was cleaned of stale files since the folder was loaded
-	watched  bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
+	mu        sync.Mutex
+	lk        *flock
+	side      *sidecar
+	kw        keywordTable
+	cache     *metaCache
+	sessions  []*Mailbox      // sessions that have the folder selected, oldest first
+	gone      bool            // the directory vanished (deleted or renamed)
+	dirtyVSz  []*msgRec       // CRLF sizes computed but not yet in the sidecar
+	events    []event         // collected while locked, fanned out at unlock
+	suspects  map[string]bool // base names the watcher saw written to
+	tmpSwept  bool            // tmp/ was cleaned of stale files since the folder was loaded
+	idleSince time.Time       // when the last reference went (guarded by hub.mu)
+	watched   bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 }
 
 // event is one change to a folder, as sessions queue it.
@@ -62,7 +63,11 @@ func (h *Hub) acquire(root, dir string) (*folder, error) {
 		h.folders[dir] = f
 	}
 	f.refs++
+	evict := h.trimIdleLocked()
 	h.mu.Unlock()
+	for _, e := range evict {
+		e.teardown()
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -84,21 +89,66 @@ func (h *Hub) release(f *folder) {
 	h.mu.Lock()
 	f.refs--
 	last := f.refs == 0
+	var evict []*folder
 	if last && h.folders[f.dir] == f {
-		delete(h.folders, f.dir)
+		// Kept, unwatched, for a while: the next APPEND or STATUS of a
+		// folder nobody has selected then reads only what changed, not
+		// the whole sidecar (so its cost does not grow with the folder).
+		f.idleSince = time.Now()
+		h.idle = append(h.idle, f)
+		evict = h.trimIdleLocked()
+	} else if last {
+		evict = []*folder{f}
 	}
 	h.mu.Unlock()
 	if last {
 		h.watch.remove(f)
-		f.mu.Lock()
-		_ = f.flushSizesLocked()
-		if f.lk != nil {
-			f.lk.close()
-			f.lk = nil
-		}
-		f.cache.close()
-		f.mu.Unlock()
 	}
+	for _, e := range evict {
+		e.teardown()
+	}
+}
+
+// Idle folders kept per Hub, and for how long.
+const (
+	maxIdleFolders = 32
+	idleFolderTTL  = 2 * time.Minute
+)
+
+// trimIdleLocked removes from the idle list (and the map) the folders
+// that are too many or too old, and returns them for teardown. The caller
+// holds h.mu.
+func (h *Hub) trimIdleLocked() []*folder {
+	var out []*folder
+	cutoff := time.Now().Add(-idleFolderTTL)
+	keep := h.idle[:0]
+	for i, f := range h.idle {
+		if f.refs > 0 {
+			continue // in use again: not idle
+		}
+		if len(h.idle)-i > maxIdleFolders || f.idleSince.Before(cutoff) {
+			if h.folders[f.dir] == f {
+				delete(h.folders, f.dir)
+			}
+			out = append(out, f)
+			continue
+		}
+		keep = append(keep, f)
+	}
+	h.idle = keep
+	return out
+}
+
+// teardown writes what only memory holds and closes the folder's files.
+func (f *folder) teardown() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_ = f.flushSizesLocked()
+	if f.lk != nil {
+		f.lk.close()
+		f.lk = nil
+	}
+	f.cache.close()
 }
 
 // forget detaches a folder whose directory was renamed or removed, so the

@@ -185,6 +185,7 @@ type Message struct {
 	Keywords     []string // keywords other than $Forwarded, as named in the folder
 	Recent       bool
 	InternalDate time.Time
+	Size         int64 // RFC822.SIZE when known without reading the file, else 0 (see Size)
 	ModSeq       uint64
 	Expunged     bool // gone from the folder, still in this session's view
 }
@@ -213,7 +214,7 @@ func (m *Mailbox) Message(uid uint32) Message {
 }
 
 func (f *folder) messageLocked(r *msgRec) Message {
-	msg := Message{UID: r.uid, Flags: r.inf.flags, ModSeq: r.modseq, InternalDate: time.Unix(0, r.mtime)}
+	msg := Message{UID: r.uid, Flags: r.inf.flags, ModSeq: r.modseq, InternalDate: time.Unix(0, r.mtime), Size: r.vsize}
 	for i := 0; i < len(r.inf.letters); i++ {
 		if n := f.kw.name(r.inf.letters[i]); n != "" {
 			msg.Keywords = append(msg.Keywords, n)

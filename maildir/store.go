@@ -50,6 +50,7 @@ type Hub struct {
 	log       *slog.Logger
 	mu        sync.Mutex
 	folders   map[string]*folder // by directory path
+	idle      []*folder          // folders no one holds, kept a while (oldest first)
 }
 
 // Stats counts the file-system work a Hub did, so tests and benchmarks

@@ -65,12 +65,26 @@ func (h *Hub) Close() error {
 	default:
 	}
 	close(wt.stop)
+	var err error
 	if wt.w != nil {
-		err := wt.w.Close()
+		err = wt.w.Close()
 		wt.w = nil
-		return err
 	}
-	return nil
+	h.mu.Lock()
+	idle := h.idle
+	h.idle = nil
+	for _, f := range idle {
+		if h.folders[f.dir] == f && f.refs == 0 {
+			delete(h.folders, f.dir)
+		}
+	}
+	h.mu.Unlock()
+	for _, f := range idle {
+		if f.refs == 0 {
+			f.teardown()
+		}
+	}
+	return err
 }
 
 // openLocked starts the inotify instance when the first folder is
