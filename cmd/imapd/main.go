@@ -41,6 +41,7 @@ func run() error {
 	configPath := flag.String("config", "/etc/imapd/imapd.toml", "configuration file (TOML)")
 	inetd := flag.Bool("inetd", false, "serve one connection on stdin/stdout (inetd, systemd Accept=yes)")
 	preauth := flag.Bool("preauth", false, "serve the invoking user on stdin/stdout with a PREAUTH greeting")
+	tlsStdin := flag.Bool("tls", false, "with -inetd: the connection speaks TLS from the start (port 993)")
 	demo := flag.String("demo", "", "create a demo setup in `DIR` on first run (user demo, password demo) and serve it")
 	flag.Parse()
 
@@ -55,13 +56,23 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(cfg.Log, *inetd || *preauth)
+	logger, err := newLogger(cfg.Log, (*inetd || *preauth) && os.Getenv("IMAPD_CHILD") == "")
 	if err != nil {
 		return err
 	}
 	hub := maildir.NewHub(storeOptions(cfg.Store, logger))
 	defer hub.Close()
-	openStore := func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) }
+	openStore := func(id auth.Identity) (*maildir.Store, error) {
+		// A system user's session runs as the user (see privsep.go): only
+		// ever in a process serving that one connection.
+		if id.System {
+			if err := becomeUser(id); err != nil {
+				logger.Error("cannot switch to the user", "user", id.Username, "err", err)
+				return nil, err
+			}
+		}
+		return hub.Open(id.Maildir, true)
+	}
 
 	certs := &certStore{}
 	var tlsConfig *tls.Config
@@ -103,9 +114,51 @@ func run() error {
 	srv := imapd.New(opts)
 
 	if *inetd {
-		srv.ServeConn(stdioConn())
+		conn := stdioConn()
+		if *tlsStdin {
+			if conn, err = tlsConn(conn, tlsConfig); err != nil {
+				return err
+			}
+		}
+		if cfg.Auth.Backend != "pam" {
+			if err := dropPrivileges(cfg, logger); err != nil {
+				return err
+			}
+		}
+		done := make(chan struct{})
+		go func() {
+			srv.ServeConn(conn)
+			close(done)
+		}()
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+		select {
+		case <-done:
+		case <-sigs:
+			shutdown(srv, logger)
+			<-done
+		}
 		return nil
 	}
+	if cfg.Auth.Backend == "pam" && os.Geteuid() != 0 {
+		return fmt.Errorf("auth.backend = \"pam\" needs the daemon to start as root (pam_unix reads /etc/shadow; sessions then run as their users)")
+	}
+	var children *childServer
+	if cfg.Auth.Backend == "pam" {
+		if children, err = newChildServer(*configPath, logger); err != nil {
+			return err
+		}
+	}
+	serveOn := func(l net.Listener, tlsOn bool) error {
+		if children != nil {
+			return children.serve(l, tlsOn)
+		}
+		if tlsOn {
+			l = tls.NewListener(l, tlsConfig)
+		}
+		return srv.Serve(l)
+	}
+	var listeners []net.Listener
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, len(cfg.Listen)+len(cfg.ListenTLS))
@@ -114,14 +167,12 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if tlsOn {
-			l = tls.NewListener(l, tlsConfig)
-		}
+		listeners = append(listeners, l)
 		logger.Info("listening", "addr", l.Addr().String(), "tls", tlsOn)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Serve(l); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
+			if err := serveOn(l, tlsOn); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
 				serveErr <- err
 			}
 		}()
@@ -136,13 +187,14 @@ func run() error {
 		// are the unit's business then.
 		for _, l := range activated {
 			logger.Info("listening (socket activation)", "addr", l.l.Addr().String(), "tls", l.tls)
+			listeners = append(listeners, l.l)
 			wg.Add(1)
-			go func(l net.Listener) {
+			go func(l activatedListener) {
 				defer wg.Done()
-				if err := srv.Serve(l); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
+				if err := serveOn(l.l, l.tls); err != nil && !errors.Is(err, imapd.ErrServerClosed) {
 					serveErr <- err
 				}
-			}(l.l)
+			}(l)
 		}
 	} else {
 		for _, a := range cfg.Listen {
@@ -156,8 +208,22 @@ func run() error {
 			}
 		}
 	}
-	if err := dropPrivileges(cfg, logger); err != nil {
-		return err
+	if children == nil {
+		if err := dropPrivileges(cfg, logger); err != nil {
+			return err
+		}
+	}
+	stop := func() {
+		if children != nil {
+			children.mu.Lock()
+			children.closed = true
+			children.mu.Unlock()
+			for _, l := range listeners {
+				l.Close()
+			}
+			children.shutdown()
+		}
+		shutdown(srv, logger)
 	}
 	if *demo != "" {
 		printDemoHelp(cfg)
@@ -168,7 +234,7 @@ func run() error {
 	for {
 		select {
 		case err := <-serveErr:
-			shutdown(srv, logger)
+			stop()
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
@@ -186,7 +252,7 @@ func run() error {
 				continue
 			}
 			logger.Info("shutting down", "signal", sig.String())
-			shutdown(srv, logger)
+			stop()
 			wg.Wait()
 			return nil
 		}

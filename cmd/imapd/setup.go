@@ -107,7 +107,8 @@ func dropPrivileges(cfg Config, logger *slog.Logger) error {
 	return nil
 }
 
-// activatedListener is a socket systemd passed, plain or TLS.
+// activatedListener is a socket systemd passed, plain or TLS (the TLS
+// layer is added by whoever serves it: the daemon, or a session process).
 type activatedListener struct {
 	l   net.Listener
 	tls bool
@@ -134,7 +135,7 @@ func activationListeners(tlsConfig *tls.Config) ([]activatedListener, error) {
 				if tlsConfig == nil {
 					return nil, fmt.Errorf("socket activation: socket %q needs [tls] cert and key", name)
 				}
-				out = append(out, activatedListener{l: tls.NewListener(l, tlsConfig), tls: true})
+				out = append(out, activatedListener{l: l, tls: true})
 				continue
 			}
 			out = append(out, activatedListener{l: l})
