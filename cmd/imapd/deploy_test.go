@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,7 +108,7 @@ func TestSocketActivation(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	cmd := exec.Command(sa, "-l", addr, "--fdname=imap", imapdBin, "-config", cfg)
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestInetd(t *testing.T) {
 	srvSide.Close()
 	cmd := exec.Command(imapdBin, "-inetd", "-config", cfg)
 	cmd.Stdin, cmd.Stdout = f, f
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -228,4 +229,23 @@ func TestPreauth(t *testing.T) {
 	if !strings.Contains(joined, "a OK [READ-WRITE]") || !strings.Contains(joined, "b OK") {
 		t.Fatalf("preauth session:\n%s", joined)
 	}
+}
+
+// lockedBuffer collects a child's stderr; the test may read it while the
+// child still writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

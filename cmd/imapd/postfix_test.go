@@ -575,7 +575,7 @@ func TestPostfixVirtualUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(imapdBin, "-config", cfg)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -705,7 +705,7 @@ func TestPostfixSystemUser(t *testing.T) {
 	}
 	cmd := exec.Command(tools["runuser"], "-u", u.name, "--", bin, "-preauth", "-config", cfg)
 	cmd.Stdin, cmd.Stdout = inR, outW
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -77,7 +77,7 @@ pam_mail_location = "~/Maildir"
 level = "info"
 `, addr, service)), 0o600)
 	daemon := exec.Command(imapdBin, "-config", cfg)
-	var stderr strings.Builder
+	var stderr lockedBuffer
 	daemon.Stderr = &stderr
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
