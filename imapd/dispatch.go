@@ -79,6 +79,15 @@ func (s *session) dispatch(c *wire.Command) {
 		s.w.Status(c.Tag, "BAD", "", wrongState(spec.states, s.state, c.Name))
 		return
 	}
+	if s.mbox != nil && c.Name != "LOGOUT" && s.mbox.Gone() {
+		// The selected folder was deleted or renamed by someone else:
+		// nothing the client believes about it holds any more. Dovecot
+		// ends the session the same way.
+		s.log.Info("selected folder removed", "folder", s.mbox.Name())
+		s.bye("Selected mailbox was deleted, have to disconnect")
+		s.state = stateLogout
+		return
+	}
 	s.okText, s.responded = "", false
 	err := spec.fn(s, c)
 	if s.state == stateLogout || s.responded {
