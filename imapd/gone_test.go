@@ -51,3 +51,36 @@ func TestSelectedFolderDeletedElsewhere(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFoldersMadeElsewhereListed: folders another program creates,
+// renames or deletes on disk show in the next LIST of every session.
+func TestFoldersMadeElsewhereListed(t *testing.T) {
+	ts := newTestServer(t)
+	c := ts.login()
+	c.transactOK("a", "SELECT INBOX")
+	root := ts.store().Root()
+	mk := func(dir string) {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, dir, sub), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	list := func(tag string) string {
+		return strings.Join(c.transactOK(tag, `LIST "" *`), "\n")
+	}
+	mk(".Made-By-Mutt")
+	if l := list("b"); !strings.Contains(l, "Made-By-Mutt") {
+		t.Fatalf("a folder created on disk is not listed:\n%s", l)
+	}
+	if err := os.Rename(filepath.Join(root, ".Made-By-Mutt"), filepath.Join(root, ".Renamed")); err != nil {
+		t.Fatal(err)
+	}
+	if l := list("c"); strings.Contains(l, "Made-By-Mutt") || !strings.Contains(l, "Renamed") {
+		t.Fatalf("a folder renamed on disk:\n%s", l)
+	}
+	os.RemoveAll(filepath.Join(root, ".Renamed"))
+	if l := list("d"); strings.Contains(l, "Renamed") {
+		t.Fatalf("a folder removed on disk is still listed:\n%s", l)
+	}
+}
