@@ -147,12 +147,15 @@ func (c *metaCache) resetLocked(why string) error {
 func (c *metaCache) get(uid uint32) *message.Part {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.syncLocked(); err != nil {
-		return nil
-	}
 	off, ok := c.index[uid]
-	if !ok {
-		return nil
+	if !ok || !c.loaded {
+		// Not indexed yet: perhaps another process appended it.
+		if err := c.syncLocked(); err != nil {
+			return nil
+		}
+		if off, ok = c.index[uid]; !ok {
+			return nil
+		}
 	}
 	hdr := make([]byte, 12+int(c.lens[uid]))
 	if _, err := c.fh.ReadAt(hdr, off-12); err != nil {
