@@ -193,7 +193,7 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		}
 		return n < int64(k.Size), nil
 	case wire.SearchFrom, wire.SearchTo, wire.SearchCc, wire.SearchBcc, wire.SearchSubject:
-		return m.headerContains(fieldOfKey[k.Kind], k.Value)
+		return m.envelopeContains(k.Kind, k.Value)
 	case wire.SearchHeader:
 		return m.headerContains(k.Field, k.Value)
 	case wire.SearchBody:
@@ -217,10 +217,6 @@ var flagOfKey = map[wire.SearchKind]maildir.Flags{
 	wire.SearchSeen: maildir.FlagSeen, wire.SearchUnseen: maildir.FlagSeen,
 }
 
-var fieldOfKey = map[wire.SearchKind]string{
-	wire.SearchFrom: "From", wire.SearchTo: "To", wire.SearchCc: "Cc",
-	wire.SearchBcc: "Bcc", wire.SearchSubject: "Subject",
-}
 
 func (m *searchMsg) hasKeyword(kw string) bool {
 	md := m.meta()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"imapd/maildir"
+	"imapd/imapd/wire"
 	"imapd/message"
 )
 
@@ -128,6 +129,53 @@ func (m *searchMsg) headerContains(field, value string) (bool, error) {
 	field = strings.ToLower(field)
 	for _, f := range fields {
 		if f.name == field && strings.Contains(f.value, value) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// envelopeContains is FROM, TO, CC, BCC and SUBJECT: RFC 3501 §6.4.4
+// matches them against "the envelope structure's" field, which the
+// store's cache holds, so no message file is read. An address matches by
+// its decoded display name, its address, or "Name <local@host>".
+func (m *searchMsg) envelopeContains(kind wire.SearchKind, value string) (bool, error) {
+	p, err := m.structure()
+	if err != nil || p.Envelope == nil {
+		return false, err
+	}
+	env := p.Envelope
+	var addrs []message.Address
+	switch kind {
+	case wire.SearchSubject:
+		return strings.Contains(fold(message.DecodeHeaderValue(env.Subject)), value), nil
+	case wire.SearchFrom:
+		addrs = env.From
+	case wire.SearchTo:
+		addrs = env.To
+	case wire.SearchCc:
+		addrs = env.Cc
+	case wire.SearchBcc:
+		addrs = env.Bcc
+	}
+	for _, a := range addrs {
+		var b strings.Builder
+		if a.Group != "" {
+			b.WriteString(message.DecodeHeaderValue(a.Group))
+			b.WriteString(": ")
+		}
+		if a.Name != "" {
+			b.WriteString(message.DecodeHeaderValue(a.Name))
+			b.WriteString(" ")
+		}
+		if a.Mailbox != "" || a.Host != "" {
+			b.WriteString("<" + a.Mailbox)
+			if a.Host != "" {
+				b.WriteString("@" + a.Host)
+			}
+			b.WriteString(">")
+		}
+		if strings.Contains(fold(b.String()), value) {
 			return true, nil
 		}
 	}
