@@ -1,0 +1,319 @@
+package maildir
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// This file reconciles a folder's directories with its sidecar: the
+// listing of new/ and cur/, new files getting UIDs, renames, rewrites and
+// deletions found on disk.
+
+// dirChanged reports whether a directory must be listed: its mtime moved,
+// or it is so close to the last listing that a change in the same clock
+// tick could hide behind an equal mtime (Dovecot's rule for maildirs).
+func dirChanged(mtime, known, scanTime int64) bool {
+	return mtime != known || mtime >= scanTime-int64(2*time.Second)
+}
+
+// scanLocked reconciles the directories with the sidecar. new/ is listed
+// before cur/, and cur/ is stat'ed after new/ was listed, so a file that
+// another process moves from new/ to cur/ meanwhile is never missed.
+func (f *folder) scanLocked(full bool) error {
+	s := f.side
+	newPath, curPath := filepath.Join(f.dir, "new"), filepath.Join(f.dir, "cur")
+	scanStart := time.Now().UnixNano()
+	newM, err := mtimeOf(newPath)
+	if err != nil {
+		return err
+	}
+	listNew := full || dirChanged(newM, s.newMtime, s.newScan)
+	var newEnts, curEnts []dirent
+	if listNew {
+		f.hub.stats.Listings.Add(1)
+		if newEnts, err = listDir(newPath); err != nil {
+			return err
+		}
+	}
+	curM, err := mtimeOf(curPath)
+	if err != nil {
+		return err
+	}
+	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
+	if listCur {
+		f.hub.stats.Listings.Add(1)
+		if curEnts, err = listDir(curPath); err != nil {
+			return err
+		}
+	}
+	// Files the watcher saw written to may have been rewritten in place.
+	var suspects []*msgRec
+	for base := range f.suspects {
+		if r := s.baseIndex()[base]; r != nil {
+			suspects = append(suspects, r)
+		}
+	}
+	f.suspects = nil
+	if !listNew && !listCur {
+		if len(suspects) == 0 {
+			return nil
+		}
+		var log strings.Builder
+		if err := f.addFoundLocked(f.checkContentLocked(suspects, &log), &log); err != nil {
+			return err
+		}
+		return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+	}
+	var log strings.Builder
+	var fresh []found
+	for _, r := range s.recs {
+		r.seen = false
+	}
+	visit := func(ents []dirent, inNew bool) {
+		for _, e := range ents {
+			base, inf, hasInfo := splitName(e.name)
+			r := s.baseIndex()[base]
+			if r == nil || r.ino != e.ino || r.seen {
+				fresh = append(fresh, found{dirent: e, base: base, inNew: inNew, hasInfo: hasInfo, raw: rawInfoOf(e.name, hasInfo)})
+				continue
+			}
+			r.seen = true
+			raw := rawInfoOf(e.name, hasInfo)
+			if r.inNew != inNew || r.hasInfo != hasInfo || r.rawInfo != raw {
+				oldInf, oldHas := r.inf, r.hasInfo
+				r.inNew, r.hasInfo, r.rawInfo, r.inf = inNew, hasInfo, raw, inf
+				if oldHas != hasInfo || oldInf != inf {
+					f.bumpLocked(r)
+					f.events = append(f.events, event{kind: evFlags, uid: r.uid})
+				}
+				log.WriteString(flagsLine(r))
+			}
+		}
+	}
+	visit(newEnts, true)
+	visit(curEnts, false)
+	if full {
+		for i := range fresh {
+			fresh[i].stat(f.dir)
+		}
+	}
+
+	// Messages in a listed directory that were not seen are gone, unless
+	// their file turns out to have been renamed under another base.
+	var missing []*msgRec
+	for _, r := range s.recs {
+		if !r.seen && ((r.inNew && listNew) || (!r.inNew && listCur)) {
+			missing = append(missing, r)
+		}
+	}
+	byIno := map[uint64]*msgRec{}
+	for _, r := range missing {
+		byIno[r.ino] = r
+	}
+	var added []found
+	for i := range fresh {
+		c := &fresh[i]
+		r := byIno[c.ino]
+		if r == nil || r.base == c.base || s.baseIndex()[c.base] != nil {
+			added = append(added, *c)
+			continue
+		}
+		if !c.statted {
+			c.stat(f.dir)
+		}
+		if c.gone || c.ino != r.ino || c.size != r.size || c.mtime != r.mtime {
+			// A freed inode the file system gave a new file: not a rename.
+			added = append(added, *c)
+			continue
+		}
+		{
+			// Same inode, size and mtime under a new base name: a rename by
+			// another tool. The message keeps its UID.
+			delete(byIno, c.ino)
+			s.delBase(r.base)
+			r.base = c.base
+			s.setBase(r.base, r)
+			r.seen = true
+			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
+			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
+			log.WriteString(flagsLine(r))
+		}
+	}
+	for _, r := range missing {
+		if !r.seen {
+			f.expungeRecLocked(r, &log)
+		}
+	}
+	if full {
+		added = append(added, f.checkContentLocked(s.recs, &log)...)
+	} else if len(suspects) > 0 {
+		var live []*msgRec
+		for _, r := range suspects {
+			if s.get(r.uid) == r {
+				live = append(live, r)
+			}
+		}
+		added = append(added, f.checkContentLocked(live, &log)...)
+	}
+	if err := f.addFoundLocked(added, &log); err != nil {
+		return err
+	}
+	if listNew {
+		s.newMtime, s.newScan = newM, scanStart
+	}
+	if listCur {
+		s.curMtime, s.curScan = curM, scanStart
+	}
+	if f.hasWriter() && f.anyInNew() {
+		f.ownChange(true, func() error { f.claimNewLocked(&log); return nil })
+	}
+	log.WriteString(s.dirLine())
+	return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+}
+
+// checkContentLocked stats the files of recs: one whose size or mtime
+// changed under the same inode and name was rewritten in place, and is a
+// new message. It expunges those and returns them to be added again.
+func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
+	var added []found
+	for _, r := range append([]*msgRec(nil), recs...) {
+		st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
+		if err != nil || (inodeOf(st) == r.ino && st.Size() == r.size && st.ModTime().UnixNano() == r.mtime) {
+			continue
+		}
+		f.expungeRecLocked(r, log)
+		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
+	}
+	return added
+}
+
+// found is a file a listing found that has no UID yet.
+type found struct {
+	dirent
+	base    string
+	inNew   bool
+	hasInfo bool
+	raw     string
+	size    int64
+	mtime   int64
+	statted bool
+	gone    bool
+}
+
+func (c *found) info() info {
+	_, inf, _ := splitName(":2," + c.raw)
+	return inf
+}
+
+func (c *found) stat(dir string) {
+	st, err := os.Stat(filepath.Join(dir, dirOf(c.inNew), c.name))
+	if err != nil {
+		c.gone = true
+		return
+	}
+	c.ino, c.size, c.mtime, c.statted = inodeOf(st), st.Size(), st.ModTime().UnixNano(), true
+}
+
+func rawInfoOf(name string, hasInfo bool) string {
+	if !hasInfo {
+		return ""
+	}
+	return name[strings.LastIndex(name, ":2,")+3:]
+}
+
+func dirOf(inNew bool) string {
+	if inNew {
+		return "new"
+	}
+	return "cur"
+}
+
+// addFoundLocked gives UIDs to new files, in the order of their names
+// (which begin with the delivery time), so UIDs follow arrival.
+func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
+	s := f.side
+	for i := range added {
+		if !added[i].statted {
+			added[i].stat(f.dir)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool {
+		a, b := &added[i], &added[j]
+		if a.mtime != b.mtime {
+			return a.mtime < b.mtime
+		}
+		return a.name < b.name
+	})
+	for i := range added {
+		c := &added[i]
+		if c.gone {
+			continue
+		}
+		if s.baseIndex()[c.base] != nil {
+			// Two files with one base name: give the newcomer a base of
+			// its own (Dovecot does the same) so that neither is lost.
+			nb, err := f.renameDuplicate(c)
+			if err != nil {
+				f.hub.log.Warn("cannot rename a duplicate message file", "dir", f.dir, "file", c.name, "err", err)
+				continue
+			}
+			c.base = nb
+		}
+		uid := uint32(0)
+		if m, ok := s.migrated[c.base]; ok && m >= 1 && s.get(m) == nil {
+			uid = m
+		} else {
+			uid = s.uidNext
+		}
+		r := &msgRec{uid: uid, ino: c.ino, size: c.size, mtime: c.mtime, base: c.base, inNew: c.inNew}
+		if c.hasInfo {
+			r.setInfo(c.raw)
+		}
+		_, vs := sizesFromBase(c.base)
+		r.vsize = vs
+		f.bumpLocked(r)
+		resort := len(s.recs) > 0 && s.recs[len(s.recs)-1].uid > uid
+		s.insert(r)
+		if resort {
+			sort.Slice(s.recs, func(i, j int) bool { return s.recs[i].uid < s.recs[j].uid })
+		}
+		log.WriteString(addLine(r))
+		f.events = append(f.events, event{kind: evAdd, uid: uid})
+	}
+	s.migrated = nil
+	return nil
+}
+
+// claimNewLocked moves every file of new/ to cur/, as a session that
+// selected the folder read-write does (RFC 3501 \Recent: the process that
+// moves a message is the one whose session sees it as recent). A file
+// another process moved first is left to the next listing.
+func (f *folder) claimNewLocked(log *strings.Builder) {
+	for _, r := range f.side.recs {
+		if !r.inNew {
+			continue
+		}
+		from := filepath.Join(f.dir, "new", r.name())
+		raw := r.rawInfo
+		to := filepath.Join(f.dir, "cur", r.base+":2,"+raw)
+		if err := os.Rename(from, to); err != nil {
+			continue
+		}
+		r.inNew = false
+		r.setInfo(raw)
+		log.WriteString(flagsLine(r))
+	}
+}
+
+func (f *folder) anyInNew() bool {
+	for _, r := range f.side.recs {
+		if r.inNew {
+			return true
+		}
+	}
+	return false
+}
