@@ -249,3 +249,32 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// TestNoCgoBinary: a binary built without cgo has no PAM. Configured for
+// PAM it says so in one line and exits non-zero; with htpasswd it serves.
+func TestNoCgoBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "imapd-nocgo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build without cgo: %v\n%s", err, out)
+	}
+	cfg, _ := deployConfig(t, "")
+	body, _ := os.ReadFile(cfg)
+	pamCfg := filepath.Join(filepath.Dir(cfg), "pam.toml")
+	os.WriteFile(pamCfg, []byte(strings.Replace(string(body), "[auth]\n", "[auth]\nbackend = \"pam\"\n", 1)), 0o600)
+	out, err := exec.Command(bin, "-config", pamCfg).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "PAM support not built in") {
+		t.Fatalf("PAM config on a cgo-less binary: err %v, output %q", err, out)
+	}
+	if lines := strings.Count(strings.TrimSpace(string(out)), "\n"); lines != 0 {
+		t.Fatalf("want one line, got:\n%s", out)
+	}
+	// The htpasswd backend still works: a preauth-free login over inetd.
+	cmd := exec.Command(bin, "-inetd", "-config", cfg)
+	cmd.Stdin = strings.NewReader("a LOGIN alice secret\r\nb LOGOUT\r\n")
+	got, err := cmd.Output()
+	if err != nil || !strings.Contains(string(got), "a OK") {
+		t.Fatalf("htpasswd login on a cgo-less binary: %v\n%s", err, got)
+	}
+}
