@@ -217,7 +217,6 @@ var flagOfKey = map[wire.SearchKind]maildir.Flags{
 	wire.SearchSeen: maildir.FlagSeen, wire.SearchUnseen: maildir.FlagSeen,
 }
 
-
 func (m *searchMsg) hasKeyword(kw string) bool {
 	md := m.meta()
 	if f := maildir.ParseFlag(kw); f != 0 && !strings.HasPrefix(kw, `\`) {

@@ -8,8 +8,8 @@ import (
 	"os"
 	"strings"
 
-	"imapd/maildir"
 	"imapd/imapd/wire"
+	"imapd/maildir"
 	"imapd/message"
 )
 
