@@ -2,7 +2,10 @@ package imapd
 
 import (
 	"net/mail"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/text/encoding"
@@ -47,16 +50,13 @@ func cmdSearch(s *session, c *wire.Command) error {
 	if err := ev.checkSets(crit); err != nil {
 		return err
 	}
+	matches, err := ev.run(view, &crit)
+	if err != nil {
+		return err
+	}
 	s.w.Untagged().Raw("SEARCH")
 	for i, uid := range view {
-		m := &searchMsg{searcher: &ev, seq: uint32(i + 1), uid: uid}
-		match, err := m.eval(&crit)
-		m.close()
-		if err != nil {
-			s.w.CRLF()
-			return err
-		}
-		if match {
+		if matches[i] {
 			if c.UID() {
 				s.w.SP().Number(uid)
 			} else {
@@ -66,6 +66,54 @@ func cmdSearch(s *session, c *wire.Command) error {
 	}
 	s.w.CRLF()
 	return nil
+}
+
+// run evaluates crit on every message of the view. Messages are
+// independent, and a text search is bound by reading and decoding files,
+// so the work is spread over the machine's cores in chunks; the answer
+// keeps sequence order. Only the store (whose calls lock what they touch)
+// and read-only session state are used meanwhile.
+func (ev *searcher) run(view []uint32, crit *wire.SearchKey) ([]bool, error) {
+	matches := make([]bool, len(view))
+	const chunk = 64
+	workers := runtime.GOMAXPROCS(0)
+	if n := (len(view) + chunk - 1) / chunk; n < workers {
+		workers = n
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for !failed.Load() {
+				start := int(next.Add(chunk)) - chunk
+				if start >= len(view) {
+					return
+				}
+				for i := start; i < start+chunk && i < len(view); i++ {
+					m := &searchMsg{searcher: ev, seq: uint32(i + 1), uid: view[i]}
+					match, err := m.eval(crit)
+					m.close()
+					if err != nil {
+						errs[w] = err
+						failed.Store(true)
+						return
+					}
+					matches[i] = match
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return matches, nil
 }
 
 // lookupCharset finds a charset by its WHATWG label or IANA name.

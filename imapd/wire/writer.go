@@ -200,7 +200,16 @@ func (w *Writer) SeqSet(s SeqSet) *Writer { return w.Raw(s.String()) }
 // DateTime writes t as a quoted date-time (RFC 3501 §9), for INTERNALDATE:
 // "17-Jul-1996 02:44:25 -0700".
 func (w *Writer) DateTime(t time.Time) *Writer {
-	return w.Raw(`"`).Raw(t.Format(DateTimeLayout)).Raw(`"`)
+	if w.err != nil {
+		return w
+	}
+	// t.AppendFormat into a stack buffer: a FETCH of every message writes
+	// one per message, and Format's string would be garbage each time.
+	var buf [40]byte
+	out := append(buf[:0], '"')
+	out = t.AppendFormat(out, DateTimeLayout)
+	out = append(out, '"')
+	return w.bytes(out)
 }
 
 func (w *Writer) literalHeader(n int64, binary bool) *Writer {
