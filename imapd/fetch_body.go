@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"math"
@@ -25,7 +24,9 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		if err != nil {
 			return nil, 0, false, err
 		}
-		r = newLFReader(io.NewSectionReader(fh, 0, math.MaxInt64))
+		// The one CRLF rule of the store's RFC822.SIZE (message.CRLFCounter):
+		// BODY[] has exactly that many octets.
+		r = message.NewCRLFReader(io.NewSectionReader(fh, 0, math.MaxInt64))
 		return cut(r, n, partial)
 	}
 	root, err := f.structure()
@@ -139,43 +140,4 @@ func filterHeader(h []byte, fields []string, not bool) []byte {
 		}
 	}
 	return append(out, '\r', '\n')
-}
-
-// lfReader turns every LF not preceded by CR into CRLF: the convention of
-// maildir's RFC822.SIZE, so that BODY[] has exactly that many octets.
-type lfReader struct {
-	br     *bufio.Reader
-	prevCR bool
-	pendLF bool
-}
-
-func newLFReader(r io.Reader) *lfReader { return &lfReader{br: bufio.NewReaderSize(r, 32<<10)} }
-
-func (l *lfReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if l.pendLF {
-			p[n] = '\n'
-			n++
-			l.pendLF, l.prevCR = false, false
-			continue
-		}
-		c, err := l.br.ReadByte()
-		if err != nil {
-			if n > 0 {
-				return n, nil
-			}
-			return 0, err
-		}
-		if c == '\n' && !l.prevCR {
-			p[n] = '\r'
-			n++
-			l.pendLF = true
-			continue
-		}
-		p[n] = c
-		n++
-		l.prevCR = c == '\r'
-	}
-	return n, nil
 }
