@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"math"
-	"strings"
 
 	"imapd/imapd/wire"
 	"imapd/message"
@@ -65,7 +64,7 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 			data, err = readCRLF(fh, msg.HeaderStart, msg.BodyStart)
 		case wire.SectionHeaderFields, wire.SectionHeaderFieldsNot:
 			data, err = readCRLF(fh, msg.HeaderStart, msg.BodyStart)
-			data = filterHeader(data, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot)
+			data = message.HeaderFields(data, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot)
 		}
 	}
 	if err != nil {
@@ -100,44 +99,4 @@ func readCRLF(r io.ReaderAt, start, end int64) ([]byte, error) {
 		return nil, err
 	}
 	return message.ToCRLF(make([]byte, 0, len(raw)+len(raw)/32), raw), nil
-}
-
-// filterHeader keeps (or with not, drops) the fields of a CRLF header
-// block named in fields, case-insensitively, and ends the result with
-// the blank line (RFC 3501 §6.4.5 HEADER.FIELDS).
-func filterHeader(h []byte, fields []string, not bool) []byte {
-	want := make(map[string]bool, len(fields))
-	for _, f := range fields {
-		want[strings.ToLower(f)] = true
-	}
-	var out []byte
-	keep := false
-	for len(h) > 0 {
-		i := bytes.Index(h, []byte("\r\n"))
-		line := h
-		if i >= 0 {
-			line, h = h[:i+2], h[i+2:]
-		} else {
-			h = nil
-		}
-		if len(line) == 0 || line[0] == '\r' && len(line) <= 2 {
-			break // the blank line
-		}
-		if line[0] != ' ' && line[0] != '\t' {
-			name := line
-			if c := bytes.IndexByte(line, ':'); c >= 0 {
-				name = bytes.TrimRight(line[:c], " \t")
-			} else {
-				name = nil
-			}
-			keep = name != nil && want[strings.ToLower(string(name))] != not
-		}
-		if keep {
-			out = append(out, line...)
-			if line[len(line)-1] != '\n' {
-				out = append(out, '\r', '\n')
-			}
-		}
-	}
-	return append(out, '\r', '\n')
 }

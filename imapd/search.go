@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"golang.org/x/text/encoding"
-	"golang.org/x/text/encoding/htmlindex"
-	"golang.org/x/text/encoding/ianaindex"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
+	"imapd/message"
 )
 
 // badCharsetCode lists, in NO [BADCHARSET], charsets we accept; any
@@ -32,7 +31,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 	switch cs := strings.ToUpper(a.Charset); cs {
 	case "", "US-ASCII", "UTF-8", "UTF8", "ASCII":
 	default:
-		enc := lookupCharset(cs)
+		enc := message.LookupCharset(cs)
 		if enc == nil {
 			return no(badCharsetCode, "Unknown charset")
 		}
@@ -114,21 +113,6 @@ func (ev *searcher) run(view []uint32, crit *wire.SearchKey) ([]bool, error) {
 		}
 	}
 	return matches, nil
-}
-
-// lookupCharset finds a charset by its WHATWG label or IANA name.
-func lookupCharset(name string) encoding.Encoding {
-	name = strings.ToLower(strings.TrimSpace(name))
-	if e, err := htmlindex.Get(name); err == nil && e != nil {
-		return e
-	}
-	if e, err := ianaindex.MIME.Encoding(name); err == nil && e != nil {
-		return e
-	}
-	if e, err := ianaindex.IANA.Encoding(name); err == nil && e != nil {
-		return e
-	}
-	return nil
 }
 
 // prepareKey decodes the strings of k to UTF-8 and folds them for

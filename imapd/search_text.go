@@ -1,10 +1,7 @@
 package imapd
 
 import (
-	"bytes"
-	"encoding/base64"
 	"io"
-	"mime/quotedprintable"
 	"os"
 	"strings"
 
@@ -239,48 +236,14 @@ func (m *searchMsg) bodyText() (string, error) {
 		if len(p.Children) > 0 || (p.Type != "text" && p.Type != "message") {
 			return true
 		}
-		raw := make([]byte, p.BodyEnd-p.BodyStart)
-		if _, err := f.ReadAt(raw, p.BodyStart); err != nil && err != io.EOF {
+		text, err := io.ReadAll(message.DecodedBody(p, f))
+		if err != nil {
 			walkErr = err
 			return false
 		}
-		b.WriteString(fold(decodeBody(raw, p.Encoding, p.Param("charset"))))
+		b.WriteString(fold(string(text)))
 		b.WriteByte('\n')
 		return true
 	})
 	return b.String(), walkErr
-}
-
-// decodeBody undoes a transfer encoding and converts the charset to
-// UTF-8; what cannot be decoded is searched as it is.
-func decodeBody(raw []byte, enc, charset string) string {
-	switch enc {
-	case "base64":
-		clean := bytes.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == ' ' || r == '\t' {
-				return -1
-			}
-			return r
-		}, raw)
-		out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
-		if n, err := base64.StdEncoding.Decode(out, clean); err == nil {
-			raw = out[:n]
-		} else if n, err := base64.RawStdEncoding.Decode(out, bytes.TrimRight(clean, "=")); err == nil {
-			raw = out[:n]
-		}
-	case "quoted-printable":
-		if out, err := io.ReadAll(quotedprintable.NewReader(bytes.NewReader(raw))); err == nil || len(out) > 0 {
-			raw = out
-		}
-	}
-	switch strings.ToLower(charset) {
-	case "", "us-ascii", "utf-8", "utf8":
-		return string(raw)
-	}
-	if enc := lookupCharset(charset); enc != nil {
-		if out, err := enc.NewDecoder().Bytes(raw); err == nil {
-			return string(out)
-		}
-	}
-	return string(raw)
 }

@@ -19,10 +19,10 @@ func isUTF8Charset(charset string) bool {
 	return false
 }
 
-// lookupCharset returns the encoding called charset, by its WHATWG label
+// LookupCharset returns the encoding called charset, by its WHATWG label
 // (which maps ISO-8859-1 to windows-1252, as mail needs) or its IANA name,
 // or nil if x/text does not know or support it.
-func lookupCharset(charset string) encoding.Encoding {
+func LookupCharset(charset string) encoding.Encoding {
 	name := strings.ToLower(strings.Trim(charset, " \t\""))
 	if enc, err := htmlindex.Get(name); err == nil && enc != nil {
 		return enc
@@ -42,7 +42,7 @@ func toUTF8(charset string, b []byte) (string, bool) {
 	if isUTF8Charset(charset) && utf8.Valid(b) {
 		return string(b), true
 	}
-	enc := lookupCharset(charset)
+	enc := LookupCharset(charset)
 	if enc == nil {
 		return string(b), isUTF8Charset(charset)
 	}

@@ -27,7 +27,7 @@ func DecodedBody(p *Part, r io.ReaderAt) io.Reader {
 	}
 	if p.Type == "text" {
 		if cs := p.Param("charset"); !isUTF8Charset(cs) {
-			if enc := lookupCharset(cs); enc != nil {
+			if enc := LookupCharset(cs); enc != nil {
 				body = transform.NewReader(body, enc.NewDecoder())
 			}
 		}

@@ -92,7 +92,7 @@ func encodedWord(s string, i int) (charset string, data []byte, end int, ok bool
 	if star := strings.IndexByte(charset, '*'); star >= 0 {
 		charset = charset[:star]
 	}
-	if !isUTF8Charset(charset) && lookupCharset(charset) == nil {
+	if !isUTF8Charset(charset) && LookupCharset(charset) == nil {
 		return "", nil, 0, false
 	}
 	switch enc {
