@@ -20,19 +20,20 @@ type folder struct {
 	root string // the Store's root, for the UIDVALIDITY counter
 	refs int    // guarded by hub.mu
 
-	mu        sync.Mutex
-	lk        *flock
-	side      *sidecar
-	kw        keywordTable
-	cache     *metaCache
-	sessions  []*Mailbox      // sessions that have the folder selected, oldest first
-	gone      bool            // the directory vanished (deleted or renamed)
-	dirtyVSz  []*msgRec       // CRLF sizes computed but not yet in the sidecar
-	events    []event         // collected while locked, fanned out at unlock
-	suspects  map[string]bool // base names the watcher saw written to
-	tmpSwept  bool            // tmp/ was cleaned of stale files since the folder was loaded
-	idleSince time.Time       // when the last reference went (guarded by hub.mu)
-	watched   bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
+	mu          sync.Mutex
+	lk          *flock
+	side        *sidecar
+	kw          keywordTable
+	cache       *metaCache
+	sessions    []*Mailbox      // sessions that have the folder selected, oldest first
+	gone        bool            // the directory vanished (deleted or renamed)
+	dirtyVSz    []*msgRec       // CRLF sizes computed but not yet in the sidecar
+	events      []event         // collected while locked, fanned out at unlock
+	suspects    map[string]bool // base names the watcher saw written to
+	tmpSwept    bool            // tmp/ was cleaned of stale files since the folder was loaded
+	idleSince   time.Time       // when the last reference went (guarded by hub.mu)
+	rootWatched bool            // counted in watch.roots (guarded by watch.mu)
+	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 }
 
 // event is one change to a folder, as sessions queue it.

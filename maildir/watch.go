@@ -32,6 +32,7 @@ type watch struct {
 	mu      sync.Mutex
 	w       *fsnotify.Watcher // nil until started, and when unavailable
 	dirs    map[string]*folder
+	roots   map[string]int // watched Maildir roots, by folders watched below them
 	timers  map[*folder]*time.Timer
 	polling bool // some folder is not watched: poll them all
 	nadded  int
@@ -48,6 +49,7 @@ func (h *Hub) startWatch() {
 	wt := &h.watch
 	wt.hub = h
 	wt.dirs = map[string]*folder{}
+	wt.roots = map[string]int{}
 	wt.timers = map[*folder]*time.Timer{}
 	wt.stop = make(chan struct{})
 }
@@ -139,6 +141,18 @@ func (wt *watch) add(f *folder) {
 		wt.dirs[p] = f
 	}
 	f.watched = true
+	// The Maildir root too, for a folder renamed or removed by another
+	// program: its own directories give no event when they move with it.
+	if f.dir != f.root {
+		if wt.roots[f.root] == 0 {
+			if err := wt.w.Add(f.root); err != nil {
+				wt.fallback("cannot watch "+f.root, err)
+				return
+			}
+		}
+		wt.roots[f.root]++
+		f.rootWatched = true
+	}
 }
 
 // fallback switches to periodic checks, logging the first time.
@@ -165,6 +179,15 @@ func (wt *watch) remove(f *folder) {
 	if t := wt.timers[f]; t != nil {
 		t.Stop()
 		delete(wt.timers, f)
+	}
+	if f.rootWatched {
+		f.rootWatched = false
+		if wt.roots[f.root]--; wt.roots[f.root] <= 0 {
+			delete(wt.roots, f.root)
+			if wt.w != nil {
+				_ = wt.w.Remove(f.root)
+			}
+		}
 	}
 	// Partly watched folders (the limit hit between new/ and cur/) too.
 	for _, sub := range []string{"new", "cur"} {
@@ -206,7 +229,19 @@ func (wt *watch) event(ev fsnotify.Event) {
 	dir, name := filepath.Split(ev.Name)
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	f := wt.dirs[strings.TrimSuffix(dir, "/")]
+	dir = strings.TrimSuffix(dir, "/")
+	f := wt.dirs[dir]
+	if f == nil && wt.roots[dir] > 0 && strings.HasPrefix(name, ".") && ev.Has(fsnotify.Rename|fsnotify.Remove) {
+		// A folder directory renamed or removed in a watched root: if a
+		// session holds it, its refresh finds it gone and says so.
+		wt.hub.mu.Lock()
+		f = wt.hub.folders[ev.Name]
+		wt.hub.mu.Unlock()
+		if f == nil {
+			return
+		}
+		name = ""
+	}
 	if f == nil {
 		// An event on a watched directory itself: it was removed or
 		// renamed, with its folder. The refresh finds the folder gone.

@@ -120,3 +120,23 @@ func TestFolderDeletedByOthers(t *testing.T) {
 		t.Fatalf("refresh: %v, gone %v", err, m.Gone())
 	}
 }
+
+// TestFolderRenamedByOthers: a selected folder whose directory another
+// program renames wakes its sessions at once (the root is watched), and
+// they find it gone.
+func TestFolderRenamedByOthers(t *testing.T) {
+	_, s := newStore(t)
+	s.Create("Projects")
+	m := mustSelect(t, s, "Projects")
+	if err := os.Rename(filepath.Join(s.Root(), ".Projects"), filepath.Join(s.Root(), ".Old-Projects")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Wake():
+	case <-time.After(2 * time.Second):
+		t.Fatal("not woken within 2s of the rename")
+	}
+	if !m.Gone() {
+		t.Fatal("the renamed folder is not reported gone")
+	}
+}
