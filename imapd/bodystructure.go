@@ -19,12 +19,7 @@ func writeBodyStructure(w *wire.Writer, p *message.Part, ext bool) {
 		if ext {
 			w.SP()
 			writeParams(w, p.Params)
-			w.SP()
-			writeDisposition(w, p)
-			w.SP()
-			writeLanguage(w, p.Language)
-			w.SP()
-			nstring(w, p.Location)
+			writeExtTail(w, p)
 		}
 		w.EndList()
 		return
@@ -56,14 +51,20 @@ func writeBodyStructure(w *wire.Writer, p *message.Part, ext bool) {
 	if ext {
 		w.SP()
 		nstring(w, p.MD5)
-		w.SP()
-		writeDisposition(w, p)
-		w.SP()
-		writeLanguage(w, p.Language)
-		w.SP()
-		nstring(w, p.Location)
+		writeExtTail(w, p)
 	}
 	w.EndList()
+}
+
+// writeExtTail writes the extension fields every body type ends with
+// (RFC 3501 §7.4.2): disposition, language, location, each after a space.
+func writeExtTail(w *wire.Writer, p *message.Part) {
+	w.SP()
+	writeDisposition(w, p)
+	w.SP()
+	writeLanguage(w, p.Language)
+	w.SP()
+	nstring(w, p.Location)
 }
 
 // nstring writes s, or NIL when it is empty.

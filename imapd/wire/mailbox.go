@@ -108,6 +108,15 @@ func (p *parser) mailbox(what string) (Mailbox, error) {
 	return Mailbox(s), err
 }
 
+// spMailbox reads the space before a mailbox argument, then the mailbox;
+// before and what name them in a syntax error.
+func (p *parser) spMailbox(before, what string) (Mailbox, error) {
+	if err := p.sp(before); err != nil {
+		return "", err
+	}
+	return p.mailbox(what)
+}
+
 func parseMailboxOnly(p *parser) (Args, error) {
 	if err := p.sp("before the mailbox name"); err != nil {
 		return nil, err
@@ -122,10 +131,7 @@ func parseMailboxOnly(p *parser) (Args, error) {
 func parseSelect(p *parser) (Args, error) {
 	var a SelectArgs
 	var err error
-	if err = p.sp("before the mailbox name"); err != nil {
-		return nil, err
-	}
-	if a.Mailbox, err = p.mailbox("mailbox name"); err != nil {
+	if a.Mailbox, err = p.spMailbox("before the mailbox name", "mailbox name"); err != nil {
 		return nil, err
 	}
 	if !p.accept(' ') {
@@ -225,10 +231,7 @@ var specialUse = map[string]string{
 func parseCreate(p *parser) (Args, error) {
 	var a CreateArgs
 	var err error
-	if err = p.sp("before the mailbox name"); err != nil {
-		return nil, err
-	}
-	if a.Mailbox, err = p.mailbox("mailbox name"); err != nil {
+	if a.Mailbox, err = p.spMailbox("before the mailbox name", "mailbox name"); err != nil {
 		return nil, err
 	}
 	if !p.accept(' ') {
@@ -275,16 +278,10 @@ func parseCreate(p *parser) (Args, error) {
 func parseRename(p *parser) (Args, error) {
 	var a RenameArgs
 	var err error
-	if err = p.sp("before the mailbox name"); err != nil {
+	if a.From, err = p.spMailbox("before the mailbox name", "existing mailbox name"); err != nil {
 		return nil, err
 	}
-	if a.From, err = p.mailbox("existing mailbox name"); err != nil {
-		return nil, err
-	}
-	if err = p.sp("before the new mailbox name"); err != nil {
-		return nil, err
-	}
-	if a.To, err = p.mailbox("new mailbox name"); err != nil {
+	if a.To, err = p.spMailbox("before the new mailbox name", "new mailbox name"); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -293,10 +290,7 @@ func parseRename(p *parser) (Args, error) {
 func parseLsub(p *parser) (Args, error) {
 	var a ListArgs
 	var err error
-	if err = p.sp("before the reference name"); err != nil {
-		return nil, err
-	}
-	if a.Reference, err = p.mailbox("reference name"); err != nil {
+	if a.Reference, err = p.spMailbox("before the reference name", "reference name"); err != nil {
 		return nil, err
 	}
 	if err = p.sp("before the mailbox pattern"); err != nil {
@@ -425,10 +419,7 @@ func (p *parser) listReturnOpts(r *ListReturn) error {
 func parseStatus(p *parser) (Args, error) {
 	var a StatusArgs
 	var err error
-	if err = p.sp("before the mailbox name"); err != nil {
-		return nil, err
-	}
-	if a.Mailbox, err = p.mailbox("mailbox name"); err != nil {
+	if a.Mailbox, err = p.spMailbox("before the mailbox name", "mailbox name"); err != nil {
 		return nil, err
 	}
 	if err = p.sp("before the status items"); err != nil {
