@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -63,6 +64,9 @@ func cmdFetch(s *session, c *wire.Command) error {
 	// still in this session's view are skipped, the others are served,
 	// and the tagged response is NO [EXPUNGEISSUED] (RFC 5530).
 	gone := false
+	if len(uids) > 1 {
+		s.w.Grow()
+	}
 	for _, uid := range uids {
 		// One look at the folder's metadata per message (Message takes
 		// the folder's lock); FLAGS, INTERNALDATE and the \Seen check
@@ -96,6 +100,10 @@ type fetcher struct {
 	msg  maildir.Message
 	file *os.File
 	part *message.Part
+
+	// broken is set when the message's header or MIME structure could
+	// not be parsed cleanly: known from part, or from rendered data.
+	broken bool
 }
 
 func (f *fetcher) close() {
@@ -126,52 +134,37 @@ func (f *fetcher) open() (*os.File, error) {
 	return f.file, nil
 }
 
+// fetchValue is an item's data that could fail to be had: gathered
+// before the response line starts.
+type fetchValue struct {
+	raw  []byte    // rendered syntax
+	r    io.Reader // a literal's octets
+	n    int64     // the literal's length, or RFC822.SIZE
+	nil_ bool      // a section that does not exist
+}
+
 // write writes "* n FETCH (...)". The items' data is gathered before
 // the line starts where an error is possible, so that a failure never
 // leaves half a response on the wire.
 func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
-	type value struct {
-		name string
-		body []byte // a literal, or nil
-		fn   func(w *wire.Writer)
-		r    io.Reader // streamed literal
-		n    int64
-		nil_ bool
-	}
-	vals := make([]value, 0, len(items)+1)
+	vals := f.s.fetchVals[:0]
 	for _, it := range items {
-		v := value{name: it.ResponseName()}
+		var v fetchValue
 		switch it.Kind {
-		case wire.FetchUID:
-			uid := f.uid
-			v.fn = func(w *wire.Writer) { w.Number(uid) }
-		case wire.FetchFlags:
-			v.fn = f.flagsFn()
-		case wire.FetchInternalDate:
-			d := f.msg.InternalDate
-			v.fn = func(w *wire.Writer) { w.DateTime(d) }
 		case wire.FetchRFC822Size:
-			n := f.msg.Size // known from the sidecar: no second look-up
-			if n == 0 {
+			v.n = f.msg.Size // known from the sidecar: no second look-up
+			if v.n == 0 {
 				var err error
-				if n, err = f.s.mbox.Size(f.uid); err != nil {
+				if v.n, err = f.s.mbox.Size(f.uid); err != nil {
 					return err
 				}
 			}
-			v.fn = func(w *wire.Writer) { w.Number64(uint64(n)) }
-		case wire.FetchEnvelope:
-			p, err := f.structure()
+		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
+			b, err := f.rendered(it.Kind)
 			if err != nil {
 				return err
 			}
-			v.fn = func(w *wire.Writer) { writeEnvelope(w, p.Envelope) }
-		case wire.FetchBody, wire.FetchBodyStructure:
-			p, err := f.structure()
-			if err != nil {
-				return err
-			}
-			ext := it.Kind == wire.FetchBodyStructure
-			v.fn = func(w *wire.Writer) { writeBodyStructure(w, p, ext) }
+			v.raw = b
 		case wire.FetchRFC822, wire.FetchRFC822Header, wire.FetchRFC822Text, wire.FetchBodySection:
 			sec := it.Section
 			switch it.Kind {
@@ -190,57 +183,59 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		}
 		vals = append(vals, v)
 	}
-	if addFlags {
-		vals = append(vals, value{name: "FLAGS", fn: f.flagsFn()})
-	}
+	f.s.fetchVals = vals
 	w := f.s.w
 	seq := f.s.mbox.Seq(f.uid)
 	if f.part != nil {
-		f.s.warnParse(f.uid, seq, f.part)
+		f.broken = f.broken || isBroken(f.part)
+	}
+	if f.broken {
+		f.s.warnParse(f.uid, seq)
 	}
 	w.Untagged().Number(seq).Raw(" FETCH (")
-	for i, v := range vals {
+	for i, it := range items {
 		if i > 0 {
 			w.SP()
 		}
-		w.Raw(v.name).SP()
-		switch {
-		case v.fn != nil:
-			v.fn(w)
-		case v.nil_:
-			w.Nil()
-		case v.n == 0:
-			// An empty section (a partial fetch from beyond the end, RFC
-			// 3501 §6.4.5) is the empty string, written as Dovecot does.
-			w.Raw(`""`)
+		w.Raw(it.ResponseName()).SP()
+		switch v := &vals[i]; it.Kind {
+		case wire.FetchUID:
+			w.Number(f.uid)
+		case wire.FetchFlags:
+			w.Flags(flagNames(f.msg))
+		case wire.FetchInternalDate:
+			w.DateTime(f.msg.InternalDate)
+		case wire.FetchRFC822Size:
+			w.Number64(uint64(v.n))
+		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
+			w.RawBytes(v.raw)
 		default:
-			w.LiteralFrom(v.r, v.n)
+			switch {
+			case v.nil_:
+				w.Nil()
+			case v.n == 0:
+				// An empty section (a partial fetch from beyond the end,
+				// RFC 3501 §6.4.5) is the empty string, written as
+				// Dovecot does.
+				w.Raw(`""`)
+			default:
+				w.LiteralFrom(v.r, v.n)
+			}
 		}
 	}
+	if addFlags {
+		w.Raw(" FLAGS ").Flags(flagNames(f.msg))
+	}
 	w.Raw(")")
+	clear(vals) // let go of readers and rendered data
 	return w.CRLF()
-}
-
-// flagsFn writes the flags of the snapshot taken after any \Seen change
-// of this FETCH.
-func (f *fetcher) flagsFn() func(w *wire.Writer) {
-	names := flagNames(f.msg)
-	return func(w *wire.Writer) { w.Flags(names) }
 }
 
 // warnParse sends "* OK [PARSE]" (RFC 3501 §7.1) the first time in a
 // selection that a message whose header or MIME structure could not be
 // parsed cleanly is served: the data goes out all the same, as parsed.
-func (s *session) warnParse(uid, seq uint32, root *message.Part) {
+func (s *session) warnParse(uid, seq uint32) {
 	if _, done := s.parseWarned[uid]; done {
-		return
-	}
-	broken := false
-	root.Walk(func(p *message.Part) bool {
-		broken = broken || p.Broken
-		return !broken
-	})
-	if !broken {
 		return
 	}
 	if s.parseWarned == nil {
@@ -248,4 +243,55 @@ func (s *session) warnParse(uid, seq uint32, root *message.Part) {
 	}
 	s.parseWarned[uid] = struct{}{}
 	s.w.Status("", "OK", "PARSE", "Message "+itoa(seq)+" (UID "+itoa(uid)+") has a malformed header or MIME structure; served as parsed")
+}
+
+// isBroken reports whether any part of the tree was parsed with errors.
+func isBroken(root *message.Part) bool {
+	broken := false
+	root.Walk(func(p *message.Part) bool {
+		broken = broken || p.Broken
+		return !broken
+	})
+	return broken
+}
+
+// Keys of the store's derived data (maildir.Mailbox.Derived) for the
+// items that need a message's structure: their response syntax, rendered
+// once per message and kept, so that a later FETCH neither decodes the
+// structure nor renders it again. The first octet of the data is 1 when
+// the message is broken (see warnParse), else 0.
+var renderKeys = map[wire.FetchKind]string{
+	wire.FetchEnvelope:      "imap.envelope",
+	wire.FetchBody:          "imap.body",
+	wire.FetchBodyStructure: "imap.bodystructure",
+}
+
+// rendered returns ENVELOPE, BODY or BODYSTRUCTURE of the message in
+// response syntax.
+func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
+	data, err := f.s.mbox.Derived(f.uid, renderKeys[kind], func(p *message.Part) []byte {
+		var b bytes.Buffer
+		if isBroken(p) {
+			b.WriteByte(1)
+		} else {
+			b.WriteByte(0)
+		}
+		w := wire.NewWriter(&b)
+		switch kind {
+		case wire.FetchEnvelope:
+			writeEnvelope(w, p.Envelope)
+		default:
+			writeBodyStructure(w, p, kind == wire.FetchBodyStructure)
+		}
+		w.Flush()
+		return b.Bytes()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return nil, errors.New("empty rendered " + renderKeys[kind])
+	}
+	f.broken = f.broken || data[0] == 1
+	return data[1:], nil
 }

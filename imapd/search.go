@@ -53,6 +53,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	s.w.Grow()
 	s.w.Untagged().Raw("SEARCH")
 	for i, uid := range view {
 		if matches[i] {

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -53,7 +52,10 @@ type session struct {
 	// parseWarned holds the UIDs of the selected mailbox for which
 	// [PARSE] was sent (fetch.go); reset with the selection.
 	parseWarned map[uint32]struct{}
-	failed      int // failed logins on this connection
+
+	// fetchVals is FETCH's scratch space, reused from message to message.
+	fetchVals []fetchValue
+	failed    int // failed logins on this connection
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
@@ -104,11 +106,9 @@ func (s *session) setupIO(c io.ReadWriter) {
 		Continue:         s.continueLiteral,
 	})
 	if s.w == nil {
-		// wire.NewWriter buffers 4 KiB; given a *bufio.Writer at least
-		// that large it uses it as it is (bufio.NewWriterSize), so output
-		// reaches the network once per command, or per writeBuffer
-		// octets of a long FETCH, and Reset keeps the size.
-		s.w = wire.NewWriter(bufio.NewWriterSize(c, writeBuffer))
+		// Output reaches the network once per command, or per buffer
+		// of a long response (wire.Writer.Grow).
+		s.w = wire.NewWriter(c)
 	} else {
 		s.w.Reset(c)
 	}
@@ -124,11 +124,6 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 }
 
 var errNotNow = errors.New("command not allowed in this state")
-
-// writeBuffer is the size of a connection's output buffer.
-// 4 KiB keeps an idle connection small (issue: an IDLE session costs a
-// few kilobytes); large literals bypass the buffer anyway.
-const writeBuffer = 4 << 10
 
 // interrupt makes a session waiting for its client end with BYE; a
 // running command finishes first. Called by Shutdown from any goroutine.

@@ -39,6 +39,9 @@ func cmdStore(s *session, c *wire.Command) error {
 	if a.Silent {
 		return nil
 	}
+	if len(uids) > 1 {
+		s.w.Grow()
+	}
 	for _, uid := range uids {
 		msg := s.mbox.Message(uid)
 		if msg.Expunged {

@@ -3,6 +3,7 @@ package maildir
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -10,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 
 	"imapd/internal/atomicfile"
@@ -17,18 +19,48 @@ import (
 )
 
 // cacheFile holds, per UID, the parsed structure of a message (MIME tree
-// with offsets, envelope fields, CRLF sizes). A UID's content never
-// changes, so an entry is never invalidated, only dropped with its UID.
+// with offsets, envelope fields, CRLF sizes) and data that callers derive
+// from it under a name of their choosing (Mailbox.Derived: an IMAP
+// BODYSTRUCTURE rendered once, say). A UID's content never changes, so an
+// entry is never invalidated, only dropped with its UID.
 //
 // Format: the 8-byte magic, then records of uid (4 bytes), length (4),
-// CRC-32 of the payload (4) and the payload (message.Part's binary form),
-// all big-endian. Records are appended; a damaged or truncated tail is cut
-// off at the first bad record and rebuilt from the messages on demand.
+// CRC-32 of the payload (4) and the payload, all big-endian. The payload
+// is a key (one length byte and up to 255 bytes) and the data: for the
+// empty key message.Part's binary form, else the derived data. Records
+// are appended; a damaged or truncated tail is cut off at the first bad
+// record and rebuilt from the messages on demand. A file of an older
+// format is replaced by an empty one.
 const cacheFile = "imapd-cache"
 
-var cacheMagic = []byte("IMAPDC1\n")
+var cacheMagic = []byte("IMAPDC2\n")
 
-const maxCacheRecord = 16 << 20
+const (
+	maxCacheRecord = 16 << 20
+
+	// maxCacheKeys bounds the distinct keys of a folder's cache, so that
+	// clients asking for ever new header field lists cannot grow it
+	// without end: data under further keys is derived each time.
+	maxCacheKeys = 64
+
+	// cacheWindow is how much of the file one read brings in: a FETCH
+	// over many messages reads their records in the order they were
+	// written, a window at a time rather than a read per record.
+	cacheWindow = 256 << 10
+)
+
+// cacheKey names a record: a UID and the index of its key in keys.
+type cacheKey struct {
+	uid uint32
+	key uint8
+}
+
+// cacheLoc is where a record is: the offset of its header, and its
+// payload's length.
+type cacheLoc struct {
+	off int64
+	n   uint32
+}
 
 // metaCache is the in-memory index of a folder's cache file.
 type metaCache struct {
@@ -36,14 +68,20 @@ type metaCache struct {
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	index   map[uint32]int64 // UID -> offset of the record's payload
-	lens    map[uint32]uint32
+	index   map[cacheKey]cacheLoc
+	keys    []string         // keys[0] is "", the structure
+	keyIdx  map[string]uint8 // the inverse of keys
 	loaded  bool
 	ino     uint64
 	end     int64 // bytes of the file indexed
-	dead    int   // records of dropped UIDs still in the file
+	dead    int   // records of dropped UIDs or lost keys still in the file
 	fh      *os.File
 	damaged bool
+
+	// win holds the file's bytes from winOff, all below end. A new read
+	// allocates a new window, so slices of an old one stay valid.
+	win    []byte
+	winOff int64
 }
 
 func newMetaCache(path string, log *slog.Logger) *metaCache {
@@ -57,18 +95,35 @@ func (c *metaCache) close() {
 		c.fh.Close()
 		c.fh = nil
 	}
-	c.loaded = false
+	c.loaded, c.win = false, nil
 }
 
 // drop forgets uid; the file is compacted when enough is dead.
 func (c *metaCache) drop(uid uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.index[uid]; ok {
-		delete(c.index, uid)
-		delete(c.lens, uid)
-		c.dead++
+	for k := range c.keys {
+		key := cacheKey{uid, uint8(k)}
+		if _, ok := c.index[key]; ok {
+			delete(c.index, key)
+			c.dead++
+		}
 	}
+}
+
+// keyLocked returns the index of key, adding it when add is set and
+// there is room; ok is false for a key not (to be) cached.
+func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
+	if k, ok := c.keyIdx[key]; ok {
+		return k, true
+	}
+	if !add || len(c.keys) >= maxCacheKeys || len(key) > 255 {
+		return 0, false
+	}
+	k := uint8(len(c.keys))
+	c.keys = append(c.keys, key)
+	c.keyIdx[key] = k
+	return k, true
 }
 
 // syncLocked opens the file if needed and indexes records appended since.
@@ -87,15 +142,20 @@ func (c *metaCache) syncLocked() error {
 		if c.fh != nil {
 			c.fh.Close()
 		}
-		fh, err := os.OpenFile(c.path, os.O_RDWR, 0)
+		fh, err := os.OpenFile(c.path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			return err
 		}
-		c.fh, c.ino, c.end, c.loaded = fh, inodeOf(fi), 0, true
-		c.index, c.lens, c.dead = map[uint32]int64{}, map[uint32]uint32{}, 0
+		c.fh, c.ino, c.end, c.loaded, c.win = fh, inodeOf(fi), 0, true, nil
+		c.index, c.dead = map[cacheKey]cacheLoc{}, 0
+		c.keys, c.keyIdx = []string{""}, map[string]uint8{"": 0}
 		var magic [8]byte
 		if _, err := c.fh.ReadAt(magic[:], 0); err != nil || !bytes.Equal(magic[:], cacheMagic) {
-			return c.resetLocked("bad magic")
+			why := "bad magic"
+			if bytes.HasPrefix(magic[:], []byte("IMAPDC")) {
+				why = "older format"
+			}
+			return c.resetLocked(why)
 		}
 		c.end = int64(len(cacheMagic))
 	}
@@ -103,9 +163,10 @@ func (c *metaCache) syncLocked() error {
 		return nil
 	}
 	br := bufio.NewReaderSize(io.NewSectionReader(c.fh, c.end, fi.Size()-c.end), 64<<10)
-	var hdr [12]byte
+	var hdr [13]byte
 	pos := c.end
 	for {
+		// The header and the key's length; the key itself after.
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			if err != io.EOF {
 				c.damaged = true // a torn record at the end: ignored, cut at the next write
@@ -114,19 +175,30 @@ func (c *metaCache) syncLocked() error {
 		}
 		uid := binary.BigEndian.Uint32(hdr[0:4])
 		n := binary.BigEndian.Uint32(hdr[4:8])
-		if uid == 0 || n > maxCacheRecord {
+		kl := uint32(hdr[12])
+		if uid == 0 || n > maxCacheRecord || n < 1+kl {
 			c.damaged = true
 			break
 		}
-		if _, err := br.Discard(int(n)); err != nil {
+		keyb, err := br.Peek(int(kl))
+		if err != nil {
 			c.damaged = true
 			break
 		}
-		if _, dup := c.index[uid]; dup {
+		k, ok := c.keyLocked(string(keyb), true)
+		if _, err := br.Discard(int(n) - 1); err != nil {
+			c.damaged = true
+			break
+		}
+		if !ok {
 			c.dead++
+		} else {
+			key := cacheKey{uid, k}
+			if _, dup := c.index[key]; dup {
+				c.dead++
+			}
+			c.index[key] = cacheLoc{pos, n}
 		}
-		c.index[uid] = pos + 12
-		c.lens[uid] = n
 		pos += 12 + int64(n)
 	}
 	c.end = pos
@@ -135,7 +207,11 @@ func (c *metaCache) syncLocked() error {
 
 // resetLocked starts an empty cache file, replacing a damaged one.
 func (c *metaCache) resetLocked(why string) error {
-	c.log.Warn("message cache damaged, rebuilding it", "path", c.path, "why", why)
+	if why == "older format" {
+		c.log.Info("message cache of an older format, rebuilding it", "path", c.path)
+	} else {
+		c.log.Warn("message cache damaged, rebuilding it", "path", c.path, "why", why)
+	}
 	if err := atomicfile.WriteFile(c.path, cacheMagic, 0o600); err != nil {
 		return err
 	}
@@ -143,35 +219,71 @@ func (c *metaCache) resetLocked(why string) error {
 	return c.syncLocked()
 }
 
-// get returns the cached structure of uid, or nil.
-func (c *metaCache) get(uid uint32) *message.Part {
+// lookup returns the data cached for uid under key, or nil. The slice
+// must not be modified.
+func (c *metaCache) lookup(uid uint32, key string) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	off, ok := c.index[uid]
-	if !ok || !c.loaded {
+	k, ok := c.keyIdx[key]
+	loc, found := c.index[cacheKey{uid, k}]
+	if !ok || !found || !c.loaded {
 		// Not indexed yet: perhaps another process appended it.
 		if err := c.syncLocked(); err != nil {
 			return nil
 		}
-		if off, ok = c.index[uid]; !ok {
+		if k, ok = c.keyIdx[key]; !ok {
+			return nil
+		}
+		if loc, found = c.index[cacheKey{uid, k}]; !found {
 			return nil
 		}
 	}
-	hdr := make([]byte, 12+int(c.lens[uid]))
-	if _, err := c.fh.ReadAt(hdr, off-12); err != nil {
+	rec, err := c.readLocked(loc.off, 12+int(loc.n))
+	if err != nil {
 		c.damaged = true
 		return nil
 	}
-	payload := hdr[12:]
-	if crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(hdr[8:12]) {
-		delete(c.index, uid)
+	payload := rec[12:]
+	if binary.BigEndian.Uint32(rec[0:4]) != uid || crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rec[8:12]) ||
+		int(payload[0]) != len(key) || string(payload[1:1+len(key)]) != key {
+		delete(c.index, cacheKey{uid, k})
 		c.damaged = true
+		return nil
+	}
+	return payload[1+len(key):]
+}
+
+// readLocked returns n bytes of the file from off, through the window.
+func (c *metaCache) readLocked(off int64, n int) ([]byte, error) {
+	if off >= c.winOff && off+int64(n) <= c.winOff+int64(len(c.win)) {
+		return c.win[off-c.winOff:][:n], nil
+	}
+	size := int64(n)
+	if n < cacheWindow/2 {
+		size = max(size, min(cacheWindow, c.end-off))
+	}
+	b := make([]byte, size)
+	if _, err := c.fh.ReadAt(b, off); err != nil {
+		return nil, err
+	}
+	if size > int64(n) {
+		c.win, c.winOff = b, off
+	}
+	return b[:n], nil
+}
+
+// get returns the cached structure of uid, or nil.
+func (c *metaCache) get(uid uint32) *message.Part {
+	data := c.lookup(uid, "")
+	if data == nil {
 		return nil
 	}
 	p := new(message.Part)
-	if err := p.UnmarshalBinary(payload); err != nil {
-		delete(c.index, uid)
+	if err := p.UnmarshalBinary(data); err != nil {
+		c.mu.Lock()
+		delete(c.index, cacheKey{uid, 0})
 		c.damaged = true
+		c.mu.Unlock()
 		return nil
 	}
 	return p
@@ -180,12 +292,24 @@ func (c *metaCache) get(uid uint32) *message.Part {
 // put appends the structure of uid. Errors only cost a later re-parse.
 func (c *metaCache) put(uid uint32, p *message.Part) {
 	payload, err := p.MarshalBinary()
-	if err != nil || len(payload) > maxCacheRecord {
+	if err != nil {
+		return
+	}
+	c.store(uid, "", payload)
+}
+
+// store appends data for uid under key. Errors only cost deriving it
+// again later.
+func (c *metaCache) store(uid uint32, key string, data []byte) {
+	if len(key) > 255 || 1+len(key)+len(data) > maxCacheRecord {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.syncLocked(); err != nil {
+		return
+	}
+	if _, ok := c.keyLocked(key, true); !ok {
 		return
 	}
 	if c.damaged {
@@ -195,43 +319,46 @@ func (c *metaCache) put(uid uint32, p *message.Part) {
 		}
 		c.damaged = false
 	}
-	rec := make([]byte, 12+len(payload))
+	rec := make([]byte, 12, 12+1+len(key)+len(data))
+	rec = append(rec, byte(len(key)))
+	rec = append(append(rec, key...), data...)
 	binary.BigEndian.PutUint32(rec[0:4], uid)
-	binary.BigEndian.PutUint32(rec[4:8], uint32(len(payload)))
-	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(payload))
-	copy(rec[12:], payload)
-	fh, err := os.OpenFile(c.path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return
-	}
-	defer fh.Close()
-	fi, err := fh.Stat()
-	if err != nil || inodeOf(fi) != c.ino {
-		return
-	}
-	if _, err := fh.Write(rec); err != nil {
+	binary.BigEndian.PutUint32(rec[4:8], uint32(len(rec)-12))
+	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(rec[12:]))
+	// c.fh appends (O_APPEND), and syncLocked just saw that it is the
+	// file at c.path: a record written just after another process
+	// replaced the file is lost, and only costs deriving it again.
+	if _, err := c.fh.Write(rec); err != nil {
 		return
 	}
 	// Index what others appended before us, then our record.
 	_ = c.syncLocked()
 }
 
-// compactLocked rewrites the file with live records only, when dropped
-// ones outweigh them. The caller holds the folder lock.
+// compact rewrites the file with live records only, when dropped ones
+// outweigh them. The caller holds the folder lock.
 func (c *metaCache) compact(live func(uid uint32) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.loaded || c.dead < 1000 || c.dead < len(c.index) {
 		return
 	}
+	// In UID order, as FETCH reads them (see cacheWindow).
+	keys := make([]cacheKey, 0, len(c.index))
+	for key := range c.index {
+		if live(key.uid) {
+			keys = append(keys, key)
+		}
+	}
+	slices.SortFunc(keys, func(a, b cacheKey) int {
+		return cmp.Or(cmp.Compare(a.uid, b.uid), cmp.Compare(a.key, b.key))
+	})
 	var b bytes.Buffer
 	b.Write(cacheMagic)
-	for uid, off := range c.index {
-		if !live(uid) {
-			continue
-		}
-		rec := make([]byte, 12+int(c.lens[uid]))
-		if _, err := c.fh.ReadAt(rec, off-12); err != nil {
+	for _, key := range keys {
+		loc := c.index[key]
+		rec := make([]byte, 12+int(loc.n))
+		if _, err := c.fh.ReadAt(rec, loc.off); err != nil {
 			continue
 		}
 		b.Write(rec)

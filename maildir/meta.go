@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -32,6 +33,28 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	m.f.cache.put(uid, p)
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
 	return p, nil
+}
+
+// Derived returns data the caller derives from uid's structure and names
+// key (1 to 255 bytes; an IMAP BODYSTRUCTURE rendered once, say): from
+// the cache, or by calling build on the structure and keeping what it
+// returns for every later call, in any process. The result must not be
+// modified. A folder keeps data under a bounded number of distinct keys;
+// beyond that, build is called every time.
+func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) []byte) ([]byte, error) {
+	if key == "" {
+		return nil, errors.New("maildir: Derived needs a key")
+	}
+	if data := m.f.cache.lookup(uid, key); data != nil {
+		return data, nil
+	}
+	p, err := m.Structure(uid)
+	if err != nil {
+		return nil, err
+	}
+	data := build(p)
+	m.f.cache.store(uid, key, data)
+	return data, nil
 }
 
 // Size returns RFC822.SIZE of uid: the size with CRLF line endings. It

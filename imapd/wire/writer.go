@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"imapd/internal/mutf7"
@@ -21,22 +22,60 @@ import (
 // Tokens are not separated automatically: call SP between them, as the
 // grammar has no space in places such as BODY[1]<0> or [UIDNEXT 4].
 type Writer struct {
-	bw  *bufio.Writer
-	err error
-	num [20]byte
+	dst   io.Writer
+	bw    *bufio.Writer // small, or a large one from bigBuffers after Grow
+	small *bufio.Writer
+	err   error
+	num   [20]byte
 }
+
+// smallBuffer is a Writer's own buffer: 4 KiB keeps an idle connection
+// small. bigBuffer is lent by Grow for a long response.
+const (
+	smallBuffer = 4 << 10
+	bigBuffer   = 64 << 10
+)
+
+var bigBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bigBuffer) }}
 
 // NewWriter returns a Writer that buffers output to w.
 func NewWriter(w io.Writer) *Writer {
-	return &Writer{bw: bufio.NewWriterSize(w, 4096)}
+	small := bufio.NewWriterSize(w, smallBuffer)
+	return &Writer{dst: w, bw: small, small: small}
 }
 
 // Reset discards any unflushed output and the sticky error, and makes the
 // Writer write to w: for STARTTLS and COMPRESS, after flushing the tagged
 // OK.
 func (w *Writer) Reset(dst io.Writer) {
-	w.bw.Reset(dst)
-	w.err = nil
+	w.release()
+	w.small.Reset(dst)
+	w.dst, w.err = dst, nil
+}
+
+// Grow lends the Writer a large buffer until the next Flush, for a
+// response of many lines (FETCH 1:*): the output then reaches the
+// network in large writes, while an idle connection keeps only its small
+// buffer.
+func (w *Writer) Grow() {
+	if w.bw != w.small || w.err != nil {
+		return
+	}
+	if w.err = w.small.Flush(); w.err != nil {
+		return
+	}
+	big := bigBuffers.Get().(*bufio.Writer)
+	big.Reset(w.dst)
+	w.bw = big
+}
+
+// release gives back the large buffer, unflushed output and all.
+func (w *Writer) release() {
+	if w.bw != w.small {
+		w.bw.Reset(nil)
+		bigBuffers.Put(w.bw)
+		w.bw = w.small
+	}
 }
 
 // Err returns the first write error, if any.
@@ -48,6 +87,7 @@ func (w *Writer) Flush() error {
 	if w.err == nil {
 		w.err = w.bw.Flush()
 	}
+	w.release()
 	return w.err
 }
 
@@ -65,6 +105,9 @@ func (w *Writer) Raw(s string) *Writer {
 	}
 	return w
 }
+
+// RawBytes writes b as it is, like Raw: output rendered earlier.
+func (w *Writer) RawBytes(b []byte) *Writer { return w.bytes(b) }
 
 func (w *Writer) bytes(b []byte) *Writer {
 	if w.err == nil {
@@ -203,14 +246,43 @@ func (w *Writer) DateTime(t time.Time) *Writer {
 	if w.err != nil {
 		return w
 	}
-	// t.AppendFormat into a stack buffer: a FETCH of every message writes
-	// one per message, and Format's string would be garbage each time.
+	// Into a stack buffer: a FETCH of every message writes one per
+	// message, and Format's string would be garbage each time.
 	var buf [40]byte
 	out := append(buf[:0], '"')
-	out = t.AppendFormat(out, DateTimeLayout)
+	out = appendDateTime(out, t)
 	out = append(out, '"')
 	return w.bytes(out)
 }
+
+// appendDateTime is t.AppendFormat(b, DateTimeLayout), without parsing
+// the layout each time.
+func appendDateTime(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, DateTimeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	_, off := t.Zone()
+	b = append2(b, day)
+	b = append(b, '-')
+	b = append(b, months[month-1]...)
+	b = append(b, '-')
+	b = append2(append2(b, year/100), year%100)
+	b = append(b, ' ')
+	b = append(append2(b, hour), ':')
+	b = append(append2(b, minute), ':')
+	b = append(append2(b, sec), ' ')
+	sign := byte('+')
+	if off < 0 {
+		sign, off = '-', -off
+	}
+	off /= 60
+	return append2(append2(append(b, sign), off/60), off%60)
+}
+
+// append2 appends n (0 to 99) as two digits.
+func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
 
 func (w *Writer) literalHeader(n int64, binary bool) *Writer {
 	if binary {
