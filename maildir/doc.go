@@ -38,7 +38,10 @@
 // and info of its file. Changes are appended as records; the file is
 // rewritten (temp file, fsync, rename, fsync of the directory) only when
 // it is created, damaged, or mostly dead records. Adding a message to a
-// folder of 100,000 appends one line.
+// folder of 100,000 appends one line. Records that give out UIDs are
+// forced to disk before the client hears of them (unless fsync is off);
+// flag changes are not, as in Dovecot: a power cut may undo the last of
+// them, never a delivery.
 //
 // Identity is the base name plus the inode. A file only renamed (flags
 // changed, moved from new/ to cur/) keeps its UID; so does a file another

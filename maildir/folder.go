@@ -66,6 +66,7 @@ func (h *Hub) acquire(root, dir string) (*folder, error) {
 	evict := h.trimIdleLocked()
 	h.mu.Unlock()
 	for _, e := range evict {
+		h.watch.remove(e)
 		e.teardown()
 	}
 
@@ -91,9 +92,11 @@ func (h *Hub) release(f *folder) {
 	last := f.refs == 0
 	var evict []*folder
 	if last && h.folders[f.dir] == f {
-		// Kept, unwatched, for a while: the next APPEND or STATUS of a
-		// folder nobody has selected then reads only what changed, not
-		// the whole sidecar (so its cost does not grow with the folder).
+		// Kept for a while, still watched: the next SELECT, APPEND or
+		// STATUS of a folder nobody has selected then reads only what
+		// changed, not the whole sidecar (so its cost does not grow with
+		// the folder), and adds no inotify watch. The watcher does not
+		// refresh a folder nobody holds; its next user does.
 		f.idleSince = time.Now()
 		h.idle = append(h.idle, f)
 		evict = h.trimIdleLocked()
@@ -101,17 +104,17 @@ func (h *Hub) release(f *folder) {
 		evict = []*folder{f}
 	}
 	h.mu.Unlock()
-	if last {
-		h.watch.remove(f)
-	}
 	for _, e := range evict {
+		h.watch.remove(e)
 		e.teardown()
 	}
 }
 
-// Idle folders kept per Hub, and for how long.
+// Idle folders kept per Hub: at most so many, holding at most so many
+// message records in all, for at most so long.
 const (
-	maxIdleFolders = 32
+	maxIdleFolders = 64
+	maxIdleRecords = 250000
 	idleFolderTTL  = 2 * time.Minute
 )
 
@@ -121,12 +124,22 @@ const (
 func (h *Hub) trimIdleLocked() []*folder {
 	var out []*folder
 	cutoff := time.Now().Add(-idleFolderTTL)
+	// From the newest, the records each folder and those after it hold
+	// (an idle folder's records change only once someone holds it again,
+	// which needs h.mu).
+	after := make([]int, len(h.idle)+1)
+	for i := len(h.idle) - 1; i >= 0; i-- {
+		after[i] = after[i+1]
+		if f := h.idle[i]; f.refs == 0 {
+			after[i] += len(f.side.recs)
+		}
+	}
 	keep := h.idle[:0]
 	for i, f := range h.idle {
 		if f.refs > 0 {
 			continue // in use again: not idle
 		}
-		if len(h.idle)-i > maxIdleFolders || f.idleSince.Before(cutoff) {
+		if len(h.idle)-i > maxIdleFolders || after[i] > maxIdleRecords || f.idleSince.Before(cutoff) {
 			if h.folders[f.dir] == f {
 				delete(h.folders, f.dir)
 			}
@@ -144,6 +157,7 @@ func (f *folder) teardown() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_ = f.flushSizesLocked()
+	f.side.close()
 	if f.lk != nil {
 		f.lk.close()
 		f.lk = nil
@@ -180,6 +194,10 @@ func (f *folder) update(full bool, fn func() error) error {
 	if f.gone {
 		return ErrFolderGone
 	}
+	if !full && fn == nil && f.quietLocked() {
+		f.fanOut()
+		return nil
+	}
 	if err := f.lk.lock(); err != nil {
 		return err
 	}
@@ -195,6 +213,30 @@ func (f *folder) update(full bool, fn func() error) error {
 	}
 	f.fanOut()
 	return err
+}
+
+// quietLocked reports, with four stat calls and without the file lock,
+// that a refresh would find nothing to do: the sidecar and the keyword
+// file are as last read, neither directory changed by the rules of
+// scanLocked (new/ stat'ed first, as there), and the watcher suspects no
+// file. A NOOP on a quiet folder then costs no lock and no read. The
+// caller holds mu.
+func (f *folder) quietLocked() bool {
+	s := f.side
+	if !f.tmpSwept || len(f.suspects) > 0 || len(s.notes) > 0 || s.broken || s.ino == 0 {
+		return false
+	}
+	if fi, err := os.Stat(s.path); err != nil || !s.unchanged(fi) {
+		return false
+	}
+	if st, err := stampOf(f.kw.path); (err != nil && !errors.Is(err, fs.ErrNotExist)) || !f.kw.known || st != f.kw.stamp {
+		return false
+	}
+	if m, err := mtimeOf(filepath.Join(f.dir, "new")); err != nil || dirChanged(m, s.newMtime, s.newScan) {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(f.dir, "cur"))
+	return err == nil && !dirChanged(fi.ModTime().UnixNano(), s.curMtime, s.curScan)
 }
 
 // refreshLocked syncs the sidecar and, when the directories changed, the

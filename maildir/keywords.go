@@ -23,6 +23,7 @@ type keywordTable struct {
 	path  string
 	names [26]string // index 0 is letter 'a'; "" is a free letter
 	stamp fileStamp  // of the file as last read or written
+	known bool       // stamp is of the file as it was (zero: missing)
 }
 
 func (t *keywordTable) load() error {
@@ -30,11 +31,11 @@ func (t *keywordTable) load() error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if st == t.stamp && t.stamp != (fileStamp{}) {
+	if st == t.stamp && t.known {
 		return nil
 	}
 	t.names = [26]string{}
-	t.stamp = st
+	t.stamp, t.known = st, true
 	data, err := os.ReadFile(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -103,7 +104,7 @@ func (t *keywordTable) save() error {
 	if err != nil {
 		return err
 	}
-	t.stamp = st
+	t.stamp, t.known = st, true
 	return nil
 }
 

@@ -115,7 +115,12 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 	if err != nil {
 		return Appended{}, err
 	}
-	defer os.Remove(tmp) // a no-op once renamed
+	delivered := false
+	defer func() {
+		if !delivered {
+			os.Remove(tmp)
+		}
+	}()
 	date := opts.Date
 	if date.IsZero() {
 		date = time.Now()
@@ -131,6 +136,9 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 	var res Appended
 	err = f.update(false, func() error {
 		r, err := f.deliverLocked(tmp, size, vsize, opts.Flags, opts.Keywords)
+		if r != nil {
+			delivered = true // renamed into cur/, whatever the sidecar says
+		}
 		if err != nil {
 			return err
 		}
@@ -262,8 +270,14 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 			}
 			return nil
 		})
+		if log.Len() == 0 {
+			return werr // nothing changed: nothing to record
+		}
 		log.WriteString(f.side.dirLine())
-		if err := f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync); err != nil {
+		// Not forced to disk, as Dovecot does not either: the renames
+		// that carry the flags are not, and a flag change lost to a
+		// power cut loses no message and reuses no UID.
+		if err := f.side.appendLines([]byte(log.String()), false); err != nil {
 			return err
 		}
 		return werr

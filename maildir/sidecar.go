@@ -145,6 +145,20 @@ type sidecar struct {
 	// migrated maps base names to the UIDs another server gave them, until
 	// the first listing of a folder whose sidecar was just created.
 	migrated map[string]uint32
+
+	// afh appends to the file of inode afhIno (kept open between appends;
+	// the caller's sync under the lock has just checked that it is the
+	// file at path).
+	afh    *os.File
+	afhIno uint64
+}
+
+// close lets go of the appending descriptor.
+func (s *sidecar) close() {
+	if s.afh != nil {
+		s.afh.Close()
+		s.afh = nil
+	}
 }
 
 func newSidecar(path string, log *slog.Logger) *sidecar {
@@ -158,6 +172,14 @@ var errSidecarMissing = errors.New("sidecar missing")
 // lines appended since the last call, or the whole file when another
 // process replaced it. The caller holds the folder lock.
 func (s *sidecar) sync() error {
+	// Most of the time nothing changed: one stat says so.
+	if fi, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
+		return errSidecarMissing
+	} else if err != nil {
+		return err
+	} else if s.unchanged(fi) {
+		return nil
+	}
 	f, err := os.Open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return errSidecarMissing
@@ -179,6 +201,11 @@ func (s *sidecar) sync() error {
 		return err
 	}
 	return s.readRecords(bufio.NewReaderSize(f, 64<<10), s.offset)
+}
+
+// unchanged reports whether fi is the file as last read.
+func (s *sidecar) unchanged(fi fs.FileInfo) bool {
+	return s.ino != 0 && inodeOf(fi) == s.ino && fi.Size() == s.offset
 }
 
 // load replaces the in-memory state by the file's.
@@ -533,28 +560,31 @@ func (s *sidecar) appendLines(b []byte, durable bool) error {
 	if s.broken || s.ino == 0 || (s.records > 1000 && s.records > 3*len(s.recs)) {
 		return s.rewrite()
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return err
+	if s.afh == nil || s.afhIno != s.ino {
+		s.close()
+		f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return err
+		}
+		s.afh, s.afhIno = f, s.ino
 	}
+	f := s.afh
 	// A record without its newline is what a writer killed mid-append
 	// left (we hold the lock, so nobody is writing it now): cut it off
 	// rather than glue our first record to it.
 	if fi, serr := f.Stat(); serr == nil && fi.Size() > s.offset {
 		s.log.Warn("sidecar: dropping an interrupted record", "path", s.path, "bytes", fi.Size()-s.offset)
 		if err := f.Truncate(s.offset); err != nil {
-			f.Close()
+			s.close()
 			return err
 		}
 	}
-	_, err = f.Write(b)
+	_, err := f.Write(b)
 	if err == nil && durable {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		s.close()
 		return err
 	}
 	s.offset += int64(len(b))

@@ -90,15 +90,18 @@ type Store struct {
 // choice); nothing below it is followed.
 func (h *Hub) Open(root string, create bool) (*Store, error) {
 	root = filepath.Clean(root)
-	if create {
+	err := checkFolderDir(root)
+	if err != nil && create {
+		// Created on first login; at every later one, only checked.
 		if err := os.MkdirAll(root, h.opts.DirPerm); err != nil {
 			return nil, err
 		}
 		if err := h.initDirs(root); err != nil {
 			return nil, err
 		}
+		err = checkFolderDir(root)
 	}
-	if err := checkFolderDir(root); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return &Store{hub: h, root: root}, nil
