@@ -269,7 +269,7 @@ var renderKeys = map[wire.FetchKind]string{
 // rendered returns ENVELOPE, BODY or BODYSTRUCTURE of the message in
 // response syntax.
 func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
-	data, err := f.s.mbox.Derived(f.uid, renderKeys[kind], func(p *message.Part) []byte {
+	data, err := f.s.mbox.Derived(f.uid, renderKeys[kind], func(p *message.Part) ([]byte, error) {
 		var b bytes.Buffer
 		if isBroken(p) {
 			b.WriteByte(1)
@@ -283,8 +283,8 @@ func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
 		default:
 			writeBodyStructure(w, p, kind == wire.FetchBodyStructure)
 		}
-		w.Flush()
-		return b.Bytes()
+		err := w.Flush()
+		return b.Bytes(), err
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 
 	"imapd/imapd/wire"
 	"imapd/message"
@@ -13,12 +16,12 @@ import (
 // a reader and its exact length; ok is false when the section does not
 // exist (the response is then NIL).
 func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader, n int64, ok bool, err error) {
-	fh, err := f.open()
-	if err != nil {
-		return nil, 0, false, err
-	}
 	if len(sec.Part) == 0 && sec.Text == wire.SectionAll {
 		// The whole message, streamed: RFC822.SIZE octets exactly.
+		fh, err := f.open()
+		if err != nil {
+			return nil, 0, false, err
+		}
 		n, err = f.s.mbox.Size(f.uid)
 		if err != nil {
 			return nil, 0, false, err
@@ -28,9 +31,78 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		r = message.NewCRLFReader(io.NewSectionReader(fh, 0, math.MaxInt64))
 		return cut(r, n, partial)
 	}
-	root, err := f.structure()
+	var data []byte
+	if key := headerFieldsKey(sec); key != "" {
+		// What a client's message list asks of every message: kept in the
+		// store's cache, so that it is read from the file once.
+		d, err := f.s.mbox.Derived(f.uid, key, func(root *message.Part) ([]byte, error) {
+			data, ok, err := f.sectionData(root, sec)
+			if !ok {
+				return []byte{0}, err
+			}
+			return append([]byte{1}, data...), err
+		})
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if len(d) == 0 || d[0] == 0 {
+			return nil, 0, false, nil
+		}
+		data = d[1:]
+	} else {
+		root, err := f.structure()
+		if err != nil {
+			return nil, 0, false, err
+		}
+		data, ok, err = f.sectionData(root, sec)
+		if err != nil || !ok {
+			return nil, 0, false, err
+		}
+	}
+	return cut(bytes.NewReader(data), int64(len(data)), partial)
+}
+
+// headerFieldsKey names the cached result of a HEADER.FIELDS[.NOT]
+// section (see Mailbox.Derived): part, kind and the field names in upper
+// case, sorted, once each, since neither order nor case changes the
+// result. It is "" for other sections, and for a key too long to keep.
+func headerFieldsKey(sec wire.Section) string {
+	if sec.Text != wire.SectionHeaderFields && sec.Text != wire.SectionHeaderFieldsNot {
+		return ""
+	}
+	fields := make([]string, len(sec.Fields))
+	for i, name := range sec.Fields {
+		fields[i] = strings.ToUpper(name)
+	}
+	slices.Sort(fields)
+	fields = slices.Compact(fields)
+	var b strings.Builder
+	b.WriteString("imap.hdr ")
+	for i, x := range sec.Part {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.FormatUint(uint64(x), 10))
+	}
+	if sec.Text == wire.SectionHeaderFieldsNot {
+		b.WriteString(" NOT")
+	}
+	for _, name := range fields {
+		b.WriteByte(' ')
+		b.WriteString(name)
+	}
+	if b.Len() > 255 {
+		return ""
+	}
+	return b.String()
+}
+
+// sectionData reads section sec (not the whole message) of the message
+// whose structure is root; ok is false when the part does not exist.
+func (f *fetcher) sectionData(root *message.Part, sec wire.Section) (data []byte, ok bool, err error) {
+	fh, err := f.open()
 	if err != nil {
-		return nil, 0, false, err
+		return nil, false, err
 	}
 	p := root
 	if len(sec.Part) > 0 {
@@ -39,10 +111,9 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 			path[i] = int(x)
 		}
 		if p, ok = root.Find(path); !ok {
-			return nil, 0, false, nil
+			return nil, false, nil
 		}
 	}
-	var data []byte
 	switch sec.Text {
 	case wire.SectionAll:
 		data, err = readCRLF(fh, p.BodyStart, p.BodyEnd)
@@ -53,7 +124,7 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		if len(sec.Part) > 0 {
 			if !p.IsMessage() {
 				// HEADER and TEXT of a part that is no message: empty.
-				return cut(bytes.NewReader(nil), 0, partial)
+				return nil, true, nil
 			}
 			msg = p.Children[0]
 		}
@@ -67,10 +138,7 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 			data = message.HeaderFields(data, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot)
 		}
 	}
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return cut(bytes.NewReader(data), int64(len(data)), partial)
+	return data, err == nil, err
 }
 
 // cut applies <offset.count> to a reader of n octets.

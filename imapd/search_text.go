@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"strings"
@@ -16,11 +17,12 @@ type searchMsg struct {
 	*searcher
 	seq, uid uint32
 
-	md     *maildir.Message
-	part   *message.Part
-	file   *os.File
-	fields []headerField // the root header, decoded
-	body   *string       // folded decoded text of the body parts
+	md      *maildir.Message
+	part    *message.Part
+	file    *os.File
+	fields  []headerField // the root header, decoded
+	envText []byte        // envelopeText, from the store's cache
+	body    *string       // folded decoded text of the body parts
 }
 
 type headerField struct {
@@ -137,46 +139,93 @@ func (m *searchMsg) headerContains(field, value string) (bool, error) {
 // store's cache holds, so no message file is read. An address matches by
 // its decoded display name, its address, or "Name <local@host>".
 func (m *searchMsg) envelopeContains(kind wire.SearchKind, value string) (bool, error) {
-	p, err := m.structure()
-	if err != nil || p.Envelope == nil {
-		return false, err
-	}
-	env := p.Envelope
-	var addrs []message.Address
-	switch kind {
-	case wire.SearchSubject:
-		return strings.Contains(fold(message.DecodeHeaderValue(env.Subject)), value), nil
-	case wire.SearchFrom:
-		addrs = env.From
-	case wire.SearchTo:
-		addrs = env.To
-	case wire.SearchCc:
-		addrs = env.Cc
-	case wire.SearchBcc:
-		addrs = env.Bcc
-	}
-	for _, a := range addrs {
-		var b strings.Builder
-		if a.Group != "" {
-			b.WriteString(message.DecodeHeaderValue(a.Group))
-			b.WriteString(": ")
+	if m.envText == nil {
+		data, err := m.s.mbox.Derived(m.uid, searchEnvelopeKey, func(p *message.Part) ([]byte, error) {
+			return envelopeText(p.Envelope), nil
+		})
+		if err != nil {
+			return false, err
 		}
-		if a.Name != "" {
-			b.WriteString(message.DecodeHeaderValue(a.Name))
-			b.WriteString(" ")
+		m.envText = data
+	}
+	// The fields in envelopeText's order; within one, the strings.
+	field := m.envText
+	for i := range searchEnvelopeFields {
+		end := bytes.IndexByte(field, envFieldSep)
+		if end < 0 {
+			end = len(field)
 		}
-		if a.Mailbox != "" || a.Host != "" {
-			b.WriteString("<" + a.Mailbox)
-			if a.Host != "" {
-				b.WriteString("@" + a.Host)
+		if searchEnvelopeFields[i] == kind {
+			for s := range bytes.SplitSeq(field[:end], []byte{envStringSep}) {
+				if bytes.Contains(s, []byte(value)) {
+					return true, nil
+				}
 			}
-			b.WriteString(">")
+			return false, nil
 		}
-		if strings.Contains(fold(b.String()), value) {
-			return true, nil
-		}
+		field = field[min(end+1, len(field)):]
 	}
 	return false, nil
+}
+
+// searchEnvelopeKey names the folded text of the envelope fields SEARCH
+// matches (Mailbox.Derived), kept so that SEARCH FROM neither decodes a
+// structure nor decodes RFC 2047 words again.
+const searchEnvelopeKey = "search.envelope"
+
+var searchEnvelopeFields = [...]wire.SearchKind{wire.SearchSubject, wire.SearchFrom, wire.SearchTo, wire.SearchCc, wire.SearchBcc}
+
+// Separators of envelopeText: prepareKey's folded search strings never
+// hold them (a key with a control character is matched all the same:
+// it finds nothing, as no field holds one either).
+const (
+	envFieldSep  = 0x01
+	envStringSep = 0x00
+)
+
+// envelopeText is the subject and the address lists in the order of
+// searchEnvelopeFields, each decoded and folded, fields separated by
+// envFieldSep and an address list's entries by envStringSep.
+func envelopeText(env *message.Envelope) []byte {
+	if env == nil {
+		env = &message.Envelope{}
+	}
+	var b strings.Builder
+	clean := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == envFieldSep || r == envStringSep {
+				return ' '
+			}
+			return r
+		}, fold(s))
+	}
+	b.WriteString(clean(message.DecodeHeaderValue(env.Subject)))
+	for _, addrs := range [][]message.Address{env.From, env.To, env.Cc, env.Bcc} {
+		b.WriteByte(envFieldSep)
+		for i, a := range addrs {
+			if i > 0 {
+				b.WriteByte(envStringSep)
+			}
+			var e strings.Builder
+			if a.Group != "" {
+				e.WriteString(message.DecodeHeaderValue(a.Group))
+				e.WriteString(": ")
+			}
+			if a.Name != "" {
+				e.WriteString(message.DecodeHeaderValue(a.Name))
+				e.WriteString(" ")
+			}
+			if a.Mailbox != "" || a.Host != "" {
+				e.WriteString("<" + a.Mailbox)
+				if a.Host != "" {
+					e.WriteString("@" + a.Host)
+				}
+				e.WriteString(">")
+			}
+			b.WriteString(clean(e.String()))
+		}
+	}
+	return []byte(b.String())
 }
 
 // headerTextContains searches every header field, for TEXT.

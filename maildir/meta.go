@@ -35,13 +35,15 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	return p, nil
 }
 
-// Derived returns data the caller derives from uid's structure and names
+// Derived returns data the caller derives from uid's message and names
 // key (1 to 255 bytes; an IMAP BODYSTRUCTURE rendered once, say): from
-// the cache, or by calling build on the structure and keeping what it
-// returns for every later call, in any process. The result must not be
+// the cache, or by calling build with the structure and keeping what it
+// returns for every later call, in any process. build may read the
+// message itself (Open); what it derives must depend on the message
+// only, since a UID's content never changes. The result must not be
 // modified. A folder keeps data under a bounded number of distinct keys;
 // beyond that, build is called every time.
-func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) []byte) ([]byte, error) {
+func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]byte, error)) ([]byte, error) {
 	if key == "" {
 		return nil, errors.New("maildir: Derived needs a key")
 	}
@@ -52,7 +54,10 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) []by
 	if err != nil {
 		return nil, err
 	}
-	data := build(p)
+	data, err := build(p)
+	if err != nil {
+		return nil, err
+	}
 	m.f.cache.store(uid, key, data)
 	return data, nil
 }
