@@ -162,7 +162,8 @@ func (c *metaCache) syncLocked() error {
 	if fi.Size() == c.end {
 		return nil
 	}
-	br := bufio.NewReaderSize(io.NewSectionReader(c.fh, c.end, fi.Size()-c.end), 64<<10)
+	// Sized to what is new: after our own append, one record.
+	br := bufio.NewReaderSize(io.NewSectionReader(c.fh, c.end, fi.Size()-c.end), int(min(64<<10, fi.Size()-c.end)))
 	var hdr [13]byte
 	pos := c.end
 	for {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,16 @@ func newBase(prev string) string {
 
 // writeTmp copies r into a new file in dir/tmp, counting its size and
 // its size with CRLF line endings, and makes it durable.
+// tmpBuffer is writeTmp's buffers, reused from one message to the next.
+type tmpBuffer struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+var tmpBuffers = sync.Pool{New: func() any {
+	return &tmpBuffer{w: bufio.NewWriterSize(nil, 64<<10), buf: make([]byte, 64<<10)}
+}}
+
 func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, size, vsize int64, err error) {
 	path = filepath.Join(dir, "tmp", newBase(""))
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
@@ -65,8 +76,11 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 			os.Remove(path)
 		}
 	}()
-	w := bufio.NewWriterSize(fh, 64<<10)
-	buf := make([]byte, 64<<10)
+	bufs := tmpBuffers.Get().(*tmpBuffer)
+	defer tmpBuffers.Put(bufs)
+	w, buf := bufs.w, bufs.buf
+	w.Reset(fh)
+	defer w.Reset(nil)
 	var crlf message.CRLFCounter
 	for {
 		n, rerr := r.Read(buf)
@@ -169,8 +183,19 @@ func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywo
 	if err != nil {
 		return nil, err
 	}
+	// The rename and the UID record reach the disk side by side (two
+	// devices' worth of waiting in one): both are durable before the
+	// client hears of the message. A crash in between leaves either a
+	// file without a UID (it gets one at the next listing) or a UID
+	// without its file (taken as expunged, with the file still in tmp/),
+	// for a message the client was never told of.
+	var dirSynced chan struct{}
 	if !f.hub.opts.NoSync {
-		_ = atomicfile.SyncDir(filepath.Join(f.dir, "cur"))
+		dirSynced = make(chan struct{})
+		go func() {
+			_ = atomicfile.SyncDir(filepath.Join(f.dir, "cur"))
+			close(dirSynced)
+		}()
 	}
 	f.bumpLocked(r)
 	f.side.insert(r)
@@ -180,7 +205,11 @@ func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywo
 	}
 	log.WriteString(f.side.dirLine())
 	f.events = append(f.events, event{kind: evAdd, uid: r.uid})
-	return r, f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+	err = f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+	if dirSynced != nil {
+		<-dirSynced
+	}
+	return r, err
 }
 
 // lettersFor maps keywords to letters of the folder's keyword file,
