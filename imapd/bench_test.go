@@ -3,9 +3,9 @@ package imapd
 import (
 	"bufio"
 	"errors"
-	"io/fs"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
