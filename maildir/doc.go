@@ -112,7 +112,10 @@
 //
 // imapd-cache keeps, per UID, the parsed structure of the message
 // (package message): CRLF sizes, envelope fields, the MIME tree with
-// offsets and line counts. Entries are never invalidated, only dropped
-// with their UID. A missing, truncated or damaged cache is rebuilt from
-// the messages, never fatal.
+// offsets and line counts, and what callers derive from a message and ask
+// to keep (Mailbox.Derived: imapd keeps rendered ENVELOPE, BODYSTRUCTURE
+// and HEADER.FIELDS answers there, as Dovecot keeps them in its
+// dovecot.index.cache). Entries are never invalidated, only dropped with
+// their UID. A missing, truncated or damaged cache is rebuilt from the
+// messages, never fatal.
 package maildir
