@@ -63,32 +63,40 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 }
 
 // headerFieldsKey names the cached result of a HEADER.FIELDS[.NOT]
-// section (see Mailbox.Derived): part, kind and the field names in upper
+// section (see Mailbox.Derived): kind, part and the field names in upper
 // case, sorted, once each, since neither order nor case changes the
-// result. It is "" for other sections, and for a key too long to keep.
+// result. NUL separates them: no astring holds one, while a field name
+// may hold spaces or be "NOT". It is "" for other sections, and for a
+// key too long to keep.
 func headerFieldsKey(sec wire.Section) string {
-	if sec.Text != wire.SectionHeaderFields && sec.Text != wire.SectionHeaderFieldsNot {
+	kind := "imap.hdr"
+	switch sec.Text {
+	case wire.SectionHeaderFields:
+	case wire.SectionHeaderFieldsNot:
+		kind = "imap.hdr.not"
+	default:
 		return ""
 	}
 	fields := make([]string, len(sec.Fields))
 	for i, name := range sec.Fields {
+		if strings.IndexByte(name, 0) >= 0 {
+			return ""
+		}
 		fields[i] = strings.ToUpper(name)
 	}
 	slices.Sort(fields)
 	fields = slices.Compact(fields)
 	var b strings.Builder
-	b.WriteString("imap.hdr ")
+	b.WriteString(kind)
+	b.WriteByte(0)
 	for i, x := range sec.Part {
 		if i > 0 {
 			b.WriteByte('.')
 		}
 		b.WriteString(strconv.FormatUint(uint64(x), 10))
 	}
-	if sec.Text == wire.SectionHeaderFieldsNot {
-		b.WriteString(" NOT")
-	}
 	for _, name := range fields {
-		b.WriteByte(' ')
+		b.WriteByte(0)
 		b.WriteString(name)
 	}
 	if b.Len() > 255 {

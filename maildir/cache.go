@@ -24,16 +24,22 @@ import (
 // BODYSTRUCTURE rendered once, say). A UID's content never changes, so an
 // entry is never invalidated, only dropped with its UID.
 //
-// Format: the 8-byte magic, then records of uid (4 bytes), length (4),
+// Format: the 8-byte magic and the folder's UIDVALIDITY (4 bytes), then
+// records of uid (4 bytes), length (4),
 // CRC-32 of the payload (4) and the payload, all big-endian. The payload
 // is a key (one length byte and up to 255 bytes) and the data: for the
 // empty key message.Part's binary form, else the derived data. Records
 // are appended; a damaged or truncated tail is cut off at the first bad
 // record and rebuilt from the messages on demand. A file of an older
-// format is replaced by an empty one.
+// format, or of another UIDVALIDITY (the UIDs it names were other
+// messages: the sidecar was lost and the UIDs given out anew), is replaced
+// by an empty one.
 const cacheFile = "imapd-cache"
 
-var cacheMagic = []byte("IMAPDC2\n")
+var cacheMagic = []byte("IMAPDC3\n")
+
+// cacheHeader is the length of the magic and the UIDVALIDITY.
+const cacheHeader = 12
 
 const (
 	maxCacheRecord = 16 << 20
@@ -48,6 +54,8 @@ const (
 	// written, a window at a time rather than a read per record.
 	cacheWindow = 256 << 10
 )
+
+var errValidityUnknown = errors.New("maildir: cache used before the folder's UIDVALIDITY is known")
 
 // cacheKey names a record: a UID and the index of its key in keys.
 type cacheKey struct {
@@ -66,6 +74,10 @@ type cacheLoc struct {
 type metaCache struct {
 	path string
 	log  *slog.Logger
+
+	// validity is the folder's UIDVALIDITY, which the file must carry
+	// (setValidity); 0 until the folder knows it.
+	validity uint32
 
 	mu      sync.Mutex
 	index   map[cacheKey]cacheLoc
@@ -98,6 +110,22 @@ func (c *metaCache) close() {
 	c.loaded, c.win = false, nil
 }
 
+// setValidity tells the cache the folder's UIDVALIDITY. When it changed,
+// the index is dropped, and the next read finds a file of the old
+// validity and replaces it.
+func (c *metaCache) setValidity(v uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v != c.validity {
+		c.validity, c.loaded, c.win = v, false, nil
+	}
+}
+
+// header returns the magic and UIDVALIDITY a file of ours starts with.
+func (c *metaCache) header() []byte {
+	return binary.BigEndian.AppendUint32(append([]byte(nil), cacheMagic...), c.validity)
+}
+
 // drop forgets uid; the file is compacted when enough is dead.
 func (c *metaCache) drop(uid uint32) {
 	c.mu.Lock()
@@ -128,9 +156,14 @@ func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
 
 // syncLocked opens the file if needed and indexes records appended since.
 func (c *metaCache) syncLocked() error {
+	if c.validity == 0 {
+		// Not before the folder knows its UIDVALIDITY: a file of another
+		// would be taken for ours, or ours for another's.
+		return errValidityUnknown
+	}
 	fi, err := os.Stat(c.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(c.path, cacheMagic, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := atomicfile.WriteFile(c.path, c.header(), 0o600); err != nil {
 			return err
 		}
 		fi, err = os.Stat(c.path)
@@ -149,15 +182,19 @@ func (c *metaCache) syncLocked() error {
 		c.fh, c.ino, c.end, c.loaded, c.win = fh, inodeOf(fi), 0, true, nil
 		c.index, c.dead = map[cacheKey]cacheLoc{}, 0
 		c.keys, c.keyIdx = []string{""}, map[string]uint8{"": 0}
-		var magic [8]byte
-		if _, err := c.fh.ReadAt(magic[:], 0); err != nil || !bytes.Equal(magic[:], cacheMagic) {
+		var hdr [cacheHeader]byte
+		_, err = c.fh.ReadAt(hdr[:], 0)
+		switch {
+		case err != nil || !bytes.Equal(hdr[:8], cacheMagic):
 			why := "bad magic"
-			if bytes.HasPrefix(magic[:], []byte("IMAPDC")) {
+			if bytes.HasPrefix(hdr[:], []byte("IMAPDC")) {
 				why = "older format"
 			}
 			return c.resetLocked(why)
+		case binary.BigEndian.Uint32(hdr[8:]) != c.validity:
+			return c.resetLocked("other UIDVALIDITY")
 		}
-		c.end = int64(len(cacheMagic))
+		c.end = cacheHeader
 	}
 	if fi.Size() == c.end {
 		return nil
@@ -208,12 +245,15 @@ func (c *metaCache) syncLocked() error {
 
 // resetLocked starts an empty cache file, replacing a damaged one.
 func (c *metaCache) resetLocked(why string) error {
-	if why == "older format" {
+	switch why {
+	case "older format":
 		c.log.Info("message cache of an older format, rebuilding it", "path", c.path)
-	} else {
+	case "other UIDVALIDITY":
+		c.log.Info("message cache of another UIDVALIDITY, rebuilding it", "path", c.path)
+	default:
 		c.log.Warn("message cache damaged, rebuilding it", "path", c.path, "why", why)
 	}
-	if err := atomicfile.WriteFile(c.path, cacheMagic, 0o600); err != nil {
+	if err := atomicfile.WriteFile(c.path, c.header(), 0o600); err != nil {
 		return err
 	}
 	c.loaded = false
@@ -355,7 +395,7 @@ func (c *metaCache) compact(live func(uid uint32) bool) {
 		return cmp.Or(cmp.Compare(a.uid, b.uid), cmp.Compare(a.key, b.key))
 	})
 	var b bytes.Buffer
-	b.Write(cacheMagic)
+	b.Write(c.header())
 	for _, key := range keys {
 		loc := c.index[key]
 		rec := make([]byte, 12+int(loc.n))

@@ -364,7 +364,7 @@ func cacheRecordStarts(t *testing.T, path string) []int64 {
 		t.Fatal(err)
 	}
 	var out []int64
-	for pos := int64(len(cacheMagic)); pos+12 <= int64(len(b)); {
+	for pos := int64(cacheHeader); pos+12 <= int64(len(b)); {
 		out = append(out, pos)
 		n := int64(b[pos+4])<<24 | int64(b[pos+5])<<16 | int64(b[pos+6])<<8 | int64(b[pos+7])
 		pos += 12 + n

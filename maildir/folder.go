@@ -278,6 +278,8 @@ func (f *folder) refreshLocked(full bool) error {
 		f.events = append(f.events, e)
 	}
 	f.side.notes = nil
+	// A new UIDVALIDITY (a lost sidecar) makes the cached UIDs void.
+	f.cache.setValidity(f.side.uidValidity)
 	if err := f.kw.load(); err != nil {
 		return err
 	}
