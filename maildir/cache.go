@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"imapd/internal/atomicfile"
 	"imapd/message"
@@ -53,6 +54,12 @@ const (
 	// over many messages reads their records in the order they were
 	// written, a window at a time rather than a read per record.
 	cacheWindow = 256 << 10
+
+	// missResync is how often, at most, a record not in the index makes
+	// the index read what other processes appended: a miss only costs
+	// deriving the data again, while a FETCH over messages nobody has
+	// fetched misses on every one.
+	missResync = time.Second
 )
 
 var errValidityUnknown = errors.New("maildir: cache used before the folder's UIDVALIDITY is known")
@@ -89,6 +96,7 @@ type metaCache struct {
 	dead    int   // records of dropped UIDs or lost keys still in the file
 	fh      *os.File
 	damaged bool
+	synced  time.Time // the last syncLocked that succeeded
 
 	// win holds the file's bytes from winOff, all below end. A new read
 	// allocates a new window, so slices of an old one stay valid.
@@ -196,6 +204,7 @@ func (c *metaCache) syncLocked() error {
 		}
 		c.end = cacheHeader
 	}
+	c.synced = time.Now()
 	if fi.Size() == c.end {
 		return nil
 	}
@@ -269,6 +278,9 @@ func (c *metaCache) lookup(uid uint32, key string) []byte {
 	loc, found := c.index[cacheKey{uid, k}]
 	if !ok || !found || !c.loaded {
 		// Not indexed yet: perhaps another process appended it.
+		if c.loaded && time.Since(c.synced) < missResync {
+			return nil
+		}
 		if err := c.syncLocked(); err != nil {
 			return nil
 		}
@@ -347,10 +359,13 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.syncLocked(); err != nil {
-		return
+	if !c.loaded || c.damaged {
+		if err := c.syncLocked(); err != nil {
+			return
+		}
 	}
-	if _, ok := c.keyLocked(key, true); !ok {
+	k, ok := c.keyLocked(key, true)
+	if !ok {
 		return
 	}
 	if c.damaged {
@@ -366,10 +381,20 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	binary.BigEndian.PutUint32(rec[0:4], uid)
 	binary.BigEndian.PutUint32(rec[4:8], uint32(len(rec)-12))
 	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(rec[12:]))
-	// c.fh appends (O_APPEND), and syncLocked just saw that it is the
-	// file at c.path: a record written just after another process
-	// replaced the file is lost, and only costs deriving it again.
+	// c.fh appends (O_APPEND). A record written to a file another
+	// process has just replaced is lost, and only costs deriving it
+	// again; the next sync finds the new file.
 	if _, err := c.fh.Write(rec); err != nil {
+		return
+	}
+	if fi, err := c.fh.Stat(); err == nil && fi.Size() == c.end+int64(len(rec)) {
+		// Nobody else appended: ours is the one new record.
+		key := cacheKey{uid, k}
+		if _, dup := c.index[key]; dup {
+			c.dead++
+		}
+		c.index[key] = cacheLoc{c.end, uint32(len(rec) - 12)}
+		c.end += int64(len(rec))
 		return
 	}
 	// Index what others appended before us, then our record.
