@@ -20,6 +20,7 @@ type searchMsg struct {
 	md      *maildir.Message
 	part    *message.Part
 	file    *os.File
+	raw     []byte        // the root header, raw
 	fields  []headerField // the root header, decoded
 	envText []byte        // envelopeText, from the store's cache
 	body    *string       // folded decoded text of the body parts
@@ -71,6 +72,19 @@ func (m *searchMsg) header() ([]headerField, error) {
 	if m.fields != nil {
 		return m.fields, nil
 	}
+	raw, err := m.rawHeader()
+	if err != nil {
+		return nil, err
+	}
+	m.fields = parseFields(raw)
+	return m.fields, nil
+}
+
+// rawHeader returns the root header as it is in the file, CRLF-ended.
+func (m *searchMsg) rawHeader() ([]byte, error) {
+	if m.raw != nil {
+		return m.raw, nil
+	}
 	p, err := m.structure()
 	if err != nil {
 		return nil, err
@@ -83,8 +97,8 @@ func (m *searchMsg) header() ([]headerField, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.fields = parseFields(raw)
-	return m.fields, nil
+	m.raw = append(raw, 0)[:len(raw)] // never nil
+	return m.raw, nil
 }
 
 // parseFields splits a CRLF header block into decoded, folded fields.
@@ -230,16 +244,44 @@ func envelopeText(env *message.Envelope) []byte {
 
 // headerTextContains searches every header field, for TEXT.
 func (m *searchMsg) headerTextContains(value string) (bool, error) {
+	raw, err := m.rawHeader()
+	if err != nil {
+		return false, err
+	}
+	if rawHeaderLacks(raw, value) {
+		return false, nil
+	}
 	fields, err := m.header()
 	if err != nil {
 		return false, err
 	}
+	return fieldsContain(fields, value), nil
+}
+
+// fieldsContain is TEXT's test of a header: value is in some field's
+// "name: value", decoded and folded.
+func fieldsContain(fields []headerField, value string) bool {
 	for _, f := range fields {
 		if strings.Contains(f.name+": "+f.value, value) {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
+}
+
+// rawHeaderLacks reports, for most headers that do not match, that
+// fieldsContain(parseFields(raw), value) is false, without decoding field
+// by field; false means "maybe". Without encoded words, each "name:
+// value" is the raw field trimmed, its lines joined and folded, so a
+// match that does not cross the ": " (which would need a ':', or a
+// leading space where the raw field may have none) is in the whole raw
+// header with its line breaks removed, folded.
+func rawHeaderLacks(raw []byte, value string) bool {
+	if strings.ContainsRune(value, ':') || strings.HasPrefix(value, " ") || bytes.Contains(raw, []byte("=?")) {
+		return false
+	}
+	joined := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r"), nil), []byte("\n"), nil)
+	return !strings.Contains(fold(string(joined)), value)
 }
 
 // bodyContains searches the decoded text of the body: every text part

@@ -2,6 +2,7 @@ package message
 
 import (
 	"io"
+	"slices"
 
 	"golang.org/x/text/transform"
 )
@@ -85,9 +86,26 @@ type base64Decoder struct {
 }
 
 func (d *base64Decoder) feed(dst, src []byte) []byte {
-	for _, c := range src {
-		v, ok := base64Value(c)
-		if !ok {
+	dst = slices.Grow(dst, len(src)/4*3+3)
+	for i := 0; i < len(src); {
+		if d.n == 0 {
+			// Whole quanta of alphabet octets, the bulk of a line, at once.
+			for i+4 <= len(src) {
+				a, b, c, e := base64Table[src[i]], base64Table[src[i+1]], base64Table[src[i+2]], base64Table[src[i+3]]
+				if (a|b|c|e)&0xc0 != 0 {
+					break
+				}
+				dst = append(dst, a<<2|b>>4, b<<4|c>>2, c<<6|e)
+				i += 4
+			}
+			if i == len(src) {
+				break
+			}
+		}
+		c := src[i]
+		i++
+		v := base64Table[c]
+		if v == base64Invalid {
 			if c == '=' {
 				dst = d.end(dst)
 			}
@@ -102,6 +120,21 @@ func (d *base64Decoder) feed(dst, src []byte) []byte {
 	}
 	return dst
 }
+
+// base64Table maps an octet to its sextet in the standard alphabet, or to
+// base64Invalid.
+var base64Table = func() (t [256]byte) {
+	for c := range t {
+		v, ok := base64Value(byte(c))
+		if !ok {
+			v = base64Invalid
+		}
+		t[c] = v
+	}
+	return t
+}()
+
+const base64Invalid = 0xff
 
 func (d *base64Decoder) end(dst []byte) []byte {
 	switch d.n {

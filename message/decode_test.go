@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -93,6 +94,71 @@ func TestDecodersInPieces(t *testing.T) {
 		got = pieces.end(got)
 		if !bytes.Equal(got, want) {
 			t.Errorf("%q: piecewise %q, whole %q", tc.in, got, want)
+		}
+	}
+}
+
+// TestBase64DecoderQuanta: the decoder's whole-quantum fast path gives,
+// for any input cut into any chunks, the octets of the one-octet-at-a-time
+// definition (junk skipped, '=' ends a quantum early).
+func TestBase64DecoderQuanta(t *testing.T) {
+	reference := func(src []byte) []byte {
+		var q [4]byte
+		n := 0
+		var out []byte
+		end := func() {
+			switch n {
+			case 2:
+				out = append(out, q[0]<<2|q[1]>>4)
+			case 3:
+				out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2)
+			}
+			n = 0
+		}
+		for _, c := range src {
+			v, ok := base64Value(c)
+			if !ok {
+				if c == '=' {
+					end()
+				}
+				continue
+			}
+			q[n] = v
+			n++
+			if n == 4 {
+				out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3])
+				n = 0
+			}
+		}
+		end()
+		return out
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		src := make([]byte, rng.IntN(300))
+		for j := range src {
+			switch r := rng.IntN(100); {
+			case r < 85:
+				src[j] = alphabet[rng.IntN(len(alphabet))]
+			case r < 92:
+				src[j] = "\r\n"[rng.IntN(2)]
+			case r < 96:
+				src[j] = '='
+			default:
+				src[j] = byte(rng.IntN(256))
+			}
+		}
+		var d base64Decoder
+		var got []byte
+		for rest := src; len(rest) > 0; {
+			k := 1 + rng.IntN(len(rest))
+			got = d.feed(got, rest[:k])
+			rest = rest[k:]
+		}
+		got = d.end(got)
+		if want := reference(src); !bytes.Equal(got, want) {
+			t.Fatalf("input %d %q: got %x, want %x", i, src, got, want)
 		}
 	}
 }
