@@ -42,6 +42,7 @@ func cmdFetch(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
+	defer s.mbox.ReleaseBuffers()
 	seenNow := map[uint32]bool{}
 	if setsSeen && !s.mbox.ReadOnly() {
 		var unseen []uint32

@@ -50,6 +50,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 		return err
 	}
 	matches, err := ev.run(view, &crit)
+	s.mbox.ReleaseBuffers()
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,8 @@ import (
 // entry is never invalidated, only dropped with its UID.
 //
 // Format: the 8-byte magic and the folder's UIDVALIDITY (4 bytes), then
-// records of uid (4 bytes), length (4),
-// CRC-32 of the payload (4) and the payload, all big-endian. The payload
+// records of uid (4 bytes), length (4), CRC-32 of the payload (4) and
+// the payload, all big-endian. The payload
 // is a key (one length byte and up to 255 bytes) and the data: for the
 // empty key message.Part's binary form, else the derived data. Records
 // are appended; a damaged or truncated tail is cut off at the first bad
@@ -82,27 +82,38 @@ type metaCache struct {
 	path string
 	log  *slog.Logger
 
+	mu sync.Mutex
 	// validity is the folder's UIDVALIDITY, which the file must carry
 	// (setValidity); 0 until the folder knows it.
 	validity uint32
+	index    map[cacheKey]cacheLoc
+	keys     []string         // keys[0] is "", the structure
+	keyIdx   map[string]uint8 // the inverse of keys
+	loaded   bool
+	ino      uint64
+	end      int64 // bytes of the file indexed
+	dead     int   // records of dropped UIDs or lost keys still in the file
+	fh       *os.File
+	damaged  bool
+	synced   time.Time // the last syncLocked that succeeded
 
-	mu      sync.Mutex
-	index   map[cacheKey]cacheLoc
-	keys    []string         // keys[0] is "", the structure
-	keyIdx  map[string]uint8 // the inverse of keys
-	loaded  bool
-	ino     uint64
-	end     int64 // bytes of the file indexed
-	dead    int   // records of dropped UIDs or lost keys still in the file
-	fh      *os.File
-	damaged bool
-	synced  time.Time // the last syncLocked that succeeded
-
-	// win holds the file's bytes from winOff, all below end. A new read
-	// allocates a new window, so slices of an old one stay valid.
-	win    []byte
-	winOff int64
+	// wins hold stretches of the file below end, for readLocked: one per
+	// core, as SEARCH's workers read different stretches at once. A new
+	// read allocates a new window, so slices of an old one stay valid;
+	// release lets go of them all when a command is done.
+	wins   [cacheWindows]cacheWin
+	tick   uint64
+	preads int // reads of the file by readLocked
 }
+
+// cacheWin is a stretch of the cache file read at once.
+type cacheWin struct {
+	buf  []byte
+	off  int64
+	used uint64 // metaCache.tick when last read from
+}
+
+const cacheWindows = 2
 
 func newMetaCache(path string, log *slog.Logger) *metaCache {
 	return &metaCache{path: path, log: log}
@@ -115,7 +126,14 @@ func (c *metaCache) close() {
 		c.fh.Close()
 		c.fh = nil
 	}
-	c.loaded, c.win = false, nil
+	c.loaded, c.wins = false, [cacheWindows]cacheWin{}
+}
+
+// release lets go of the read windows, which a run of reads built up.
+func (c *metaCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wins = [cacheWindows]cacheWin{}
 }
 
 // setValidity tells the cache the folder's UIDVALIDITY. When it changed,
@@ -125,7 +143,7 @@ func (c *metaCache) setValidity(v uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v != c.validity {
-		c.validity, c.loaded, c.win = v, false, nil
+		c.validity, c.loaded, c.wins = v, false, [cacheWindows]cacheWin{}
 	}
 }
 
@@ -187,7 +205,7 @@ func (c *metaCache) syncLocked() error {
 		if err != nil {
 			return err
 		}
-		c.fh, c.ino, c.end, c.loaded, c.win = fh, inodeOf(fi), 0, true, nil
+		c.fh, c.ino, c.end, c.loaded, c.wins = fh, inodeOf(fi), 0, true, [cacheWindows]cacheWin{}
 		c.index, c.dead = map[cacheKey]cacheLoc{}, 0
 		c.keys, c.keyIdx = []string{""}, map[string]uint8{"": 0}
 		var hdr [cacheHeader]byte
@@ -306,21 +324,31 @@ func (c *metaCache) lookup(uid uint32, key string) []byte {
 	return payload[1+len(key):]
 }
 
-// readLocked returns n bytes of the file from off, through the window.
+// readLocked returns n bytes of the file from off, through the windows.
 func (c *metaCache) readLocked(off int64, n int) ([]byte, error) {
-	if off >= c.winOff && off+int64(n) <= c.winOff+int64(len(c.win)) {
-		return c.win[off-c.winOff:][:n], nil
+	c.tick++
+	lru := &c.wins[0]
+	for i := range c.wins {
+		w := &c.wins[i]
+		if off >= w.off && off+int64(n) <= w.off+int64(len(w.buf)) {
+			w.used = c.tick
+			return w.buf[off-w.off:][:n], nil
+		}
+		if w.used < lru.used {
+			lru = w
+		}
 	}
 	size := int64(n)
 	if n < cacheWindow/2 {
 		size = max(size, min(cacheWindow, c.end-off))
 	}
 	b := make([]byte, size)
+	c.preads++
 	if _, err := c.fh.ReadAt(b, off); err != nil {
 		return nil, err
 	}
 	if size > int64(n) {
-		c.win, c.winOff = b, off
+		*lru = cacheWin{buf: b, off: off, used: c.tick}
 	}
 	return b[:n], nil
 }

@@ -447,3 +447,58 @@ func TestDerivedReadWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestReleaseBuffers: reads through the cache keep windows of the file
+// (one per reader), ReleaseBuffers lets go of them, and reads afterwards
+// are right again; two readers going forward far apart keep one window
+// each instead of evicting each other's.
+func TestReleaseBuffers(t *testing.T) {
+	const n = 300
+	_, s := newStore(t)
+	appendMsgs(t, s, 1, n)
+	m := mustSelect(t, s, Inbox)
+	d := newDeriver(t)
+	d.pad = func(uid uint32) int { return 2048 + int(uid%17) }
+	uids := m.UIDs()
+	for _, uid := range uids {
+		d.expect(m, uid, "big", true)
+	}
+	other := mustSelect(t, reopen(t, s), Inbox)
+	c := other.f.cache
+	windows := func() (held int, octets int) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, w := range c.wins {
+			if w.buf != nil {
+				held++
+				octets += len(w.buf)
+			}
+		}
+		return held, octets
+	}
+	reads := func() {
+		// Two readers, one from each half of the folder, in turns (as
+		// SEARCH's workers go).
+		for i := range n / 2 {
+			d.expect(other, uids[i], "big", false)
+			d.expect(other, uids[n/2+i], "big", false)
+		}
+	}
+	reads()
+	if held, _ := windows(); held != cacheWindows {
+		t.Fatalf("%d windows held after reading, want %d", held, cacheWindows)
+	}
+	// With one window per reader, the file is read about once per
+	// cacheWindow octets of records each: far fewer reads than records.
+	c.mu.Lock()
+	preads := c.preads
+	c.mu.Unlock()
+	if preads > n/10 {
+		t.Fatalf("%d reads of the file for %d records: the readers evict each other's windows", preads, 2*n)
+	}
+	other.ReleaseBuffers()
+	if held, octets := windows(); held != 0 || octets != 0 {
+		t.Fatalf("after ReleaseBuffers: %d windows, %d octets held", held, octets)
+	}
+	reads()
+}

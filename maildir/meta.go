@@ -62,6 +62,12 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 	return data, nil
 }
 
+// ReleaseBuffers lets go of what reading the folder's cache built up for
+// a run of reads (up to a few hundred KiB). A session calls it when a
+// command that read the cache is done, so that a folder selected and then
+// idle holds no more than its index.
+func (m *Mailbox) ReleaseBuffers() { m.f.cache.release() }
+
 // Size returns RFC822.SIZE of uid: the size with CRLF line endings. It
 // comes from the sidecar, the file name (",W="), or one read of the file,
 // whose result is kept.
