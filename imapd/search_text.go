@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
@@ -20,6 +22,8 @@ type searchMsg struct {
 	md      *maildir.Message
 	part    *message.Part
 	file    *os.File
+	ra      io.ReaderAt   // see content
+	buf     *[]byte       // the whole file, from contentBuffers
 	raw     []byte        // the root header, raw
 	fields  []headerField // the root header, decoded
 	envText []byte        // envelopeText, from the store's cache
@@ -35,7 +39,45 @@ func (m *searchMsg) close() {
 	if m.file != nil {
 		m.file.Close()
 	}
+	if m.buf != nil {
+		contentBuffers.Put(m.buf)
+	}
 }
+
+// content returns the message's octets to read the header and the text
+// parts from: a small message (most are) is read whole at once, so that
+// they cost one read, a large one is read part by part from its file.
+func (m *searchMsg) content() (io.ReaderAt, error) {
+	if m.ra != nil {
+		return m.ra, nil
+	}
+	root, err := m.structure()
+	if err != nil {
+		return nil, err
+	}
+	f, err := m.open()
+	if err != nil {
+		return nil, err
+	}
+	m.ra = f
+	if size := root.BodyEnd; size <= contentBuffer {
+		m.buf = contentBuffers.Get().(*[]byte)
+		n, err := f.ReadAt((*m.buf)[:size], 0)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		m.ra = bytes.NewReader((*m.buf)[:n])
+	}
+	return m.ra, nil
+}
+
+// contentBuffer is the size of the largest message content reads whole.
+const contentBuffer = 256 << 10
+
+var contentBuffers = sync.Pool{New: func() any {
+	b := make([]byte, contentBuffer)
+	return &b
+}}
 
 func (m *searchMsg) meta() *maildir.Message {
 	if m.md == nil {
@@ -89,7 +131,7 @@ func (m *searchMsg) rawHeader() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := m.open()
+	f, err := m.content()
 	if err != nil {
 		return nil, err
 	}
@@ -261,8 +303,14 @@ func (m *searchMsg) headerTextContains(value string) (bool, error) {
 // fieldsContain is TEXT's test of a header: value is in some field's
 // "name: value", decoded and folded.
 func fieldsContain(fields []headerField, value string) bool {
+	// Without a ':' or a leading space, a match cannot take in the ": ".
+	apart := !strings.ContainsRune(value, ':') && !strings.HasPrefix(value, " ")
 	for _, f := range fields {
-		if strings.Contains(f.name+": "+f.value, value) {
+		if apart {
+			if strings.Contains(f.name, value) || strings.Contains(f.value, value) {
+				return true
+			}
+		} else if strings.Contains(f.name+": "+f.value, value) {
 			return true
 		}
 	}
@@ -295,7 +343,75 @@ func (m *searchMsg) bodyContains(value string) (bool, error) {
 		}
 		m.body = &text
 	}
-	return strings.Contains(*m.body, value), nil
+	return containsFold(*m.body, value), nil
+}
+
+// containsFold reports whether fold(text) contains value, which is folded
+// already. For an ASCII value (what is searched for most) it does not
+// fold text: only two runes lower-case to ASCII (U+0130 to 'i', the
+// Kelvin sign U+212A to 'k'), and without them every match of an ASCII
+// value in fold(text) is a run of ASCII octets in text, letters in either
+// case.
+func containsFold(text, value string) bool {
+	if value == "" {
+		return true
+	}
+	for i := 0; i < len(value); i++ {
+		if value[i] >= utf8.RuneSelf {
+			return strings.Contains(fold(text), value)
+		}
+	}
+	if strings.Contains(text, "\u0130") || strings.Contains(text, "\u212a") {
+		return strings.Contains(fold(text), value)
+	}
+	// Candidates are where value's first octet is, in either case; the
+	// next of each is found by IndexByte and kept until passed.
+	first, upper := value[0], value[0]
+	if 'a' <= first && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	last := len(text) - len(value)
+	nextLower, nextUpper := -1, -1
+	for i := 0; i <= last; {
+		if nextLower < i {
+			nextLower = indexFrom(text, first, i)
+		}
+		if nextUpper < i {
+			nextUpper = indexFrom(text, upper, i)
+		}
+		j := min(nextLower, nextUpper)
+		if j > last {
+			return false
+		}
+		if equalFoldASCII(text[j+1:j+len(value)], value[1:]) {
+			return true
+		}
+		i = j + 1
+	}
+	return false
+}
+
+// indexFrom is the index of c in s at or after i, or len(s).
+func indexFrom(s string, c byte, i int) int {
+	if k := strings.IndexByte(s[i:], c); k >= 0 {
+		return i + k
+	}
+	return len(s)
+}
+
+// equalFoldASCII reports whether s, with ASCII letters lower-cased, is
+// lower (which is lower case already).
+func equalFoldASCII(s, lower string) bool {
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *searchMsg) bodyText() (string, error) {
@@ -303,7 +419,7 @@ func (m *searchMsg) bodyText() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := m.open()
+	f, err := m.content()
 	if err != nil {
 		return "", err
 	}
@@ -332,7 +448,7 @@ func (m *searchMsg) bodyText() (string, error) {
 			walkErr = err
 			return false
 		}
-		b.WriteString(fold(string(text)))
+		b.Write(text)
 		b.WriteByte('\n')
 		return true
 	})

@@ -8,7 +8,8 @@ import (
 
 // TestRawHeaderLacksIsSound: the quick "no match" of SEARCH TEXT on a
 // raw header never contradicts the field-by-field match, whatever the
-// header's folding, spacing and case and whatever the value.
+// header's folding, spacing and case and whatever the value; and
+// fieldsContain is the match of each field's "name: value".
 func TestRawHeaderLacksIsSound(t *testing.T) {
 	words := []string{"Subject", "From", "X-Tag", "hello", "World", "ÄRGER", "straße", "a", "b", "=?", "x=?y", "Grüße"}
 	spaces := []string{"", " ", "  ", "\t", " \t"}
@@ -44,7 +45,13 @@ func TestRawHeaderLacksIsSound(t *testing.T) {
 		if value == "" {
 			continue
 		}
-		want := fieldsContain(fields, value)
+		want := false
+		for _, f := range fields {
+			want = want || strings.Contains(f.name+": "+f.value, value)
+		}
+		if got := fieldsContain(fields, value); got != want {
+			t.Fatalf("case %d: fields %q, value %q: fieldsContain %v, want %v", i, fields, value, got, want)
+		}
 		if rawHeaderLacks(raw, value) {
 			lacks++
 			if want {
@@ -57,5 +64,44 @@ func TestRawHeaderLacksIsSound(t *testing.T) {
 	}
 	if matches == 0 || lacks == 0 {
 		t.Fatalf("the cases tried nothing: %d matches, %d quick misses", matches, lacks)
+	}
+}
+
+// TestContainsFoldMatchesFold: containsFold is strings.Contains of the
+// folded text, for ASCII and other values, on texts with letters of both
+// cases, the two runes that lower-case to ASCII, other non-ASCII runes
+// and invalid UTF-8.
+func TestContainsFoldMatchesFold(t *testing.T) {
+	pieces := []string{"a", "B", "k", "K", "i", "I", "\u212a", "\u0130", "é", "É", "ß", "q", "Q", "u", "ok", "Ka", " ", "\n", "\xff", "\xe2\x84", "z", "1", "-"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	pick := func() string { return pieces[rng.IntN(len(pieces))] }
+	found := 0
+	for i := range 50000 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pick())
+		}
+		text := b.String()
+		var v strings.Builder
+		for range 1 + rng.IntN(3) {
+			v.WriteString(pick())
+		}
+		value := fold(v.String())
+		if rng.IntN(3) == 0 && len(text) > 0 {
+			// A piece of the text itself, so that matches happen.
+			folded := fold(text)
+			a := rng.IntN(len(folded))
+			value = folded[a : a+1+rng.IntN(min(4, len(folded)-a))]
+		}
+		want := strings.Contains(fold(text), value)
+		if got := containsFold(text, value); got != want {
+			t.Fatalf("case %d: containsFold(%q, %q) = %v, want %v", i, text, value, got, want)
+		}
+		if want {
+			found++
+		}
+	}
+	if found < 1000 {
+		t.Fatalf("only %d cases matched: the test tries too little", found)
 	}
 }

@@ -66,8 +66,10 @@ func unfold(s string) string {
 	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}
-	return strings.NewReplacer("\r\n", "", "\r", "", "\n", "").Replace(s)
+	return lineBreaks.Replace(s)
 }
+
+var lineBreaks = strings.NewReplacer("\r\n", "", "\r", "", "\n", "")
 
 // encodedWord parses the encoded word "=?charset?enc?text?=" at s[i:]. It
 // returns the charset (without an RFC 2231 language suffix), the decoded
