@@ -135,12 +135,12 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 			os.Remove(tmp)
 		}
 	}()
-	date := opts.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
-	if err := os.Chtimes(tmp, date, date); err != nil {
-		return Appended{}, err
+	// The file's mtime is the INTERNALDATE: without a date, the moment
+	// it was written is the moment of the APPEND.
+	if date := opts.Date; !date.IsZero() {
+		if err := os.Chtimes(tmp, date, date); err != nil {
+			return Appended{}, err
+		}
 	}
 	f, err := s.hub.acquire(s.root, dir)
 	if err != nil {

@@ -56,10 +56,16 @@ type chunkReader struct {
 }
 
 func newChunkReader(src io.Reader, conv converter) *chunkReader {
-	return &chunkReader{src: src, conv: conv, in: make([]byte, 4096)}
+	return &chunkReader{src: src, conv: conv}
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.in == nil {
+		// Sized by the first read: a copy to the network asks for 32 KiB
+		// at a time, and gets it from one read of the file; io.ReadAll
+		// starts small, and a small buffer serves it as well.
+		c.in = make([]byte, min(max(len(p), 4<<10), 32<<10))
+	}
 	for len(c.out) == 0 {
 		if c.err != nil {
 			return 0, c.err
