@@ -205,3 +205,8 @@ func BenchmarkSearchHeader(b *testing.B) {
 func BenchmarkSearchBody(b *testing.B) {
 	benchSearch(b, `BODY "inner body"`, (benchMessages+2)/3)
 }
+
+// BenchmarkFetchFlags is a client's flag resync: UID and FLAGS only.
+func BenchmarkFetchFlags(b *testing.B) {
+	benchFetch(b, "(UID FLAGS)")
+}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"imapd/internal/atomicfile"
 )
 
 // Mailbox is one session's handle on a selected folder. Its view (the
@@ -287,7 +289,7 @@ func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 			return nil, err
 		}
 		m.f.hub.stats.MessageReads.Add(1)
-		fh, err := os.Open(p)
+		fh, err := atomicfile.OpenFile(p, os.O_RDONLY, 0)
 		if err == nil || try == 1 || !os.IsNotExist(err) {
 			return fh, err
 		}

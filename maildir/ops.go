@@ -64,7 +64,7 @@ var tmpBuffers = sync.Pool{New: func() any {
 
 func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, size, vsize int64, err error) {
 	path = filepath.Join(dir, "tmp", newBase(""))
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
+	fh, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
 	if err != nil {
 		return "", 0, 0, err
 	}

@@ -19,6 +19,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -87,7 +88,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 // SyncDir flushes a directory's entries (creations, renames, removals) to
 // disk. File systems that cannot sync a directory (EINVAL) are not an error.
 func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	d, err := OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
@@ -155,4 +156,22 @@ func keepOwner(f *os.File, target string) error {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	return nil
+}
+
+// OpenFile is os.OpenFile for regular files and directories, in fewer
+// system calls: os.OpenFile offers every descriptor to the runtime's
+// network poller, which refuses regular files only after an epoll_ctl and
+// four fcntl calls; a file opened here is in blocking mode from the start
+// (one fcntl, by os.NewFile). Errors are *fs.PathError, as os.OpenFile's.
+func OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(name, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return os.NewFile(uintptr(fd), name), nil
+	}
 }

@@ -2,7 +2,9 @@ package atomicfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -203,4 +205,54 @@ func TestSyncDir(t *testing.T) {
 	if err := SyncDir(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatal("SyncDir of a missing directory succeeded")
 	}
+}
+
+// TestOpenFile: OpenFile creates, writes, reads back and syncs like
+// os.OpenFile, refuses what os.OpenFile refuses with the same kind of
+// error, and opens directories for SyncDir.
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	f, err := OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second exclusive create: %v, want ErrExist", err)
+	}
+	var pe *fs.PathError
+	if _, err := OpenFile(filepath.Join(dir, "missing"), os.O_RDONLY, 0); !errors.Is(err, fs.ErrNotExist) || !errors.As(err, &pe) || pe.Path != filepath.Join(dir, "missing") {
+		t.Fatalf("missing file: %v, want a *fs.PathError with ErrNotExist", err)
+	}
+	r, err := OpenFile(p, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 5)
+	if _, err := r.ReadAt(buf, 0); err != nil || string(buf) != "hello" {
+		t.Fatalf("read back %q, %v", buf, err)
+	}
+	if fi, err := r.Stat(); err != nil || fi.Mode().Perm() != 0o640&^umask() {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	if err := SyncDir(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// umask returns the process's umask.
+func umask() os.FileMode {
+	m := syscall.Umask(0)
+	syscall.Umask(m)
+	return os.FileMode(m)
 }
