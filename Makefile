@@ -37,6 +37,7 @@ test: vet test-unit fuzz-smoke
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./maildir/
+	$(GO) test -run '^$$' -bench 'Fetch|Search' -benchtime 5x ./imapd/
 
 clean:
 	rm -rf bin
