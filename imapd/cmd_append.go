@@ -38,10 +38,9 @@ func cmdAppend(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
-	if s.mbox != nil {
-		// Our own append to the selected folder comes back through Poll.
-		s.mbox.Refresh(false)
-	}
+	// An append to the selected folder reaches this session as it does
+	// every other one holding the folder: the store's update hands the
+	// new message to each (Poll), with no refresh needed here.
 	s.okText = fmt.Sprintf("[APPENDUID %d %d] APPEND completed", res.UIDValidity, res.UID)
 	return nil
 }
