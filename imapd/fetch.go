@@ -68,23 +68,28 @@ func cmdFetch(s *session, c *wire.Command) error {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
-	for _, uid := range uids {
-		// One look at the folder's metadata per message (Message takes
-		// the folder's lock); FLAGS, INTERNALDATE and the \Seen check
-		// all use this snapshot.
-		f := fetcher{s: s, uid: uid, msg: s.mbox.Message(uid)}
-		if f.msg.Expunged {
-			gone = true
-			continue
-		}
-		err := f.write(items, seenNow[uid] && !hasFlags)
-		f.close()
-		if errors.Is(err, maildir.ErrExpunged) {
-			gone = true // expunged while we were reading it
-			continue
-		}
-		if err != nil {
-			return err
+	// The metadata (FLAGS, INTERNALDATE, size) of a run of messages is
+	// read with one look at the folder, just before they are written.
+	var metas []maildir.Message
+	for len(uids) > 0 {
+		run := uids[:min(len(uids), fetchRun)]
+		uids = uids[len(run):]
+		metas = s.mbox.Messages(run, metas[:0])
+		for i, uid := range run {
+			f := fetcher{s: s, uid: uid, msg: metas[i]}
+			if f.msg.Expunged {
+				gone = true
+				continue
+			}
+			err := f.write(items, seenNow[uid] && !hasFlags)
+			f.close()
+			if errors.Is(err, maildir.ErrExpunged) {
+				gone = true // expunged while we were reading it
+				continue
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if gone {
@@ -92,6 +97,9 @@ func cmdFetch(s *session, c *wire.Command) error {
 	}
 	return nil
 }
+
+// fetchRun is how many messages' metadata FETCH reads at a time.
+const fetchRun = 256
 
 // fetcher writes one message's FETCH response, opening the file and
 // parsing its structure only if an item needs them.

@@ -194,25 +194,39 @@ type Message struct {
 
 // Message returns the current metadata of uid.
 func (m *Mailbox) Message(uid uint32) Message {
+	var one [1]Message
+	return m.Messages([]uint32{uid}, one[:0])[0]
+}
+
+// Messages appends to out the current metadata of each of uids, as
+// Message would one by one, with one look at the folder: what a FETCH of
+// flags over a whole mailbox needs.
+func (m *Mailbox) Messages(uids []uint32, out []Message) []Message {
 	f := m.f
+	start := len(out)
 	f.mu.Lock()
-	r := f.side.get(uid)
-	var msg Message
-	if r == nil {
-		msg = Message{UID: uid, Expunged: true}
-	} else {
-		msg = f.messageLocked(r)
+	for _, uid := range uids {
+		if r := f.side.get(uid); r != nil {
+			out = append(out, f.messageLocked(r))
+		} else {
+			out = append(out, Message{UID: uid, Expunged: true})
+		}
 	}
 	first := f.side.firstRecent
 	f.mu.Unlock()
+	got := out[start:]
 	if m.readOnly {
-		msg.Recent = uid >= first && !msg.Expunged
-		return msg
+		for i := range got {
+			got[i].Recent = got[i].UID >= first && !got[i].Expunged
+		}
+		return out
 	}
 	m.mu.Lock()
-	_, msg.Recent = m.recent[uid]
+	for i := range got {
+		_, got[i].Recent = m.recent[got[i].UID]
+	}
 	m.mu.Unlock()
-	return msg
+	return out
 }
 
 func (f *folder) messageLocked(r *msgRec) Message {
