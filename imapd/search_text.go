@@ -27,7 +27,7 @@ type searchMsg struct {
 	raw     []byte        // the root header, raw
 	fields  []headerField // the root header, decoded
 	envText []byte        // envelopeText, from the store's cache
-	body    *string       // folded decoded text of the body parts
+	body    *string       // decoded text of the body parts (see containsFold)
 }
 
 type headerField struct {
