@@ -264,6 +264,12 @@ func verifyFolder(m *Mailbox, dir string, h *crashHistory, bad func(string, ...a
 		} else if p.Envelope == nil || strings.Trim(p.Envelope.MessageID, "<> ") != id {
 			bad("%s: uid %d: cached structure is of another message: %+v, want %s", name, uid, p.Envelope, id)
 		}
+		// So does the derived data kept beside it.
+		if d, err := m.Derived(uid, crashDerivedKey, crashDerived); err != nil {
+			bad("%s: uid %d: derived: %v", name, uid, err)
+		} else if string(d) != id {
+			bad("%s: uid %d: cached derived data is of another message: %q, want %s", name, uid, d, id)
+		}
 	}
 	// Every file in cur/ and new/ has exactly one UID.
 	for _, sub := range []string{"cur", "new"} {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"imapd/message"
 )
 
 // The crash test runs the test binary itself as a child that works on a
@@ -329,13 +331,16 @@ func (c *crashChild) step() {
 			c.die("expunge", err)
 		}
 		c.done(seq)
-	case r < 92: // FETCH BODYSTRUCTURE: fills the cache
+	case r < 92: // FETCH BODYSTRUCTURE: fills the cache, structure and derived data
 		name := c.folder()
 		uids, _ := c.pick(name, 1+c.rng.Intn(6))
 		seq := c.begin("structure", name)
 		for _, uid := range uids {
 			if _, err := c.boxes[name].Structure(uid); err != nil && !errors.Is(err, ErrExpunged) {
 				c.die("structure", err)
+			}
+			if _, err := c.boxes[name].Derived(uid, crashDerivedKey, crashDerived); err != nil && !errors.Is(err, ErrExpunged) {
+				c.die("derived", err)
 			}
 		}
 		c.done(seq)
@@ -379,6 +384,17 @@ func (w *readyWriter) Write(p []byte) (int, error) {
 // hundreds of times on the same Maildir, and after every kill checks that
 // no message is lost or duplicated and that the UIDs are consistent and
 // never reused.
+// crashDerived is the derived data the crash test keeps (under
+// crashDerivedKey): the message's own ID, which the check compares.
+func crashDerived(p *message.Part) ([]byte, error) {
+	if p.Envelope == nil {
+		return []byte("no envelope"), nil
+	}
+	return []byte(strings.Trim(p.Envelope.MessageID, "<> ")), nil
+}
+
+const crashDerivedKey = "crash.id"
+
 func TestCrashKill9(t *testing.T) {
 	if os.Getenv(crashEnvRoot) != "" {
 		t.Skip("in the child")
