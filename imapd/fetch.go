@@ -46,11 +46,12 @@ func cmdFetch(s *session, c *wire.Command) error {
 	seenNow := map[uint32]bool{}
 	if setsSeen && !s.mbox.ReadOnly() {
 		var unseen []uint32
-		for _, uid := range uids {
-			if m := s.mbox.Message(uid); !m.Expunged && m.Flags&maildir.FlagSeen == 0 {
+		s.eachMessage(uids, func(uid uint32, m maildir.Message) error {
+			if !m.Expunged && m.Flags&maildir.FlagSeen == 0 {
 				unseen = append(unseen, uid)
 			}
-		}
+			return nil
+		})
 		if len(unseen) > 0 {
 			changed, _, err := s.mbox.SetFlags(unseen, maildir.FlagsAdd, maildir.FlagSeen, nil, 0)
 			if err != nil {
@@ -68,29 +69,22 @@ func cmdFetch(s *session, c *wire.Command) error {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
-	// The metadata (FLAGS, INTERNALDATE, size) of a run of messages is
-	// read with one look at the folder, just before they are written.
-	var metas []maildir.Message
-	for len(uids) > 0 {
-		run := uids[:min(len(uids), fetchRun)]
-		uids = uids[len(run):]
-		metas = s.mbox.Messages(run, metas[:0])
-		for i, uid := range run {
-			f := fetcher{s: s, uid: uid, msg: metas[i]}
-			if f.msg.Expunged {
-				gone = true
-				continue
-			}
-			err := f.write(items, seenNow[uid] && !hasFlags)
-			f.close()
-			if errors.Is(err, maildir.ErrExpunged) {
-				gone = true // expunged while we were reading it
-				continue
-			}
-			if err != nil {
-				return err
-			}
+	err = s.eachMessage(uids, func(uid uint32, msg maildir.Message) error {
+		f := fetcher{s: s, uid: uid, msg: msg}
+		if f.msg.Expunged {
+			gone = true
+			return nil
 		}
+		err := f.write(items, seenNow[uid] && !hasFlags)
+		f.close()
+		if errors.Is(err, maildir.ErrExpunged) {
+			gone = true // expunged while we were reading it
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if gone {
 		return no("EXPUNGEISSUED", "Some messages were expunged by another session and cannot be fetched")
@@ -98,8 +92,27 @@ func cmdFetch(s *session, c *wire.Command) error {
 	return nil
 }
 
-// fetchRun is how many messages' metadata FETCH reads at a time.
-const fetchRun = 256
+// eachMessage calls fn with each of uids and its current metadata,
+// stopping at the first error. The metadata of a run of messages is read
+// with one look at the folder (Mailbox.Messages), just before fn sees
+// them: FETCH and STORE go over whole mailboxes.
+func (s *session) eachMessage(uids []uint32, fn func(uid uint32, msg maildir.Message) error) error {
+	var metas []maildir.Message
+	for len(uids) > 0 {
+		run := uids[:min(len(uids), messageRun)]
+		uids = uids[len(run):]
+		metas = s.mbox.Messages(run, metas[:0])
+		for i, uid := range run {
+			if err := fn(uid, metas[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// messageRun is how many messages' metadata eachMessage reads at a time.
+const messageRun = 256
 
 // fetcher writes one message's FETCH response, opening the file and
 // parsing its structure only if an item needs them.

@@ -42,16 +42,14 @@ func cmdStore(s *session, c *wire.Command) error {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
-	for _, uid := range uids {
-		msg := s.mbox.Message(uid)
+	return s.eachMessage(uids, func(uid uint32, msg maildir.Message) error {
 		if msg.Expunged {
-			continue
+			return nil
 		}
 		s.w.Untagged().Number(s.mbox.Seq(uid)).Raw(" FETCH (FLAGS ").Flags(flagNames(msg))
 		if c.UID() {
 			s.w.Raw(" UID ").Number(uid)
 		}
-		s.w.Raw(")").CRLF()
-	}
-	return nil
+		return s.w.Raw(")").CRLF()
+	})
 }

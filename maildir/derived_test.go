@@ -391,23 +391,14 @@ func TestDerivedOldFormatReplaced(t *testing.T) {
 	}
 }
 
-// TestDerivedReadWindow: records spread over more than one read window
-// (cacheWindow), some larger than half a window or than a whole one, are
-// read back exactly, in UID order, in reverse and in strides.
-func TestDerivedReadWindow(t *testing.T) {
-	const n = 300
+// bigDerived returns a store whose INBOX holds n messages, each with
+// derived data of pad(uid) octets under "big", built (and checked) once,
+// with the deriver that built them.
+func bigDerived(t *testing.T, n int, pad func(uint32) int) (*Store, *Mailbox, *deriver, []uint32) {
+	t.Helper()
 	_, s := newStore(t)
 	appendMsgs(t, s, 1, n)
 	m := mustSelect(t, s, Inbox)
-	pad := func(uid uint32) int {
-		switch uid {
-		case 100:
-			return cacheWindow/2 + 10
-		case 200:
-			return cacheWindow + 1000
-		}
-		return 2048 + int(uid*37%101)
-	}
 	d := newDeriver(t)
 	d.pad = pad
 	uids := m.UIDs()
@@ -417,6 +408,24 @@ func TestDerivedReadWindow(t *testing.T) {
 	for _, uid := range uids {
 		d.expect(m, uid, "big", true)
 	}
+	return s, m, d, uids
+}
+
+// TestDerivedReadWindow: records spread over more than one read window
+// (cacheWindow), some larger than half a window or than a whole one, are
+// read back exactly, in UID order, in reverse and in strides.
+func TestDerivedReadWindow(t *testing.T) {
+	const n = 300
+	pad := func(uid uint32) int {
+		switch uid {
+		case 100:
+			return cacheWindow/2 + 10
+		case 200:
+			return cacheWindow + 1000
+		}
+		return 2048 + int(uid*37%101)
+	}
+	s, m, _, uids := bigDerived(t, n, pad)
 	if size := len(readCache(t, s)); size < 3*cacheWindow {
 		t.Fatalf("cache file of %d octets: too small to need several windows", size)
 	}
@@ -454,15 +463,7 @@ func TestDerivedReadWindow(t *testing.T) {
 // each instead of evicting each other's.
 func TestReleaseBuffers(t *testing.T) {
 	const n = 300
-	_, s := newStore(t)
-	appendMsgs(t, s, 1, n)
-	m := mustSelect(t, s, Inbox)
-	d := newDeriver(t)
-	d.pad = func(uid uint32) int { return 2048 + int(uid%17) }
-	uids := m.UIDs()
-	for _, uid := range uids {
-		d.expect(m, uid, "big", true)
-	}
+	s, _, d, uids := bigDerived(t, n, func(uid uint32) int { return 2048 + int(uid%17) })
 	other := mustSelect(t, reopen(t, s), Inbox)
 	c := other.f.cache
 	windows := func() (held int, octets int) {
