@@ -245,6 +245,13 @@ func gicSelect(t *testing.T, c *imapclient.Client, name string) *imap.SelectData
 	if err != nil {
 		t.Fatalf("SELECT %s: %v", name, err)
 	}
+	// go-imap's client answers Wait before it records the selected
+	// mailbox (completeCommand sends on done first), so c.Mailbox() may
+	// still be nil here. Its reader finishes one response before the next:
+	// once a NOOP is answered, the SELECT's bookkeeping is done.
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatalf("NOOP after SELECT %s: %v", name, err)
+	}
 	return d
 }
 
