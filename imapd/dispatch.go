@@ -154,7 +154,7 @@ func (s *session) flushUpdates(allowExpunge bool) {
 			if msg.Expunged {
 				continue
 			}
-			s.w.Untagged().Number(u.Seq).Raw(" FETCH (FLAGS ").Flags(flagNames(msg)).Raw(")").CRLF()
+			s.w.Untagged().Number(u.Seq).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg)).Raw(")").CRLF()
 		}
 	}
 }
@@ -162,15 +162,23 @@ func (s *session) flushUpdates(allowExpunge bool) {
 // flagNames lists a message's flags as IMAP names: system flags,
 // keywords, \Recent.
 func flagNames(m maildir.Message) []string {
-	out := m.Flags.Names()
-	out = append(out, m.Keywords...)
+	return appendFlagNames([]string{}, m)
+}
+
+func appendFlagNames(dst []string, m maildir.Message) []string {
+	dst = m.Flags.AppendNames(dst)
+	dst = append(dst, m.Keywords...)
 	if m.Recent {
-		out = append(out, `\Recent`)
+		dst = append(dst, `\Recent`)
 	}
-	if out == nil {
-		out = []string{}
-	}
-	return out
+	return dst
+}
+
+// flagList is flagNames into the session's scratch slice, valid until the
+// next call: a FETCH of every message builds no list per message.
+func (s *session) flagList(m maildir.Message) []string {
+	s.flagScratch = appendFlagNames(s.flagScratch[:0], m)
+	return s.flagScratch
 }
 
 // mailboxName decodes a mailbox name from the client (modified UTF-7)

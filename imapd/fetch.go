@@ -224,7 +224,7 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		case wire.FetchUID:
 			w.Number(f.uid)
 		case wire.FetchFlags:
-			w.Flags(flagNames(f.msg))
+			w.Flags(f.s.flagList(f.msg))
 		case wire.FetchInternalDate:
 			w.DateTime(f.msg.InternalDate)
 		case wire.FetchRFC822Size:

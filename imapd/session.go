@@ -55,7 +55,9 @@ type session struct {
 
 	// fetchVals is FETCH's scratch space, reused from message to message.
 	fetchVals []fetchValue
-	failed    int // failed logins on this connection
+	// flagScratch is flagList's, likewise.
+	flagScratch []string
+	failed      int // failed logins on this connection
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by

@@ -46,7 +46,7 @@ func cmdStore(s *session, c *wire.Command) error {
 		if msg.Expunged {
 			return nil
 		}
-		s.w.Untagged().Number(s.mbox.Seq(uid)).Raw(" FETCH (FLAGS ").Flags(flagNames(msg))
+		s.w.Untagged().Number(s.mbox.Seq(uid)).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg))
 		if c.UID() {
 			s.w.Raw(" UID ").Number(uid)
 		}

@@ -140,10 +140,10 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 }
 
 // stage puts a copy of it's file into the target's tmp/: a hard link
-// when possible, else a byte copy.
+// when possible, else a byte copy with the same mtime.
 func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 	tmp := filepath.Join(dstDir, "tmp", newBase(""))
-	if err := os.Link(it.src, tmp); err == nil {
+	if err := linkFile(it.src, tmp); err == nil {
 		it.tmp = tmp
 		return nil
 	}
@@ -155,13 +155,21 @@ func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 		return err
 	}
 	defer fh.Close()
-	path, _, _, err := m.store.hub.writeTmp(dstDir, fh, 0)
+	// A copy keeps the internal date, which is the file's mtime.
+	st, err := fh.Stat()
 	if err != nil {
 		return err
 	}
-	it.tmp = path
+	t, err := m.store.hub.writeTmp(dstDir, fh, 0, st.ModTime())
+	if err != nil {
+		return err
+	}
+	it.tmp = t.path
 	return nil
 }
+
+// linkFile is os.Link; a test replaces it to take the byte-copy path.
+var linkFile = os.Link
 
 func cleanupStaged(items []copyItem) {
 	for _, it := range items {
@@ -199,7 +207,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
 			r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: st.Size(), mtime: st.ModTime().UnixNano(), vsize: it.vsize, base: base}
 			r.setInfo(fileName("", info{flags: it.flags, letters: letters})[3:])
 			r.extra = extra
-			if err := os.Rename(it.tmp, filepath.Join(f.dir, "cur", r.name())); err != nil {
+			if err := renameMessage(it.tmp, filepath.Join(f.dir, "cur", r.name())); err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}

@@ -35,14 +35,17 @@ var flagLetters = [...]struct {
 }
 
 // Names returns the IMAP names of the flags in f, in a stable order.
-func (f Flags) Names() []string {
-	var out []string
+func (f Flags) Names() []string { return f.AppendNames(nil) }
+
+// AppendNames appends the IMAP names of the flags in f to dst, in Names'
+// order.
+func (f Flags) AppendNames(dst []string) []string {
 	for _, fl := range flagLetters {
 		if f&fl.flag != 0 {
-			out = append(out, fl.name)
+			dst = append(dst, fl.name)
 		}
 	}
-	return out
+	return dst
 }
 
 // ParseFlag maps an IMAP flag name (case-insensitive) to a system flag.

@@ -379,7 +379,7 @@ func (f *folder) renameDuplicate(c *found) (string, error) {
 	if c.hasInfo {
 		newName += ":2," + c.raw
 	}
-	if err := os.Rename(filepath.Join(dir, c.name), filepath.Join(dir, newName)); err != nil {
+	if err := renameMessage(filepath.Join(dir, c.name), filepath.Join(dir, newName)); err != nil {
 		return "", err
 	}
 	c.name = newName
@@ -448,9 +448,20 @@ func sweepTmp(dir string, cutoff time.Time) {
 // they stay recent, for STATUS, EXAMINE and the next SELECT. The caller
 // holds the file lock.
 func (f *folder) claimRecentLocked() error {
+	line := f.claimRecentLine()
+	if line == "" {
+		return nil
+	}
+	return f.side.appendLines([]byte(line), false)
+}
+
+// claimRecentLine makes claimRecentLocked's claim in memory and returns
+// the sidecar line that records it ("" when there is nothing to claim),
+// for a caller that writes lines of its own anyway.
+func (f *folder) claimRecentLine() string {
 	s := f.side
 	if s.firstRecent >= s.uidNext {
-		return nil
+		return ""
 	}
 	var claimant *Mailbox
 	for _, m := range f.sessions {
@@ -460,7 +471,7 @@ func (f *folder) claimRecentLocked() error {
 		}
 	}
 	if claimant == nil {
-		return nil
+		return ""
 	}
 	var uids []uint32
 	for i := len(s.recs) - 1; i >= 0 && s.recs[i].uid >= s.firstRecent; i-- {
@@ -468,7 +479,7 @@ func (f *folder) claimRecentLocked() error {
 	}
 	claimant.addRecent(uids)
 	s.firstRecent = s.uidNext
-	return s.appendLines([]byte(s.recentLine()), false)
+	return s.recentLine()
 }
 
 // recentFrom counts the messages with a UID at or above the mark.

@@ -35,23 +35,32 @@ type Appended struct {
 
 var deliveries atomic.Uint64
 
+// hostPart is the host name as a Maildir name carries it ('/', ':' and ','
+// escaped), and processID the process's ID: both read once, not with a
+// system call per delivery. A host renamed while the server runs keeps
+// its old name in new files, as in Dovecot; names stay unique by the
+// process ID, counter and random part.
+var (
+	hostPart = sync.OnceValue(func() string {
+		host, _ := os.Hostname()
+		return strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
+	})
+	processID = sync.OnceValue(os.Getpid)
+)
+
 // newBase returns a unique Maildir base name; prev (if any) lends its
 // size fields so that a renamed duplicate keeps them.
 func newBase(prev string) string {
-	host, _ := os.Hostname()
-	host = strings.NewReplacer("/", `\057`, ":", `\072`, ",", `\054`).Replace(host)
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	now := time.Now()
-	b := fmt.Sprintf("%d.M%dP%dQ%dR%s.%s", now.Unix(), now.Nanosecond()/1000, os.Getpid(), deliveries.Add(1), hex.EncodeToString(rnd[:]), host)
+	b := fmt.Sprintf("%d.M%dP%dQ%dR%s.%s", now.Unix(), now.Nanosecond()/1000, processID(), deliveries.Add(1), hex.EncodeToString(rnd[:]), hostPart())
 	if i := strings.IndexByte(prev, ','); i >= 0 {
 		b += prev[i:]
 	}
 	return b
 }
 
-// writeTmp copies r into a new file in dir/tmp, counting its size and
-// its size with CRLF line endings, and makes it durable.
 // tmpBuffer is writeTmp's buffers, reused from one message to the next.
 type tmpBuffer struct {
 	w   *bufio.Writer
@@ -62,11 +71,23 @@ var tmpBuffers = sync.Pool{New: func() any {
 	return &tmpBuffer{w: bufio.NewWriterSize(nil, 64<<10), buf: make([]byte, 64<<10)}
 }}
 
-func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, size, vsize int64, err error) {
-	path = filepath.Join(dir, "tmp", newBase(""))
+// tmpFile is a message file writeTmp finished in tmp/: its path, its
+// size, its size with CRLF line endings, and its stat after the last
+// change.
+type tmpFile struct {
+	path        string
+	size, vsize int64
+	info        os.FileInfo
+}
+
+// writeTmp copies r into a new file in dir/tmp, counting its size and
+// its size with CRLF line endings, gives it date as mtime (the internal
+// date) unless date is zero, and makes it durable.
+func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (t tmpFile, err error) {
+	path := filepath.Join(dir, "tmp", newBase(""))
 	fh, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
 	if err != nil {
-		return "", 0, 0, err
+		return tmpFile{}, err
 	}
 	defer func() {
 		if cerr := fh.Close(); err == nil {
@@ -74,6 +95,7 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 		}
 		if err != nil {
 			os.Remove(path)
+			t = tmpFile{}
 		}
 	}()
 	bufs := tmpBuffers.Get().(*tmpBuffer)
@@ -82,6 +104,7 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 	w.Reset(fh)
 	defer w.Reset(nil)
 	var crlf message.CRLFCounter
+	var size int64
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
@@ -89,28 +112,39 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64) (path string, siz
 			size += int64(n)
 			crlf.Write(chunk)
 			if _, err = w.Write(chunk); err != nil {
-				return "", 0, 0, err
+				return tmpFile{}, err
 			}
 		}
 		if rerr == io.EOF {
 			break
 		} else if rerr != nil {
-			return "", 0, 0, rerr
+			return tmpFile{}, rerr
 		}
 		if maxSize > 0 && size > maxSize {
-			return "", 0, 0, ErrTooBig
+			return tmpFile{}, ErrTooBig
 		}
 	}
 	if err = w.Flush(); err != nil {
-		return "", 0, 0, err
+		return tmpFile{}, err
 	}
-	vsize = crlf.N
-	if !h.opts.NoSync {
-		if err = fh.Sync(); err != nil {
-			return "", 0, 0, err
+	// Without a date, the moment the file was written is its date.
+	if !date.IsZero() {
+		if err = os.Chtimes(path, date, date); err != nil {
+			return tmpFile{}, err
 		}
 	}
-	return path, size, vsize, nil
+	if !h.opts.NoSync {
+		if err = fh.Sync(); err != nil {
+			return tmpFile{}, err
+		}
+	}
+	// The stat the UID record keeps (inode, mtime as the file system
+	// stored it), from the open file: no second path look-up.
+	info, err := fh.Stat()
+	if err != nil {
+		return tmpFile{}, err
+	}
+	return tmpFile{path: path, size: size, vsize: crlf.N, info: info}, nil
 }
 
 // ErrTooBig says an appended message exceeded the limit given.
@@ -125,23 +159,16 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 	if err != nil {
 		return Appended{}, err
 	}
-	tmp, size, vsize, err := s.hub.writeTmp(dir, r, 0)
+	tmp, err := s.hub.writeTmp(dir, r, 0, opts.Date)
 	if err != nil {
 		return Appended{}, err
 	}
 	delivered := false
 	defer func() {
 		if !delivered {
-			os.Remove(tmp)
+			os.Remove(tmp.path)
 		}
 	}()
-	// The file's mtime is the INTERNALDATE: without a date, the moment
-	// it was written is the moment of the APPEND.
-	if date := opts.Date; !date.IsZero() {
-		if err := os.Chtimes(tmp, date, date); err != nil {
-			return Appended{}, err
-		}
-	}
 	f, err := s.hub.acquire(s.root, dir)
 	if err != nil {
 		return Appended{}, err
@@ -149,27 +176,23 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 	defer s.hub.release(f)
 	var res Appended
 	err = f.update(false, func() error {
-		r, err := f.deliverLocked(tmp, size, vsize, opts.Flags, opts.Keywords)
+		r, err := f.deliverLocked(tmp, opts.Flags, opts.Keywords)
 		if r != nil {
 			delivered = true // renamed into cur/, whatever the sidecar says
 		}
 		if err != nil {
 			return err
 		}
-		res = Appended{UIDValidity: f.side.uidValidity, UID: r.uid, Size: vsize}
+		res = Appended{UIDValidity: f.side.uidValidity, UID: r.uid, Size: tmp.vsize}
 		return nil
 	})
 	return res, err
 }
 
 // deliverLocked renames a finished tmp file into cur/ and gives it a UID.
-func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywords []string) (*msgRec, error) {
-	st, err := os.Stat(tmp)
-	if err != nil {
-		return nil, err
-	}
-	base := fmt.Sprintf("%s,S=%d,W=%d", filepath.Base(tmp), size, vsize)
-	r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: size, mtime: st.ModTime().UnixNano(), vsize: vsize, base: base}
+func (f *folder) deliverLocked(tmp tmpFile, flags Flags, keywords []string) (*msgRec, error) {
+	base := fmt.Sprintf("%s,S=%d,W=%d", filepath.Base(tmp.path), tmp.size, tmp.vsize)
+	r := &msgRec{uid: f.side.uidNext, ino: inodeOf(tmp.info), size: tmp.size, mtime: tmp.info.ModTime().UnixNano(), vsize: tmp.vsize, base: base}
 	var log strings.Builder
 	letters, extra, err := f.lettersFor(keywords, &log)
 	if err != nil {
@@ -178,7 +201,7 @@ func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywo
 	r.setInfo(fileName("", info{flags: flags, letters: letters})[3:])
 	r.extra = extra
 	err = f.ownChange(false, func() error {
-		return os.Rename(tmp, filepath.Join(f.dir, "cur", r.name()))
+		return renameMessage(tmp.path, filepath.Join(f.dir, "cur", r.name()))
 	})
 	if err != nil {
 		return nil, err
@@ -204,6 +227,9 @@ func (f *folder) deliverLocked(tmp string, size, vsize int64, flags Flags, keywo
 		log.WriteString(keywordLine(r))
 	}
 	log.WriteString(f.side.dirLine())
+	// A session of ours with the folder selected read-write gets its
+	// \Recent now, in the same write, rather than in a second one after.
+	log.WriteString(f.claimRecentLine())
 	f.events = append(f.events, event{kind: evAdd, uid: r.uid})
 	err = f.side.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
 	if dirSynced != nil {
@@ -279,9 +305,12 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 				from := filepath.Join(f.dir, dirOf(r.inNew), r.name())
 				to := filepath.Join(f.dir, "cur", r.base+":2,"+newRaw)
 				if from != to {
-					if err := os.Rename(from, to); err != nil {
-						if errors.Is(err, fs.ErrNotExist) {
-							continue // gone or renamed by another program: the next listing says which
+					if err := renameMessage(from, to); err != nil {
+						if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+							// Gone or renamed by another program, or another
+							// file already has the name: the next listing says
+							// which, and gives a duplicate a name of its own.
+							continue
 						}
 						return err
 					}

@@ -300,7 +300,7 @@ func (f *folder) claimNewLocked(log *strings.Builder) {
 		from := filepath.Join(f.dir, "new", r.name())
 		raw := r.rawInfo
 		to := filepath.Join(f.dir, "cur", r.base+":2,"+raw)
-		if err := os.Rename(from, to); err != nil {
+		if err := renameMessage(from, to); err != nil {
 			continue
 		}
 		r.inNew = false

@@ -126,10 +126,13 @@ func (it FetchItem) ResponseName() string {
 	case FetchBinarySize:
 		return "BINARY.SIZE[" + it.Section.String() + "]"
 	}
-	return simpleFetchNames[it.Kind]
+	if it.Kind > 0 && int(it.Kind) < len(simpleFetchNames) {
+		return simpleFetchNames[it.Kind]
+	}
+	return ""
 }
 
-var simpleFetchNames = map[FetchKind]string{
+var simpleFetchNames = [...]string{
 	FetchEnvelope: "ENVELOPE", FetchFlags: "FLAGS", FetchInternalDate: "INTERNALDATE",
 	FetchRFC822: "RFC822", FetchRFC822Header: "RFC822.HEADER", FetchRFC822Size: "RFC822.SIZE",
 	FetchRFC822Text: "RFC822.TEXT", FetchBody: "BODY", FetchBodyStructure: "BODYSTRUCTURE",
@@ -139,7 +142,9 @@ var simpleFetchNames = map[FetchKind]string{
 var simpleFetchKinds = func() map[string]FetchKind {
 	m := make(map[string]FetchKind, len(simpleFetchNames))
 	for k, v := range simpleFetchNames {
-		m[v] = k
+		if v != "" {
+			m[v] = FetchKind(k)
+		}
 	}
 	return m
 }()
