@@ -82,9 +82,10 @@
 // directories, then changes files, then appends its records. Message
 // files are never written in place: new ones are written in tmp/, fsync'ed
 // and renamed into cur/; flags are renames; COPY links (or copies through
-// tmp/); MOVE renames; EXPUNGE unlinks. A crash at any point leaves every
-// message on disk, and the next open reconciles the sidecar with the
-// directories.
+// tmp/, with the source's mtime); MOVE renames; EXPUNGE unlinks. No rename
+// replaces a file already under the target name (RENAME_NOREPLACE). A
+// crash at any point leaves every message on disk, and the next open
+// reconciles the sidecar with the directories.
 //
 // # Sessions and changes
 //

@@ -21,7 +21,8 @@ type Mailbox struct {
 	name     string
 	readOnly bool
 
-	view []uint32 // UIDs the client knows, ascending: sequence number n is view[n-1]
+	view    []uint32 // UIDs the client knows, ascending: sequence number n is view[n-1]
+	seqHint int      // Seq's last answer, where the next search starts
 
 	mu       sync.Mutex // guards the fields below, filled by the folder's fan-out
 	queue    []event
@@ -147,13 +148,34 @@ func (m *Mailbox) UID(seq uint32) uint32 {
 }
 
 // Seq returns the sequence number of uid, or 0 if it is not in the view.
+// UIDs asked in ascending order (a FETCH over a range) cost a step each.
 func (m *Mailbox) Seq(uid uint32) uint32 {
-	i := sort.Search(len(m.view), func(i int) bool { return m.view[i] >= uid })
+	i := seekUID(m.view, viewUID, uid, m.seqHint)
+	m.seqHint = i
 	if i < len(m.view) && m.view[i] == uid {
 		return uint32(i + 1)
 	}
 	return 0
 }
+
+// seekUID returns the index of the first element of s, ascending by
+// uidOf, with a UID at or above uid. When s[from-1] is below uid it
+// starts at from: a caller asking in ascending order passes the last
+// answer and pays a step or two instead of a binary search.
+func seekUID[E any](s []E, uidOf func(E) uint32, uid uint32, from int) int {
+	if from > len(s) || (from > 0 && uidOf(s[from-1]) >= uid) {
+		from = 0
+	}
+	for n := 0; n < 4 && from < len(s); n++ {
+		if uidOf(s[from]) >= uid {
+			return from
+		}
+		from++
+	}
+	return from + sort.Search(len(s)-from, func(k int) bool { return uidOf(s[from+k]) >= uid })
+}
+
+func viewUID(u uint32) uint32 { return u }
 
 // RecentCount returns how many messages of the view are \Recent here. A
 // read-only session sees the folder's unclaimed recent messages as
@@ -205,9 +227,12 @@ func (m *Mailbox) Messages(uids []uint32, out []Message) []Message {
 	f := m.f
 	start := len(out)
 	f.mu.Lock()
+	f.side.sortRecs()
+	recs, at := f.side.recs, 0
 	for _, uid := range uids {
-		if r := f.side.get(uid); r != nil {
-			out = append(out, f.messageLocked(r))
+		at = f.side.seek(uid, at)
+		if at < len(recs) && recs[at].uid == uid {
+			out = append(out, f.messageLocked(recs[at]))
 		} else {
 			out = append(out, Message{UID: uid, Expunged: true})
 		}

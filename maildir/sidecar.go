@@ -475,12 +475,17 @@ func splitFields(line string, dst []string) []string {
 // get returns the record of uid, or nil.
 func (s *sidecar) get(uid uint32) *msgRec {
 	s.sortRecs()
-	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].uid >= uid })
+	i := s.seek(uid, 0)
 	if i < len(s.recs) && s.recs[i].uid == uid {
 		return s.recs[i]
 	}
 	return nil
 }
+
+// seek is seekUID over the sorted records.
+func (s *sidecar) seek(uid uint32, from int) int { return seekUID(s.recs, recUID, uid, from) }
+
+func recUID(r *msgRec) uint32 { return r.uid }
 
 func (s *sidecar) sortRecs() {
 	if s.unsorted {

@@ -1,0 +1,46 @@
+package maildir
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+// seekUID with any starting hint answers what a binary search of the
+// whole slice answers.
+func TestSeekUIDMatchesSearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 2000; round++ {
+		n := rng.IntN(40)
+		uids := make([]uint32, n)
+		next := uint32(1)
+		for i := range uids {
+			next += uint32(rng.IntN(5)) + 1
+			uids[i] = next
+		}
+		for q := 0; q < 20; q++ {
+			uid := uint32(rng.IntN(int(next) + 3))
+			from := rng.IntN(n + 3)
+			want := sort.Search(n, func(i int) bool { return uids[i] >= uid })
+			if got := seekUID(uids, viewUID, uid, from); got != want {
+				t.Fatalf("seekUID(%v, %d, from %d) = %d, want %d", uids, uid, from, got, want)
+			}
+		}
+	}
+}
+
+// Seq over a view asked in any order, ascending or not, with gaps.
+func TestSeqInAnyOrder(t *testing.T) {
+	m := &Mailbox{view: []uint32{2, 3, 5, 8, 13, 21, 34, 55, 89}}
+	for _, uid := range []uint32{2, 3, 5, 8, 13, 21, 34, 55, 89, 1, 89, 4, 34, 2, 90, 13, 0, 55} {
+		want := uint32(0)
+		for i, v := range m.view {
+			if v == uid {
+				want = uint32(i + 1)
+			}
+		}
+		if got := m.Seq(uid); got != want {
+			t.Fatalf("Seq(%d) = %d, want %d", uid, got, want)
+		}
+	}
+}
