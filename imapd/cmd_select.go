@@ -47,11 +47,8 @@ func cmdSelect(s *session, c *wire.Command) error {
 	}
 	s.w.Untagged().Number(mb.Count()).Raw(" EXISTS").CRLF()
 	s.w.Untagged().Number(mb.RecentCount()).Raw(" RECENT").CRLF()
-	for seq, uid := range mb.UIDs() {
-		if mb.Message(uid).Flags&maildir.FlagSeen == 0 {
-			s.w.Untagged().Raw("OK [UNSEEN ").Number(uint32(seq + 1)).Raw("] First unseen").CRLF()
-			break
-		}
+	if seq := mb.FirstUnseen(); seq != 0 {
+		s.w.Untagged().Raw("OK [UNSEEN ").Number(seq).Raw("] First unseen").CRLF()
 	}
 	s.w.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity()).Raw("] UIDs valid").CRLF()
 	s.w.Untagged().Raw("OK [UIDNEXT ").Number(mb.UIDNext()).Raw("] Predicted next UID").CRLF()
@@ -113,15 +110,20 @@ func (s *session) resolveSet(set wire.SeqSet, uid bool) ([]uint32, error) {
 	if set.Saved {
 		return nil, bad("$ (SEARCHRES) is not supported")
 	}
-	view := s.mbox.UIDs()
+	view := s.mbox.View() // read here only; the result is a slice of its own
 	if !uid {
 		n := uint32(len(view))
 		if set.MaxExplicit() > n || (n == 0 && set.HasStar()) {
 			return nil, bad("Invalid message sequence number (the mailbox has " + itoa(n) + " messages)")
 		}
-		var out []uint32
-		for seq := range set.All(n) {
-			out = append(out, view[seq-1])
+		ranges := set.Normalize(n)
+		total := 0
+		for _, r := range ranges {
+			total += int(r.Stop-r.Start) + 1
+		}
+		out := make([]uint32, 0, total)
+		for _, r := range ranges {
+			out = append(out, view[r.Start-1:r.Stop]...)
 		}
 		return out, nil
 	}

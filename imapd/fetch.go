@@ -97,7 +97,11 @@ func cmdFetch(s *session, c *wire.Command) error {
 // with one look at the folder (Mailbox.Messages), just before fn sees
 // them: FETCH and STORE go over whole mailboxes.
 func (s *session) eachMessage(uids []uint32, fn func(uid uint32, msg maildir.Message) error) error {
-	var metas []maildir.Message
+	metas := s.metaScratch[:0]
+	defer func() {
+		clear(metas[:cap(metas)]) // let go of keyword lists
+		s.metaScratch = metas[:0]
+	}()
 	for len(uids) > 0 {
 		run := uids[:min(len(uids), messageRun)]
 		uids = uids[len(run):]

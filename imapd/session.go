@@ -55,8 +55,9 @@ type session struct {
 
 	// fetchVals is FETCH's scratch space, reused from message to message.
 	fetchVals []fetchValue
-	// flagScratch is flagList's, likewise.
+	// flagScratch is flagList's, likewise, and metaScratch eachMessage's.
 	flagScratch []string
+	metaScratch []maildir.Message
 	failed      int // failed logins on this connection
 
 	// okText is the text of the tagged OK of the running command, with

@@ -139,6 +139,28 @@ func (m *Mailbox) Count() uint32 { return uint32(len(m.view)) }
 // UIDs returns a copy of the view: UIDs in sequence order.
 func (m *Mailbox) UIDs() []uint32 { return append([]uint32(nil), m.view...) }
 
+// View returns the view itself, not a copy, for reading until the next
+// Poll, which changes it.
+func (m *Mailbox) View() []uint32 { return m.view }
+
+// FirstUnseen returns the sequence number of the first message of the
+// view without \Seen, or 0: SELECT's UNSEEN, with one look at the
+// folder.
+func (m *Mailbox) FirstUnseen() uint32 {
+	f := m.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.side.sortRecs()
+	recs, at := f.side.recs, 0
+	for i, uid := range m.view {
+		at = f.side.seek(uid, at)
+		if at < len(recs) && recs[at].uid == uid && recs[at].inf.flags&FlagSeen == 0 {
+			return uint32(i + 1)
+		}
+	}
+	return 0
+}
+
 // UID returns the UID of sequence number seq (1-based), or 0.
 func (m *Mailbox) UID(seq uint32) uint32 {
 	if seq == 0 || int(seq) > len(m.view) {
