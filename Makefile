@@ -40,6 +40,7 @@ test: vet test-unit fuzz-smoke
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./maildir/
 	$(GO) test -run '^$$' -bench 'Fetch|Search' -benchtime 5x ./imapd/
+	$(GO) test -run '^$$' -bench 'Session' -benchtime 500x ./imapd/
 
 clean:
 	rm -rf bin
