@@ -219,7 +219,7 @@ func newDovecotHome(t *testing.T, src string) *dovecotHome {
 	}
 	t.Cleanup(func() { os.RemoveAll(home) })
 	mail := filepath.Join(home, "Maildir")
-	if err := diffCopyTree(src, mail); err != nil {
+	if err := copyTree(src, mail); err != nil {
 		t.Fatal(err)
 	}
 	uid, gid := os.Getuid(), os.Getgid()
@@ -306,32 +306,6 @@ func (h *dovecotHome) start(t *testing.T) *diffPeer {
 	}
 	p.greeting = g
 	return p
-}
-
-// diffCopyTree copies a directory tree, keeping file contents, names and
-// modification times (Maildir's INTERNALDATE).
-func diffCopyTree(src, dst string) error {
-	return filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if fi.IsDir() {
-			return os.MkdirAll(to, 0o700)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(to, data, 0o600); err != nil {
-			return err
-		}
-		return os.Chtimes(to, fi.ModTime(), fi.ModTime())
-	})
 }
 
 func diffChownTree(dir string, uid, gid int) error {

@@ -159,12 +159,8 @@ func (s *session) flushUpdates(allowExpunge bool) {
 	}
 }
 
-// flagNames lists a message's flags as IMAP names: system flags,
+// appendFlagNames appends a message's flags as IMAP names: system flags,
 // keywords, \Recent.
-func flagNames(m maildir.Message) []string {
-	return appendFlagNames([]string{}, m)
-}
-
 func appendFlagNames(dst []string, m maildir.Message) []string {
 	dst = m.Flags.AppendNames(dst)
 	dst = append(dst, m.Keywords...)
@@ -174,7 +170,7 @@ func appendFlagNames(dst []string, m maildir.Message) []string {
 	return dst
 }
 
-// flagList is flagNames into the session's scratch slice, valid until the
+// flagList is appendFlagNames into the session's scratch slice, valid until the
 // next call: a FETCH of every message builds no list per message.
 func (s *session) flagList(m maildir.Message) []string {
 	s.flagScratch = appendFlagNames(s.flagScratch[:0], m)

@@ -250,7 +250,7 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		}
 	}
 	if addFlags {
-		w.Raw(" FLAGS ").Flags(flagNames(f.msg))
+		w.Raw(" FLAGS ").Flags(f.s.flagList(f.msg))
 	}
 	w.Raw(")")
 	clear(vals) // let go of readers and rendered data

@@ -106,7 +106,7 @@ func newFuzzFixture(f *testing.F) *fuzzFixture {
 func (fx *fuzzFixture) run(t *testing.T, st fuzzState, in []byte) {
 	dir := t.TempDir()
 	mail := filepath.Join(dir, "Maildir")
-	if err := fuzzCopyDir(fx.template, mail); err != nil {
+	if err := copyTree(fx.template, mail); err != nil {
 		t.Fatal(err)
 	}
 	logs := &diffLogBuffer{}
@@ -202,29 +202,4 @@ func fuzzTail(b []byte) string {
 		lines = lines[len(lines)-20:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// fuzzCopyDir copies a Maildir tree (files and sidecars).
-func fuzzCopyDir(src, dst string) error {
-	return filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if fi.IsDir() {
-			return os.MkdirAll(to, 0o700)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(to, data, 0o600); err != nil {
-			return err
-		}
-		return os.Chtimes(to, fi.ModTime(), fi.ModTime())
-	})
 }

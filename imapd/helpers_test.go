@@ -173,31 +173,38 @@ func (tc *testConn) readLine() string {
 }
 
 func (tc *testConn) tryReadLine(d time.Duration) (string, error) {
-	tc.c.SetReadDeadline(time.Now().Add(d))
+	return readResponseLine(tc.c, tc.br, d, literalEnd, escapeCRLF)
+}
+
+// readResponseLine reads one response line within d, with every literal
+// (a line ending as re matches, its first group the octet count) read
+// and put inline through inline.
+func readResponseLine(c net.Conn, br *bufio.Reader, d time.Duration, re *regexp.Regexp, inline func(string) string) (string, error) {
+	c.SetReadDeadline(time.Now().Add(d))
 	var out strings.Builder
 	for {
-		l, err := tc.br.ReadString('\n')
+		l, err := br.ReadString('\n')
 		if err != nil {
 			return out.String() + l, err
 		}
 		l = strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
 		out.WriteString(l)
-		m := literalEnd.FindStringSubmatch(l)
+		m := re.FindStringSubmatch(l)
 		if m == nil {
 			return out.String(), nil
 		}
 		n, _ := strconv.Atoi(m[1])
 		buf := make([]byte, n)
-		if _, err := io.ReadFull(tc.br, buf); err != nil {
+		if _, err := io.ReadFull(br, buf); err != nil {
 			return out.String(), err
 		}
-		out.WriteString(escapeCRLF(string(buf)))
+		out.WriteString(inline(string(buf)))
 	}
 }
 
-func escapeCRLF(s string) string {
-	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
-}
+func escapeCRLF(s string) string { return crlfEscaper.Replace(s) }
+
+var crlfEscaper = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
 // transact sends "tag cmd" and returns the untagged lines and the
 // tagged one.
@@ -261,3 +268,29 @@ type remoteConn struct {
 }
 
 func (c remoteConn) RemoteAddr() net.Addr { return c.remote }
+
+// copyTree copies a directory tree (a Maildir with its sidecars), keeping file contents, names and
+// modification times (Maildir's INTERNALDATE).
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(path string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if fi.IsDir() {
+			return os.MkdirAll(to, 0o700)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(to, data, 0o600); err != nil {
+			return err
+		}
+		return os.Chtimes(to, fi.ModTime(), fi.ModTime())
+	})
+}

@@ -185,27 +185,10 @@ var liveLiteral = regexp.MustCompile(`\{(\d+)\+?\}$`)
 
 // readLine reads one response line; literals are kept raw, inline.
 func (lc *liveClient) readLine(d time.Duration) (string, error) {
-	lc.c.SetReadDeadline(time.Now().Add(d))
-	var out strings.Builder
-	for {
-		l, err := lc.br.ReadString('\n')
-		if err != nil {
-			return out.String() + l, err
-		}
-		l = strings.TrimSuffix(strings.TrimSuffix(l, "\n"), "\r")
-		out.WriteString(l)
-		m := liveLiteral.FindStringSubmatch(l)
-		if m == nil {
-			return out.String(), nil
-		}
-		n, _ := strconv.Atoi(m[1])
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(lc.br, buf); err != nil {
-			return out.String(), err
-		}
-		out.Write(buf)
-	}
+	return readResponseLine(lc.c, lc.br, d, liveLiteral, rawLiteral)
 }
+
+func rawLiteral(s string) string { return s }
 
 // cmd sends a tagged command and returns the untagged lines and the
 // tagged one.

@@ -116,11 +116,7 @@ func TestTornSidecarAppend(t *testing.T) {
 	t.Run("torn record then append", func(t *testing.T) {
 		s, want := setup(t)
 		path := filepath.Join(s.Root(), sidecarFile)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tearLastFlagRecord(t, path, b)
+		tearLastFlagRecord(t, path)
 
 		// The second process: sees the messages, appends one and flags
 		// another.
@@ -160,11 +156,7 @@ func TestTornSidecarAppend(t *testing.T) {
 	t.Run("torn record then one append", func(t *testing.T) {
 		s, want := setup(t)
 		path := filepath.Join(s.Root(), sidecarFile)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tearLastFlagRecord(t, path, b)
+		tearLastFlagRecord(t, path)
 		// The crash was a while ago: the directories are not recent.
 		ageDirs(t, s.Root())
 
@@ -208,8 +200,12 @@ func ageDirs(t testing.TB, dir string) {
 // record (of uid 4, from the SetFlags of the setup), as a writer killed
 // while appending it would have left it: that record half written,
 // nothing after it.
-func tearLastFlagRecord(t *testing.T, path string, b []byte) {
+func tearLastFlagRecord(t *testing.T, path string) {
 	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	at := bytes.LastIndex(b, []byte("\nf 4 "))
 	if at < 0 {
 		t.Fatalf("no flag record of uid 4 in the sidecar:\n%s", b)
