@@ -26,8 +26,8 @@ func cmdAppend(s *session, c *wire.Command) error {
 	if m.Binary && bytes.IndexByte(m.Data, 0) >= 0 {
 		return no("UNKNOWN-CTE", "Messages with NUL octets cannot be stored")
 	}
-	if int64(len(m.Data)) > s.srv.opts.MaxAppend {
-		return no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.MaxAppend))
+	if int64(len(m.Data)) > s.srv.opts.Limits.MaxAppend {
+		return no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.Limits.MaxAppend))
 	}
 	var opts maildir.AppendOptions
 	if opts.Flags, opts.Keywords, err = splitFlags(m.Flags); err != nil {

@@ -129,7 +129,7 @@ func (s *session) authenticate(user, pass string) error {
 	if err != nil {
 		if errors.Is(err, auth.ErrFailed) {
 			s.failed++
-			if s.failed >= s.srv.opts.MaxFailedLogins {
+			if s.failed >= s.srv.opts.Limits.MaxFailedLogins {
 				s.pendingLogout = true // BYE after the tagged NO
 			}
 		}

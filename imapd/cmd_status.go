@@ -43,7 +43,7 @@ func cmdStatus(s *session, c *wire.Command) error {
 		case wire.StatusSize:
 			s.w.Number64(uint64(st.Size))
 		case wire.StatusAppendLimit:
-			s.w.Number64(uint64(s.srv.opts.MaxAppend))
+			s.w.Number64(uint64(s.srv.opts.Limits.MaxAppend))
 		}
 	}
 	s.w.Raw(")").CRLF()

@@ -122,10 +122,12 @@ func (fx *fuzzFixture) run(t *testing.T, st fuzzState, in []byte) {
 		OpenStore: func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) },
 		Logger:    logger,
 		// Small limits so that the fuzzer reaches them.
-		MaxLine:     4 << 10,
-		MaxLiteral:  4 << 10,
-		MaxAppend:   64 << 10,
-		SearchDepth: 16,
+		Limits: Limits{
+			MaxLine:     4 << 10,
+			MaxLiteral:  4 << 10,
+			MaxAppend:   64 << 10,
+			SearchDepth: 16,
+		},
 	})
 	client, server := net.Pipe()
 	done := make(chan struct{})

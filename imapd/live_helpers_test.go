@@ -80,9 +80,9 @@ func newLiveServerUsers(tb testing.TB, dir string, users map[string]string, hubO
 	srv := New(Options{
 		Throttle: auth.NewThrottle(ht, auth.ThrottleOptions{Logger: logger,
 			Sleep: func(context.Context, time.Duration) error { return nil }}),
-		OpenStore:      func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) },
-		Logger:         logger,
-		MaxConnections: 100000,
+		OpenStore: func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) },
+		Logger:    logger,
+		Limits:    Limits{MaxConnections: 100000},
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -14,19 +14,6 @@ import (
 	"imapd/maildir"
 )
 
-// Defaults for the limits of Options.
-const (
-	DefaultMaxLine         = 64 << 10
-	DefaultMaxLiteral      = 64 << 10
-	DefaultMaxAppend       = 64 << 20
-	DefaultSearchDepth     = 64
-	DefaultIdleTimeout     = 30 * time.Minute
-	DefaultMaxFailedLogins = 3
-	DefaultMaxConnections  = 1000
-	// minIdleTimeout is RFC 3501 §5.4's floor for the autologout timer.
-	minIdleTimeout = 30 * time.Minute
-)
-
 // Options configure a Server. Zero values take the documented defaults.
 type Options struct {
 	// Authenticator checks passwords. It is wrapped in a Throttle (with
@@ -47,21 +34,9 @@ type Options struct {
 	// the host; Dovecot makes the same choice.
 	AllowPlaintext bool
 
-	// MaxLine bounds a command line, literals excluded (64 KiB).
-	MaxLine int
-	// MaxLiteral bounds a literal outside APPEND (64 KiB).
-	MaxLiteral int64
-	// MaxAppend bounds an APPENDed message (64 MiB); beyond: NO [TOOBIG].
-	MaxAppend int64
-	// SearchDepth bounds the nesting of SEARCH keys (64).
-	SearchDepth int
-	// IdleTimeout is the autologout timer: how long a client may stay
-	// silent, in IDLE too (30 minutes, and never less: RFC 3501 §5.4).
-	IdleTimeout time.Duration
-	// MaxFailedLogins per connection before BYE (3).
-	MaxFailedLogins int
-	// MaxConnections at once; more are greeted with BYE (1000).
-	MaxConnections int
+	// Limits bound what a client can make the server hold or do (see
+	// Limits; zero fields take the defaults).
+	Limits Limits
 
 	// LoginAlert, if set, is sent to every client right after it logs in
 	// (or with a PREAUTH greeting) as "* OK [ALERT] text", which RFC 3501
@@ -101,28 +76,7 @@ func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.MaxLine <= 0 {
-		o.MaxLine = DefaultMaxLine
-	}
-	if o.MaxLiteral <= 0 {
-		o.MaxLiteral = DefaultMaxLiteral
-	}
-	if o.MaxAppend <= 0 {
-		o.MaxAppend = DefaultMaxAppend
-	}
-	if o.SearchDepth <= 0 {
-		o.SearchDepth = DefaultSearchDepth
-	}
-	if o.IdleTimeout <= 0 {
-		o.IdleTimeout = DefaultIdleTimeout
-	}
-	o.IdleTimeout = max(o.IdleTimeout, minIdleTimeout)
-	if o.MaxFailedLogins <= 0 {
-		o.MaxFailedLogins = DefaultMaxFailedLogins
-	}
-	if o.MaxConnections <= 0 {
-		o.MaxConnections = DefaultMaxConnections
-	}
+	o.Limits = o.Limits.withDefaults()
 	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 		done: make(chan struct{})}
@@ -224,7 +178,7 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 		c.Close()
 		return
 	}
-	full := len(s.sessions) >= s.opts.MaxConnections
+	full := len(s.sessions) >= s.opts.Limits.MaxConnections
 	if !full {
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1)

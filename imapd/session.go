@@ -102,10 +102,11 @@ func isLocal(c net.Conn) bool {
 func (s *session) setupIO(c io.ReadWriter) {
 	o := s.srv.opts
 	s.r = wire.NewReader(c, wire.ReaderOptions{
-		MaxLine:          o.MaxLine,
-		MaxLiteral:       o.MaxLiteral,
-		MaxAppendLiteral: o.MaxAppend,
-		MaxCommand:       o.MaxAppend + 16<<20,
+		MaxLine:          o.Limits.MaxLine,
+		MaxLiteral:       o.Limits.MaxLiteral,
+		MaxAppendLiteral: o.Limits.MaxAppend,
+		MaxLiterals:      o.Limits.MaxLiterals,
+		MaxCommand:       o.Limits.MaxAppend + 16<<20,
 		Continue:         s.continueLiteral,
 	})
 	if s.w == nil {
@@ -145,7 +146,7 @@ func (s *session) armRead() bool {
 	if s.interrupted {
 		return false
 	}
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout))
+	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.Limits.IdleTimeout))
 	return true
 }
 
@@ -199,7 +200,7 @@ func (s *session) next() bool {
 	if err != nil {
 		return s.readError(err)
 	}
-	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.SearchDepth}.ParseCommand(line)
+	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.Limits.SearchDepth}.ParseCommand(line)
 	if err != nil {
 		var se *wire.SyntaxError
 		if errors.As(err, &se) {

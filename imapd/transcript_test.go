@@ -33,7 +33,7 @@ import (
 // Lines starting with "! " set up the server (before the first C line)
 // or the Maildir (anywhere):
 //
-//	! maxappend N        Options.MaxAppend = N
+//	! maxappend N        Options.Limits.MaxAppend = N
 //	! remote IP          connections seem to come from IP (port 40000), so
 //	                     the loopback exemption of plaintext login is lost
 //	! plaintext          Options.AllowPlaintext = true
@@ -127,7 +127,7 @@ func runTranscript(t *testing.T, file, data string, dump bool) {
 			if err != nil {
 				t.Fatalf("%s:%d: %v", file, lines[i].n, err)
 			}
-			tweaks = append(tweaks, func(o *Options) { o.MaxAppend = n })
+			tweaks = append(tweaks, func(o *Options) { o.Limits.MaxAppend = n })
 		case "remote":
 			remote = &net.TCPAddr{IP: net.ParseIP(arg), Port: 40000}
 		case "plaintext":

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"imapd/imapd"
 )
 
 // Config is the TOML configuration; imapd.toml.example documents every
@@ -66,15 +68,53 @@ type AuthConfig struct {
 	PAMConcurrency  int    `toml:"pam_concurrency"`
 }
 
-// LimitsConfig bounds what clients may do.
+// LimitsConfig bounds what clients may do; imapd.Limits says what each
+// limit means, imapd.toml.example gives its default. Zero: the default.
 type LimitsConfig struct {
-	MaxLine         int      `toml:"max_line"`
-	MaxLiteral      int64    `toml:"max_literal"`
-	MaxAppend       int64    `toml:"max_append"`
-	SearchDepth     int      `toml:"search_depth"`
-	IdleTimeout     Duration `toml:"idle_timeout"`
-	MaxFailedLogins int      `toml:"max_failed_logins"`
-	MaxConnections  int      `toml:"max_connections"`
+	MaxLine                 int      `toml:"max_line"`
+	MaxLiteral              int64    `toml:"max_literal"`
+	MaxLiterals             int      `toml:"max_literals"`
+	MaxAppend               int64    `toml:"max_append"`
+	PreLoginMaxLiteral      int64    `toml:"prelogin_max_literal"`
+	PreLoginMaxLiterals     int      `toml:"prelogin_max_literals"`
+	PreLoginTimeout         Duration `toml:"prelogin_timeout"`
+	IdleTimeout             Duration `toml:"idle_timeout"`
+	WriteTimeout            Duration `toml:"write_timeout"`
+	MaxConnections          int      `toml:"max_connections"`
+	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
+	MaxUserConnectionsPerIP int      `toml:"max_user_connections_per_ip"`
+	MaxFailedLogins         int      `toml:"max_failed_logins"`
+	LoginConcurrency        int      `toml:"login_concurrency"`
+	SearchDepth             int      `toml:"search_depth"`
+	SearchKeys              int      `toml:"search_keys"`
+	SearchWorkers           int      `toml:"search_workers"`
+	MaxKeywords             int      `toml:"max_keywords"`
+	MaxFolders              int      `toml:"max_folders"`
+}
+
+// imapd returns the limits as the server takes them.
+func (c LimitsConfig) imapd() imapd.Limits {
+	return imapd.Limits{
+		MaxLine:                 c.MaxLine,
+		MaxLiteral:              c.MaxLiteral,
+		MaxLiterals:             c.MaxLiterals,
+		MaxAppend:               c.MaxAppend,
+		PreLoginMaxLiteral:      c.PreLoginMaxLiteral,
+		PreLoginMaxLiterals:     c.PreLoginMaxLiterals,
+		PreLoginTimeout:         c.PreLoginTimeout.Duration,
+		IdleTimeout:             c.IdleTimeout.Duration,
+		WriteTimeout:            c.WriteTimeout.Duration,
+		MaxConnections:          c.MaxConnections,
+		MaxConnectionsPerIP:     c.MaxConnectionsPerIP,
+		MaxUserConnectionsPerIP: c.MaxUserConnectionsPerIP,
+		MaxFailedLogins:         c.MaxFailedLogins,
+		LoginConcurrency:        c.LoginConcurrency,
+		SearchDepth:             c.SearchDepth,
+		SearchKeys:              c.SearchKeys,
+		SearchWorkers:           c.SearchWorkers,
+		MaxKeywords:             c.MaxKeywords,
+		MaxFolders:              c.MaxFolders,
+	}
 }
 
 // LogConfig sets up log/slog.

@@ -83,17 +83,11 @@ func run() error {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	}
 	opts := imapd.Options{
-		OpenStore:       openStore,
-		TLSConfig:       tlsConfig,
-		AllowPlaintext:  cfg.AllowPlaintext,
-		MaxLine:         cfg.Limits.MaxLine,
-		MaxLiteral:      cfg.Limits.MaxLiteral,
-		MaxAppend:       cfg.Limits.MaxAppend,
-		SearchDepth:     cfg.Limits.SearchDepth,
-		IdleTimeout:     cfg.Limits.IdleTimeout.Duration,
-		MaxFailedLogins: cfg.Limits.MaxFailedLogins,
-		MaxConnections:  cfg.Limits.MaxConnections,
-		Logger:          logger,
+		OpenStore:      openStore,
+		TLSConfig:      tlsConfig,
+		AllowPlaintext: cfg.AllowPlaintext,
+		Limits:         cfg.Limits.imapd(),
+		Logger:         logger,
 	}
 
 	if *preauth {
