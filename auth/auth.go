@@ -38,6 +38,12 @@ var (
 	// ErrUnavailable means the backend is down or misconfigured, so the
 	// credentials could not be checked. The server answers NO [UNAVAILABLE].
 	ErrUnavailable = errors.New("authentication backend unavailable")
+	// ErrThrottled means the attempt was refused without a check: its
+	// address has failed so often lately that its queue of attempts is
+	// full (see Throttle). It is not a failure (no count, no delay) and
+	// says nothing about the credentials. The server answers
+	// NO [UNAVAILABLE] with a text that asks to try later.
+	ErrThrottled = errors.New("too many failed logins from this address")
 	// ErrInvalidUsername is wrapped by ValidUsername's errors (and, together
 	// with ErrFailed, by a backend asked about such a name).
 	ErrInvalidUsername = errors.New("invalid username")
@@ -47,7 +53,7 @@ var (
 //
 // Authenticate returns the user's Identity, or an error for which
 // errors.Is(err, ErrFailed) or errors.Is(err, ErrUnavailable) holds (or the
-// context's error). Implementations must be safe for concurrent use. Delays
+// context's error); ErrThrottled is the Throttle's, never a backend's. Implementations must be safe for concurrent use. Delays
 // and failure logging are not their job: wrap them in a Throttle.
 type Authenticator interface {
 	Authenticate(ctx context.Context, username, password string) (Identity, error)

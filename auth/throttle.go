@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
+	"runtime"
 	"time"
 )
 
@@ -20,6 +20,14 @@ type ThrottleOptions struct {
 	// Window is how long an address's failures are remembered after its
 	// last one; after a quiet Window it starts again at Base. Default 15m.
 	Window time.Duration
+	// MaxWait bounds how long an attempt from an address with recent
+	// failures may wait for the address's next slot; one that would wait
+	// longer is refused unchecked (ErrThrottled). Default 2×Max.
+	MaxWait time.Duration
+	// Concurrency bounds the password checks (the backend's Authenticate:
+	// bcrypt, SHA-crypt, PAM) that run at once, so logins never take more
+	// than that many CPUs. Default half the CPUs, at least 1.
+	Concurrency int
 	// MaxAddrs bounds the number of addresses remembered; when full, the
 	// forgotten and then the oldest are dropped. Default 65536.
 	MaxAddrs int
@@ -32,37 +40,57 @@ type ThrottleOptions struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
-// Throttle wraps an Authenticator: it delays and logs every failed login,
-// with a delay that grows with the failures from the same address.
+// Throttle wraps an Authenticator: it spaces out, delays and logs failed
+// logins, per address and across all of the address's connections, and
+// bounds the password checks that run at once.
 //
-// The answer to a failed login goes out Delay after the attempt started,
+// The gate: once an address has failed, its attempts take turns. Each
+// waits for the address's next slot before its password is checked, and
+// the slots are a delay apart, the delay doubling with the failures (Base
+// to Max). However many connections an address opens, it gets about one
+// check per current delay; an attempt that would wait more than MaxWait is
+// refused at once, unchecked, with ErrThrottled. Attempts from an address
+// with no recent failure pass the gate without waiting, so a user who
+// types the right password is never delayed. A burst of parallel attempts
+// from a fresh address is checked at most Concurrency at a time, and once
+// one of them fails the rest must take slots too.
+//
+// The answer to a failed check goes out the delay after the check started,
 // however long the backend took, so the timing of a failure says nothing
-// about why it failed. Success is answered at once and does not clear the
-// address's count: an attacker holding one valid account cannot use it to
-// reset the delay for guessing others.
+// about why it failed; it is also the time the address's next slot opens,
+// so one connection guessing in turn sees no extra wait from the gate. A
+// success is answered at once and does not clear the address's count: an
+// attacker holding one valid account cannot use it to reset the delay for
+// guessing others.
 //
 // Addresses are counted by IPv4 address and by IPv6 /64, the block one
 // client usually holds. Logins without an address (stdin, a pipe) share
 // one count. Backend trouble (ErrUnavailable) is logged but neither counted
-// nor delayed: it is not the client's doing.
+// nor delayed: it is not the client's doing. If ctx ends while an attempt
+// waits (for its slot, for a check to run, or after a failure), it returns
+// at once.
+//
+// The trade-off: the count belongs to the address, not to the user, so a
+// legitimate user behind the same address as an attacker (a NAT, a shared
+// proxy, a campus) waits for the same slots and, while the attacker keeps
+// the queue full, is refused with ErrThrottled until the attacker stops
+// and the queue drains (at most MaxWait). Counting per user as well would
+// not help: the attacker chooses the usernames. The user keeps the answer
+// "too many failed logins from your address", not "wrong password", and
+// the attacker keeps about one guess per Max delay.
+//
+// The state shared by all attempts is one addrTable (addrstate.go); the
+// hashing pool is per Throttle, hence per process.
 type Throttle struct {
 	// auth is the backend.
 	auth Authenticator
 	// opts are the options with defaults filled in.
 	opts ThrottleOptions
-
-	// mu guards failures; it is never held while sleeping or in auth.
-	mu sync.Mutex
-	// failures is the recent failure count per address block.
-	failures map[netip.Prefix]*failureCount
-}
-
-// failureCount is one address block's recent failures.
-type failureCount struct {
-	// n is the number of failures since the count last started.
-	n int
-	// last is the time of the latest failure.
-	last time.Time
+	// table is the per-address failure counts and gates.
+	table *addrTable
+	// sem holds a token per password check running; its capacity is
+	// opts.Concurrency.
+	sem chan struct{}
 }
 
 // NewThrottle wraps a with the given options.
@@ -77,6 +105,12 @@ func NewThrottle(a Authenticator, opts ThrottleOptions) *Throttle {
 	if opts.Window <= 0 {
 		opts.Window = 15 * time.Minute
 	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 2 * opts.Max
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = max(1, runtime.NumCPU()/2)
+	}
 	if opts.MaxAddrs <= 0 {
 		opts.MaxAddrs = 65536
 	}
@@ -89,20 +123,40 @@ func NewThrottle(a Authenticator, opts ThrottleOptions) *Throttle {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
-	return &Throttle{auth: a, opts: opts, failures: make(map[netip.Prefix]*failureCount)}
+	return &Throttle{auth: a, opts: opts,
+		table: newAddrTable(opts.Base, opts.Max, opts.Window, opts.MaxWait, opts.MaxAddrs),
+		sem:   make(chan struct{}, opts.Concurrency)}
 }
 
-// Authenticate asks the backend and, on failure, logs the attempt and waits
-// out the address's delay before returning. If ctx ends during the wait it
-// returns at once, with an error that matches both the failure and
+// Authenticate waits for the address's turn and a free place in the
+// hashing pool, asks the backend and, on failure, logs the attempt and
+// waits out the address's delay before returning. An attempt the gate
+// refuses returns ErrThrottled without asking the backend. If ctx ends
+// during a wait it returns at once: before the check with ctx.Err(),
+// after a failure with an error that matches both the failure and
 // ctx.Err(). The password is never logged.
 func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username, password string) (Identity, error) {
+	log := t.opts.Logger.With("remote", addrString(remote), "user", logUsername(username))
+	p := pass{key: blockOf(remote)}
+	if err := t.enter(ctx, &p); err != nil {
+		t.table.done(&p)
+		if errors.Is(err, ErrThrottled) {
+			// Counted, and reported with the address's next failure.
+			log.Debug("login refused unchecked", "err", err)
+		} else {
+			log.Info("login abandoned", "err", err)
+		}
+		return Identity{}, err
+	}
 	start := t.opts.Now()
 	id, err := t.auth.Authenticate(ctx, username, password)
+	if err == nil || !errors.Is(err, ErrFailed) {
+		<-t.sem
+		t.table.done(&p)
+	}
 	if err == nil {
 		return id, nil
 	}
-	log := t.opts.Logger.With("remote", addrString(remote), "user", logUsername(username))
 	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 		log.Info("login abandoned", "err", err)
 		return Identity{}, err
@@ -115,8 +169,15 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 		return Identity{}, err
 	}
 
-	n, delay := t.fail(remote, start)
-	log.Warn("login failed", "reason", err.Error(), "failures", n, "delay", delay)
+	// Counted before the pool's token goes back, so that an attempt from
+	// the same address that takes the token sees the failure.
+	n, delay, refused := t.table.fail(&p, start)
+	<-t.sem
+	attrs := []any{"reason", err.Error(), "failures", n, "delay", delay}
+	if refused > 0 {
+		attrs = append(attrs, "refused", refused)
+	}
+	log.Warn("login failed", attrs...)
 	if wait := delay - t.opts.Now().Sub(start); wait > 0 {
 		if serr := t.opts.Sleep(ctx, wait); serr != nil {
 			return Identity{}, fmt.Errorf("%w (delay cut short: %w)", err, serr)
@@ -125,70 +186,32 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 	return Identity{}, err
 }
 
-// fail counts a failure from remote at now and returns the count and delay.
-func (t *Throttle) fail(remote netip.Addr, now time.Time) (int, time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	key := blockOf(remote)
-	c := t.failures[key]
-	if c != nil && now.Sub(c.last) >= t.opts.Window {
-		c.n = 0
-	}
-	if c == nil {
-		if len(t.failures) >= t.opts.MaxAddrs {
-			t.pruneLocked(now)
+// enter takes p through the gate and into the hashing pool: on success the
+// caller holds a token in t.sem. An attempt that entered the pool without
+// a slot, from an address that failed while it waited for the token, gives
+// the token back and takes a slot first: a burst of parallel attempts from
+// a fresh address is gated as soon as one of them fails.
+func (t *Throttle) enter(ctx context.Context, p *pass) error {
+	for {
+		wait, err := t.table.admit(p, t.opts.Now())
+		if err != nil {
+			return err
 		}
-		c = &failureCount{}
-		t.failures[key] = c
-	}
-	c.n++
-	c.last = now
-	return c.n, t.delayFor(c.n)
-}
-
-// delayFor is Base doubled for each failure after the first, capped at Max.
-func (t *Throttle) delayFor(n int) time.Duration {
-	d := t.opts.Base
-	for i := 1; i < n && d < t.opts.Max; i++ {
-		d *= 2
-	}
-	return min(d, t.opts.Max)
-}
-
-// pruneLocked makes room in a full table: it drops the counts whose Window
-// has passed and, if none has, the one with the oldest failure.
-func (t *Throttle) pruneLocked(now time.Time) {
-	var oldest netip.Prefix
-	var oldestAt time.Time
-	for k, c := range t.failures {
-		if now.Sub(c.last) >= t.opts.Window {
-			delete(t.failures, k)
-			continue
+		if wait > 0 {
+			if err := t.opts.Sleep(ctx, wait); err != nil {
+				return err
+			}
 		}
-		if oldestAt.IsZero() || c.last.Before(oldestAt) {
-			oldest, oldestAt = k, c.last
+		select {
+		case t.sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
+		if p.slotted() || !t.table.gated(p.key, t.opts.Now()) {
+			return nil
+		}
+		<-t.sem
 	}
-	if len(t.failures) >= t.opts.MaxAddrs {
-		delete(t.failures, oldest)
-	}
-}
-
-// blockOf is the address block failures are counted by.
-func blockOf(a netip.Addr) netip.Prefix {
-	if !a.IsValid() {
-		return netip.Prefix{}
-	}
-	a = a.Unmap().WithZone("")
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, err := a.Prefix(bits)
-	if err != nil {
-		return netip.Prefix{}
-	}
-	return p
 }
 
 func addrString(a netip.Addr) string {

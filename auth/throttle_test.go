@@ -34,8 +34,10 @@ func (s stubAuth) Authenticate(ctx context.Context, user, pw string) (Identity, 
 	return Identity{}, ErrFailed
 }
 
-// sleepRecorder records the waits asked for, and honours a done context.
+// sleepRecorder records the waits asked for, moves its clock (if any) on
+// by each, and honours a done context.
 type sleepRecorder struct {
+	clock *fakeClock
 	mu    sync.Mutex
 	waits []time.Duration
 }
@@ -44,7 +46,13 @@ func (r *sleepRecorder) Sleep(ctx context.Context, d time.Duration) error {
 	r.mu.Lock()
 	r.waits = append(r.waits, d)
 	r.mu.Unlock()
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.clock != nil {
+		r.clock.Advance(d)
+	}
+	return nil
 }
 
 func (r *sleepRecorder) take() []time.Duration {
@@ -64,7 +72,8 @@ type throttleRig struct {
 
 func newThrottleRig(t *testing.T, a Authenticator, opts ThrottleOptions) *throttleRig {
 	t.Helper()
-	r := &throttleRig{clock: newFakeClock(), sleep: &sleepRecorder{}, log: &logBuffer{}}
+	clock := newFakeClock()
+	r := &throttleRig{clock: clock, sleep: &sleepRecorder{clock: clock}, log: &logBuffer{}}
 	if s, ok := a.(stubAuth); ok {
 		s.clock = r.clock
 		a = s
@@ -206,7 +215,7 @@ func TestThrottleBoundsAddresses(t *testing.T) {
 	r.fail(t, "192.0.2.2")
 	r.clock.Advance(time.Second)
 	r.fail(t, "192.0.2.3") // drops 192.0.2.1, the oldest
-	if n := len(r.failures); n != 2 {
+	if n := len(r.table.addrs); n != 2 {
 		t.Fatalf("%d addresses remembered, want 2", n)
 	}
 	if d := r.fail(t, "192.0.2.2"); d != 2*time.Second {
@@ -222,22 +231,20 @@ func TestThrottleConcurrentFailures(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			_, _ = r.Authenticate(context.Background(), netip.MustParseAddr("192.0.2.8"), "x", "y")
+			_, err := r.Authenticate(context.Background(), netip.MustParseAddr("192.0.2.8"), "x", "y")
+			if !errors.Is(err, ErrFailed) {
+				t.Errorf("Authenticate: %v, want ErrFailed", err)
+			}
 		})
 	}
 	wg.Wait()
-	if c := r.failures[blockOf(netip.MustParseAddr("192.0.2.8"))]; c == nil || c.n != 20 {
-		t.Fatalf("count %+v, want 20", c)
-	}
-	waits := r.sleep.take()
-	slices.Sort(waits)
-	if waits[0] != time.Millisecond || waits[19] != time.Millisecond<<19 {
-		t.Fatalf("waits %v", waits)
+	if c := r.table.addrs[blockOf(netip.MustParseAddr("192.0.2.8"))]; c == nil || c.n != 20 || c.queued != 0 {
+		t.Fatalf("count %+v, want 20 failures and none queued", c)
 	}
 }
 
 // The real clock and timer: a failure waits, and a cancelled context ends
-// the wait at once.
+// the wait at once, in the gate or after a failure.
 func TestThrottleRealSleep(t *testing.T) {
 	th := NewThrottle(stubAuth{}, ThrottleOptions{Base: 50 * time.Millisecond, Max: 10 * time.Second, Logger: discard()})
 	addr := netip.MustParseAddr("192.0.2.10")
@@ -249,19 +256,37 @@ func TestThrottleRealSleep(t *testing.T) {
 		t.Fatalf("a failure returned after %v, before its 50ms delay", el)
 	}
 
-	// Push the delay up to the 10s cap, then cancel during it.
+	// Push the delay up to the 10s cap, then cancel while the next attempt
+	// waits for its slot: it returns unchecked and uncounted.
 	for range 8 {
-		th.fail(addr, time.Now())
+		th.table.fail(&pass{key: blockOf(addr)}, time.Now())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start = time.Now()
 	_, err := th.Authenticate(ctx, addr, "x", "y")
-	if !errors.Is(err, ErrFailed) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled wait: %v, want ErrFailed and context.Canceled", err)
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) {
+		t.Fatalf("cancelled wait for a slot: %v, want context.Canceled alone", err)
 	}
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("a cancelled wait took %v", el)
+	}
+	if c := th.table.addrs[blockOf(addr)]; c.n != 9 || c.queued != 0 {
+		t.Fatalf("after a cancelled wait: %+v, want 9 failures, none queued", c)
+	}
+
+	// A fresh address with a 10s delay: cancel during the delay after the
+	// failure.
+	th = NewThrottle(stubAuth{}, ThrottleOptions{Base: 10 * time.Second, Logger: discard()})
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = th.Authenticate(ctx, addr, "x", "y")
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled delay: %v, want ErrFailed and context.Canceled", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("a cancelled delay took %v", el)
 	}
 
 	// A context already done before the check: no count, no wait.
@@ -271,7 +296,7 @@ func TestThrottleRealSleep(t *testing.T) {
 	if _, err := h.Authenticate(ctx, addr, "x", "y"); !errors.Is(err, context.Canceled) || errors.Is(err, ErrFailed) {
 		t.Fatalf("abandoned login: %v", err)
 	}
-	if len(h.failures) != 0 {
+	if len(h.table.addrs) != 0 {
 		t.Fatal("an abandoned login was counted")
 	}
 }
