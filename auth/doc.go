@@ -10,7 +10,8 @@
 // Invariants:
 //
 //   - A client learns one bit: ErrFailed (wrong user or password, never
-//     which) or ErrUnavailable. Error texts name a reason for the operator's
+//     which) or ErrUnavailable; or that it was refused unchecked
+//     (ErrThrottled), which says nothing about the credentials. Error texts name a reason for the operator's
 //     log and are never sent to a client.
 //   - Passwords and hashes are never logged and never put in an error, at
 //     any level. Usernames are logged, bounded in length.
@@ -21,9 +22,15 @@
 //   - Failures cost the same: a failed login for an unknown user, an invalid
 //     name or a refused line runs a bcrypt comparison at the file's highest
 //     bcrypt cost, and Throttle answers every failure the same delay after
-//     the attempt began. Throttle's delay doubles per failure from the same
+//     its check began. Throttle's delay doubles per failure from the same
 //     address (IPv4 address, IPv6 /64) up to a cap, and is forgotten after a
 //     quiet window; a success does not reset it.
+//   - The delay belongs to the address, not to a connection: once an
+//     address has failed, its checks are spaced a delay apart across all of
+//     its connections, and an attempt that would wait too long is refused
+//     unchecked (ErrThrottled). At most ThrottleOptions.Concurrency checks
+//     run at once per Throttle. All of the per-address state is one type,
+//     addrTable.
 //   - Every username accepted is a single safe path element (ValidUsername),
 //     and a Maildir built from a template stays below the template's base.
 //   - Writers: only File.Save writes the htpasswd file, always under an
@@ -37,6 +44,6 @@
 //     most once a second and reloads on a change; if the file cannot be
 //     read, the last good version stays in use and the error is logged once.
 //   - Locks: Htpasswd.mu only serialises reloads (Authenticate never waits on
-//     it); Throttle.mu guards only the counts and is never held while the
-//     backend runs or while sleeping. Neither is ever taken inside the other.
+//     it); addrTable.mu guards only the counts and is never held while the
+//     backend runs or while sleeping (it is addrTable.mu). Neither is ever taken inside the other.
 package auth

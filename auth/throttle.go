@@ -49,7 +49,11 @@ type ThrottleOptions struct {
 // the slots are a delay apart, the delay doubling with the failures (Base
 // to Max). However many connections an address opens, it gets about one
 // check per current delay; an attempt that would wait more than MaxWait is
-// refused at once, unchecked, with ErrThrottled. Attempts from an address
+// refused at once, unchecked, with ErrThrottled. Slots handed out while
+// the count was low keep their shorter spacing, so a burst from an address
+// gets at most about MaxWait/Base checks before the spacing reaches Max
+// (with the defaults, 32 in the first half-minute, then one per 16s, until
+// the address is quiet for a Window). Attempts from an address
 // with no recent failure pass the gate without waiting, so a user who
 // types the right password is never delayed. A burst of parallel attempts
 // from a fresh address is checked at most Concurrency at a time, and once
