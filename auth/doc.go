@@ -44,6 +44,7 @@
 //     most once a second and reloads on a change; if the file cannot be
 //     read, the last good version stays in use and the error is logged once.
 //   - Locks: Htpasswd.mu only serialises reloads (Authenticate never waits on
-//     it); addrTable.mu guards only the counts and is never held while the
-//     backend runs or while sleeping (it is addrTable.mu). Neither is ever taken inside the other.
+//     it); addrTable.mu guards only the Throttle's counts and slots and is
+//     never held while the backend runs or while sleeping. Neither is ever
+//     taken inside the other.
 package auth
