@@ -120,14 +120,15 @@ func cmdAuthenticate(s *session, c *wire.Command) error {
 }
 
 // authenticate checks a password and logs in. Too many failures on one
-// connection end it with BYE.
+// connection end it with BYE; attempts refused unchecked (the address's
+// queue is full) count too, so that a connection cannot retry forever.
 func (s *session) authenticate(user, pass string) error {
 	if s.srv.throttle == nil {
 		return no("UNAVAILABLE", "No authentication backend is configured")
 	}
 	id, err := s.srv.throttle.Authenticate(s.srv.ctx, remoteAddr(s.conn), user, pass)
 	if err != nil {
-		if errors.Is(err, auth.ErrFailed) {
+		if errors.Is(err, auth.ErrFailed) || errors.Is(err, auth.ErrThrottled) {
 			s.failed++
 			if s.failed >= s.srv.opts.Limits.MaxFailedLogins {
 				s.pendingLogout = true // BYE after the tagged NO

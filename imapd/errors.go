@@ -61,6 +61,11 @@ func classify(err error, target bool) (re *respError, unexpected bool) {
 		return &respError{"NO", "TOOBIG", "Message too big"}, false
 	case errors.Is(err, auth.ErrFailed):
 		return &respError{"NO", "AUTHENTICATIONFAILED", "Authentication failed"}, false
+	case errors.Is(err, auth.ErrThrottled):
+		// Not AUTHENTICATIONFAILED: the password was not checked, and a
+		// client that took it for a wrong password would ask its user for
+		// another one (RFC 5530 §3: UNAVAILABLE, "try again later").
+		return &respError{"NO", "UNAVAILABLE", "Too many failed logins from your address, try later"}, false
 	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, context.Canceled):
 		return &respError{"NO", "UNAVAILABLE", "Authentication is temporarily unavailable"}, false
 	}

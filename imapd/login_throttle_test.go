@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -73,8 +74,9 @@ type guessResult struct {
 
 // guess runs conns connections from 127.0.0.1 that send wrong LOGINs for
 // d, reconnecting after each BYE; each waits for its answer before
-// guessing again, as a brute-force client must.
-func guess(addr string, conns int, d time.Duration) guessResult {
+// guessing again, as a brute-force client must, and pauses after a
+// refusal.
+func guess(addr string, conns int, d, pause time.Duration) guessResult {
 	var res guessResult
 	var failed, refused atomic.Int64
 	deadline := time.Now().Add(d)
@@ -104,6 +106,7 @@ func guess(addr string, conns int, d time.Duration) guessResult {
 						failed.Add(1)
 					case strings.Contains(line, "[UNAVAILABLE]"):
 						refused.Add(1)
+						time.Sleep(pause)
 					}
 				}
 				c.Close()
@@ -132,18 +135,83 @@ func readTagged(br *bufio.Reader, tag string) (string, error) {
 // TestMeasureGuessing measures the password checks per second that many
 // parallel connections from one address get, with the daemon's default
 // throttle and bcrypt at the default cost. It is a measurement, not a
-// check: IMAPD_MEASURE_GUESSING=300 (connections) runs it.
+// check: IMAPD_MEASURE_GUESSING=300 (connections) runs it, for
+// IMAPD_MEASURE_SECONDS (30).
 func TestMeasureGuessing(t *testing.T) {
 	var conns int
 	if _, err := fmt.Sscan(os.Getenv("IMAPD_MEASURE_GUESSING"), &conns); err != nil || conns <= 0 {
 		t.Skip("IMAPD_MEASURE_GUESSING=<connections> runs it")
 	}
-	const d = 30 * time.Second
+	d := 30 * time.Second
+	if s := os.Getenv("IMAPD_MEASURE_SECONDS"); s != "" {
+		var n int
+		fmt.Sscan(s, &n)
+		d = time.Duration(n) * time.Second
+	}
 	ts, counter := guessingServer(t, bcrypt.DefaultCost, nil)
 	start := time.Now()
-	res := guess(ts.addr, conns, d)
+	var half int64
+	time.AfterFunc(d/2, func() { half = counter.checks.Load() })
+	res := guess(ts.addr, conns, d, 0)
 	el := time.Since(start)
-	t.Logf("%d connections for %v: %d checks (%.1f/s), peak %d at once; client saw %d failed, %d refused",
-		conns, el.Round(time.Second), counter.checks.Load(), float64(counter.checks.Load())/el.Seconds(),
+	all := counter.checks.Load()
+	t.Logf("%d connections for %v: %d checks (%.2f/s; second half %.2f/s), peak %d at once; client saw %d failed, %d refused",
+		conns, el.Round(time.Second), all, float64(all)/el.Seconds(), float64(all-half)/(el-d/2).Seconds(),
 		counter.peak.Load(), res.failed, res.refused)
+}
+
+// Many parallel connections from one address sending wrong LOGINs share
+// the address's delay: the server checks about one password per delay
+// between them, answers the rest NO [UNAVAILABLE] unchecked, and never
+// runs more checks at once than the pool allows.
+func TestLoginThrottleSharedAcrossConnections(t *testing.T) {
+	const (
+		base    = 40 * time.Millisecond
+		maxD    = 160 * time.Millisecond
+		maxWait = 2 * maxD
+		conc    = 2
+		run     = 1600 * time.Millisecond
+	)
+	ts, counter := guessingServer(t, bcrypt.MinCost, func(a auth.Authenticator) *auth.Throttle {
+		return auth.NewThrottle(a, auth.ThrottleOptions{Base: base, Max: maxD, Concurrency: conc,
+			Logger: slog.New(slog.DiscardHandler)})
+	})
+	done := make(chan guessResult)
+	go func() { done <- guess(ts.addr, 50, run, base) }()
+
+	// The refusal, as a client sees it while the guessers fill the queue.
+	time.Sleep(run / 2)
+	refusal := ""
+	for range 5 {
+		tc := ts.dial()
+		_, tagged := tc.transact("r1", "LOGIN demo wrong")
+		tc.c.Close()
+		if strings.Contains(tagged, "[UNAVAILABLE]") {
+			refusal = tagged
+			break
+		}
+	}
+	if want := "r1 NO [UNAVAILABLE] Too many failed logins from your address, try later"; refusal != want {
+		t.Errorf("LOGIN while others guess from the same address: %q, want %q", refusal, want)
+	}
+
+	res := <-done
+	// Let the attempts still queued (at most maxWait) be checked.
+	time.Sleep(maxWait + maxD)
+	checks, peak := counter.checks.Load(), counter.peak.Load()
+	t.Logf("%d checks, peak %d; clients saw %d failed, %d refused", checks, peak, res.failed, res.refused)
+	// The first burst is at most the pool; then slots at most maxWait
+	// ahead, maxWait/base of them at lower delays while the count climbs,
+	// then one per max delay (auth's TestThrottleGateParallelGuessing has
+	// the reasoning); the probes above took a few slots. Each connection
+	// on its own would make hundreds.
+	if limit := int64(conc + maxWait/base + (run+maxWait)/maxD + 2); checks > limit {
+		t.Errorf("%d password checks from one address in %v, want at most %d", checks, run, limit)
+	}
+	if peak > conc {
+		t.Errorf("%d checks ran at once, want at most %d", peak, conc)
+	}
+	if res.refused == 0 || res.failed == 0 {
+		t.Errorf("clients saw %d failed and %d refused, want both", res.failed, res.refused)
+	}
 }

@@ -82,7 +82,7 @@ func New(o Options) *Server {
 		done: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.throttle == nil && o.Authenticator != nil {
-		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger})
+		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger, Concurrency: o.Limits.LoginConcurrency})
 	}
 	return s
 }
