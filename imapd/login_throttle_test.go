@@ -150,13 +150,13 @@ func TestMeasureGuessing(t *testing.T) {
 	}
 	ts, counter := guessingServer(t, bcrypt.DefaultCost, nil)
 	start := time.Now()
-	var half int64
-	time.AfterFunc(d/2, func() { half = counter.checks.Load() })
+	var half atomic.Int64
+	time.AfterFunc(d/2, func() { half.Store(counter.checks.Load()) })
 	res := guess(ts.addr, conns, d, 0)
 	el := time.Since(start)
 	all := counter.checks.Load()
 	t.Logf("%d connections for %v: %d checks (%.2f/s; second half %.2f/s), peak %d at once; client saw %d failed, %d refused",
-		conns, el.Round(time.Second), all, float64(all)/el.Seconds(), float64(all-half)/(el-d/2).Seconds(),
+		conns, el.Round(time.Second), all, float64(all)/el.Seconds(), float64(all-half.Load())/(el-d/2).Seconds(),
 		counter.peak.Load(), res.failed, res.refused)
 }
 
