@@ -23,6 +23,10 @@ type Limits struct {
 	MaxLiteral int64
 	// MaxLiterals bounds the literals of one command (256).
 	MaxLiterals int
+	// MaxCommand bounds the octets of one command held in memory: its
+	// lines and literals, APPEND's message aside, which is streamed to
+	// disk (256 KiB; at least MaxLine plus MaxLiteral).
+	MaxCommand int64
 	// MaxAppend bounds an APPENDed message (64 MiB); beyond: NO [TOOBIG].
 	// It is announced as APPENDLIMIT (RFC 7889).
 	MaxAppend int64
@@ -83,6 +87,7 @@ const (
 	DefaultMaxLine                 = 64 << 10
 	DefaultMaxLiteral              = 64 << 10
 	DefaultMaxLiterals             = 256
+	DefaultMaxCommand              = 256 << 10
 	DefaultMaxAppend               = 64 << 20
 	DefaultPreLoginMaxLiteral      = 4 << 10
 	DefaultPreLoginMaxLiterals     = 4
@@ -107,6 +112,8 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.MaxLine, DefaultMaxLine)
 	setInt64(&l.MaxLiteral, DefaultMaxLiteral)
 	setInt(&l.MaxLiterals, DefaultMaxLiterals)
+	setInt64(&l.MaxCommand, DefaultMaxCommand)
+	l.MaxCommand = max(l.MaxCommand, int64(l.MaxLine)+l.MaxLiteral)
 	setInt64(&l.MaxAppend, DefaultMaxAppend)
 	setInt64(&l.PreLoginMaxLiteral, DefaultPreLoginMaxLiteral)
 	setInt(&l.PreLoginMaxLiterals, DefaultPreLoginMaxLiterals)

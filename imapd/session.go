@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,9 @@ type session struct {
 	flagScratch []string
 	metaScratch []maildir.Message
 	failed      int // failed logins on this connection
+	// overlong counts the overlong command lines in a row; at
+	// maxOverlongLines the connection ends.
+	overlong int
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
@@ -100,14 +104,10 @@ func isLocal(c net.Conn) bool {
 }
 
 func (s *session) setupIO(c io.ReadWriter) {
-	o := s.srv.opts
 	s.r = wire.NewReader(c, wire.ReaderOptions{
-		MaxLine:          o.Limits.MaxLine,
-		MaxLiteral:       o.Limits.MaxLiteral,
-		MaxAppendLiteral: o.Limits.MaxAppend,
-		MaxLiterals:      o.Limits.MaxLiterals,
-		MaxCommand:       o.Limits.MaxAppend + 16<<20,
-		Continue:         s.continueLiteral,
+		Limits:         s.readLimits(),
+		StreamMessages: true,
+		Continue:       s.continueLiteral,
 	})
 	if s.w == nil {
 		// Output reaches the network once per command, or per buffer
@@ -115,6 +115,37 @@ func (s *session) setupIO(c io.ReadWriter) {
 		s.w = wire.NewWriter(c)
 	} else {
 		s.w.Reset(c)
+	}
+}
+
+// readLimits are the Reader's limits in the session's state. Before login
+// every literal, with "+" or without, is tiny (RFC 7888's LITERAL- limit
+// is the model), there are few of them, and a refused one is thrown away
+// only if it is tiny too: what a stranger can make us read and hold is
+// kilobytes. After login the configured limits apply; APPEND's message
+// is streamed to disk (cmd_append.go), so its size costs no memory; a
+// refused literal costs none either, only the time to read it, so one of
+// up to twice MaxAppend (at least 1 MiB) is read and thrown away rather
+// than closing the connection (RFC 7888 §4 allows either).
+func (s *session) readLimits() wire.Limits {
+	l := s.srv.opts.Limits
+	if s.state&authed == 0 {
+		return wire.Limits{
+			MaxLine:          l.MaxLine,
+			MaxLiteral:       l.PreLoginMaxLiteral,
+			MaxAppendLiteral: l.PreLoginMaxLiteral,
+			MaxLiterals:      l.PreLoginMaxLiterals,
+			MaxCommand:       l.MaxCommand,
+			MaxDiscard:       l.PreLoginMaxLiteral,
+		}
+	}
+	return wire.Limits{
+		MaxLine:          l.MaxLine,
+		MaxLiteral:       l.MaxLiteral,
+		MaxAppendLiteral: l.MaxAppend,
+		MaxLiterals:      l.MaxLiterals,
+		MaxCommand:       l.MaxCommand,
+		MaxDiscard:       max(2*l.MaxAppend, 1<<20),
 	}
 }
 
@@ -128,6 +159,10 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 }
 
 var errNotNow = errors.New("command not allowed in this state")
+
+// maxOverlongLines is how many overlong command lines in a row a client
+// may send before it is disconnected: one is a mistake, three a pattern.
+const maxOverlongLines = 3
 
 // interrupt makes a session waiting for its client end with BYE; a
 // running command finishes first. Called by Shutdown from any goroutine.
@@ -200,18 +235,40 @@ func (s *session) next() bool {
 	if err != nil {
 		return s.readError(err)
 	}
-	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.Limits.SearchDepth}.ParseCommand(line)
+	s.overlong = 0
+	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.Limits.SearchDepth, Streamed: s.r.Pending() != nil}.ParseCommand(line)
 	if err != nil {
 		var se *wire.SyntaxError
 		if errors.As(err, &se) {
 			s.w.Status(se.Tag, "BAD", "", se.Msg)
-			return s.w.Flush() == nil
+		} else {
+			s.w.Status("", "BAD", "", "Invalid command")
 		}
-		s.w.Status("", "BAD", "", "Invalid command")
-		return s.w.Flush() == nil
+	} else {
+		s.dispatch(cmd)
 	}
-	s.dispatch(cmd)
-	return s.w.Flush() == nil
+	if s.w.Flush() != nil {
+		return false
+	}
+	return s.refusePending()
+}
+
+// refusePending gives up an APPEND message literal that its command did
+// not read (refused, or the command failed before it): thrown away if it
+// is on its way and small enough, else the connection ends (RFC 7888 §4:
+// a refused non-synchronising literal cannot be skipped otherwise).
+func (s *session) refusePending() bool {
+	lit := s.r.Pending()
+	if lit == nil {
+		return true
+	}
+	if err := lit.Refuse(); err != nil {
+		s.log.Info("refused literal cannot be skipped, closing", "size", lit.Info.Size, "err", err)
+		s.bye("Literal too large to skip, closing connection")
+		s.state = stateLogout
+		return false
+	}
+	return true
 }
 
 // readError answers a failed read; false ends the connection.
@@ -228,8 +285,18 @@ func (s *session) readError(err error) bool {
 		}
 		return false
 	case errors.Is(err, wire.ErrLineTooLong):
-		s.bye("Command line too long")
-		return false
+		// The rest of the line was read and thrown away (wire.LineError):
+		// BAD, as Dovecot answers, and the client stays in step; BYE only
+		// for a line past what we throw away, or a client that keeps
+		// sending them.
+		var le *wire.LineError
+		s.overlong++
+		if !errors.As(err, &le) || le.Fatal || s.overlong >= maxOverlongLines {
+			s.bye("Command line too long")
+			return false
+		}
+		s.w.Status(le.Tag, "BAD", "", fmt.Sprintf("Command line too long (limit %d octets)", le.Limit))
+		return s.w.Flush() == nil
 	case errors.As(err, &le):
 		if le.Fatal {
 			s.bye("Literal too large")
@@ -280,6 +347,7 @@ func (s *session) login(id auth.Identity) error {
 		return err
 	}
 	s.user, s.store, s.state = id, st, stateAuth
+	s.r.SetLimits(s.readLimits())
 	s.log = s.log.With("user", id.Username)
 	return nil
 }
@@ -318,7 +386,8 @@ func (s *session) capabilities() string {
 		}
 	}
 	caps = append(caps, "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
-		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE")
+		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE",
+		"APPENDLIMIT="+strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10))
 	return strings.Join(caps, " ")
 }
 

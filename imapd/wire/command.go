@@ -17,6 +17,11 @@ type ParseOptions struct {
 	// MaxDepth bounds nesting (DefaultMaxDepth if 0). Deeper input gets
 	// a SyntaxError, never deep recursion.
 	MaxDepth int
+	// Streamed says that the command ends at the announcement of an
+	// APPEND message literal whose octets the Reader left on the
+	// connection (Reader.Pending): the message is then
+	// AppendMessage.Streamed.
+	Streamed bool
 }
 
 // A Command is one parsed client command.
@@ -131,7 +136,7 @@ func ParseCommand(line []byte) (*Command, error) {
 // ParseCommand parses line with the options o; see the ParseCommand
 // function.
 func (o ParseOptions) ParseCommand(line []byte) (*Command, error) {
-	p := &parser{buf: line, maxDepth: o.MaxDepth}
+	p := &parser{buf: line, maxDepth: o.MaxDepth, streamed: o.Streamed}
 	if p.maxDepth <= 0 {
 		p.maxDepth = DefaultMaxDepth
 	}

@@ -32,11 +32,10 @@ func FuzzReadCommand(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	opts := ReaderOptions{MaxLine: 1024, MaxLiteral: 512, MaxAppendLiteral: 4096, MaxLiterals: 8, MaxCommand: 8192, MaxDiscard: 2048}
+	opts := ReaderOptions{Limits: Limits{MaxLine: 1024, MaxLiteral: 512, MaxAppendLiteral: 4096, MaxLiterals: 8, MaxCommand: 8192, MaxDiscard: 2048}}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in), ReaderOptions{
-			MaxLine: opts.MaxLine, MaxLiteral: opts.MaxLiteral, MaxAppendLiteral: opts.MaxAppendLiteral,
-			MaxLiterals: opts.MaxLiterals, MaxCommand: opts.MaxCommand, MaxDiscard: opts.MaxDiscard,
+			Limits: opts.Limits,
 			Continue: func(info LiteralInfo) error {
 				if info.Name == "REFUSE" {
 					return errors.New("refused")
