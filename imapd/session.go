@@ -73,6 +73,8 @@ type session struct {
 	// writeTimedOut is set at the first write that ran out of time (it
 	// is logged once).
 	writeTimedOut bool
+	// idLogged is set once the client's ID has been logged at info.
+	idLogged bool
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
