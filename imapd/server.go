@@ -247,7 +247,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for sess := range s.sessions {
+			sess.mu.Lock() // STARTTLS replaces conn under it
 			sess.conn.Close()
+			sess.mu.Unlock()
 		}
 		s.mu.Unlock()
 		return ctx.Err()
