@@ -174,6 +174,10 @@ func (t *Throttle) pruneLocked(now time.Time) {
 	}
 }
 
+// AddrBlock is the address block one client is counted by: an IPv4
+// address, an IPv6 /64; the zero Prefix for an invalid address.
+func AddrBlock(a netip.Addr) netip.Prefix { return blockOf(a) }
+
 // blockOf is the address block failures are counted by.
 func blockOf(a netip.Addr) netip.Prefix {
 	if !a.IsValid() {

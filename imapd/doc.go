@@ -7,7 +7,12 @@
 //   - One goroutine per connection does all of the session's work and
 //     all of its writing; only IDLE reads the client's DONE on a second
 //     goroutine. Shutdown reaches a session only through interrupt,
-//     which sets a read deadline: a running command always finishes.
+//     which sets a read deadline and a short write deadline: a running
+//     command finishes unless its client leaves our output unread.
+//   - Every write to the network has a deadline (WriteTimeout, through
+//     timedWriter); every wait for the client a read deadline
+//     (PreLoginTimeout counted from the connection's start before
+//     login, IdleTimeout after).
 //   - The command table (dispatch.go) says in which states each command
 //     is allowed; handlers never check the state.
 //   - Errors become responses in one place (errors.go): syntax is BAD,

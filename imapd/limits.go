@@ -39,24 +39,28 @@ type Limits struct {
 	// login (4: LOGIN needs two).
 	PreLoginMaxLiterals int
 	// PreLoginTimeout is how long a client may stay connected without
-	// logging in (60 s).
+	// logging in (60 s), counted from the connection's start, commands
+	// or not; then BYE.
 	PreLoginTimeout time.Duration
 	// IdleTimeout is the autologout timer once logged in: how long a
 	// client may stay silent, in IDLE too (30 minutes, and never less:
 	// RFC 3501 §5.4).
 	IdleTimeout time.Duration
 	// WriteTimeout is how long a client may leave our output unread
-	// before it is dropped (5 minutes).
+	// before it is dropped (5 minutes): the deadline of every write to
+	// the network. Once Shutdown has begun it is at most a second.
 	WriteTimeout time.Duration
 
 	// MaxConnections at once; more are greeted with BYE (1000).
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections from one address (an
-	// IPv4 address, an IPv6 /64) at once, logged in or not (50).
+	// IPv4 address, an IPv6 /64) at once, logged in or not (50); more
+	// are greeted with BYE. Connections without an IP (a pipe, a Unix
+	// socket) are not counted.
 	MaxConnectionsPerIP int
 	// MaxUserConnectionsPerIP bounds the logged-in connections of one
 	// user from one address (20), like Dovecot's
-	// mail_max_userip_connections.
+	// mail_max_userip_connections. A login beyond it gets NO [LIMIT].
 	MaxUserConnectionsPerIP int
 	// MaxFailedLogins per connection before BYE (3).
 	MaxFailedLogins int

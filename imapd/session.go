@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -64,6 +65,21 @@ type session struct {
 	// maxOverlongLines the connection ends.
 	overlong int
 
+	// start is when the connection was accepted: PreLoginTimeout counts
+	// from it.
+	start time.Time
+	// block is the client's address block (connlimits.go); invalid for
+	// a connection without an IP.
+	block netip.Prefix
+	// userSlot is the MaxUserConnectionsPerIP count this session holds
+	// once logged in from an IP; nil otherwise.
+	userSlot *userBlock
+	// writeTimedOut is set at the first write that ran out of time (it
+	// is logged once).
+	writeTimedOut bool
+	// idLogged is set once the client's ID has been logged at info.
+	idLogged bool
+
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
 	// handlers that need more than "<NAME> completed".
@@ -80,7 +96,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{srv: srv, conn: c, id: srv.nextID.Add(1), state: stateNotAuth,
-		enabled: map[string]bool{}}
+		enabled: map[string]bool{}, start: time.Now(), block: addrBlock(c)}
 	s.log = srv.log.With("conn", s.id, "remote", remoteString(c))
 	_, s.tls = c.(*tls.Conn)
 	s.secure = s.tls || srv.opts.AllowPlaintext || isLocal(c)
@@ -103,7 +119,7 @@ func isLocal(c net.Conn) bool {
 	}
 }
 
-func (s *session) setupIO(c io.ReadWriter) {
+func (s *session) setupIO(c net.Conn) {
 	s.r = wire.NewReader(c, wire.ReaderOptions{
 		Limits:         s.readLimits(),
 		StreamMessages: true,
@@ -111,10 +127,11 @@ func (s *session) setupIO(c io.ReadWriter) {
 	})
 	if s.w == nil {
 		// Output reaches the network once per command, or per buffer
-		// of a long response (wire.Writer.Grow).
-		s.w = wire.NewWriter(c)
+		// of a long response (wire.Writer.Grow), each write within
+		// WriteTimeout.
+		s.w = wire.NewWriter(timedWriter{s, c})
 	} else {
-		s.w.Reset(c)
+		s.w.Reset(timedWriter{s, c})
 	}
 }
 
@@ -165,23 +182,26 @@ var errNotNow = errors.New("command not allowed in this state")
 const maxOverlongLines = 3
 
 // interrupt makes a session waiting for its client end with BYE; a
-// running command finishes first. Called by Shutdown from any goroutine.
+// running command finishes first, unless its client leaves the output
+// unread for shutdownWriteGrace. Called by Shutdown from any goroutine.
 func (s *session) interrupt() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.interrupted = true
 	s.conn.SetReadDeadline(time.Unix(1, 0))
+	s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeoutLocked()))
 }
 
-// armRead sets the autologout timer before a wait for the client; false
-// means Shutdown has begun.
+// armRead sets the autologout timer before a wait for the client
+// (PreLoginTimeout before login, IdleTimeout after); false means
+// Shutdown has begun.
 func (s *session) armRead() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.interrupted {
 		return false
 	}
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.Limits.IdleTimeout))
+	s.conn.SetReadDeadline(s.readDeadline())
 	return true
 }
 
@@ -194,6 +214,7 @@ func (s *session) isInterrupted() bool {
 // run is the connection's life: greeting, commands, BYE.
 func (s *session) run(preauth *auth.Identity) {
 	defer s.conn.Close()
+	defer s.releaseUserSlot()
 	defer s.closeMailbox()
 	defer func() {
 		if v := recover(); v != nil {
@@ -204,6 +225,12 @@ func (s *session) run(preauth *auth.Identity) {
 		}
 	}()
 	s.log.Debug("connection opened", "tls", s.tls)
+	// Before the greeting: an implicit TLS handshake happens on its
+	// write, and waits for the client.
+	if !s.armRead() {
+		s.bye("Server shutting down")
+		return
+	}
 	if preauth != nil {
 		if err := s.login(*preauth); err != nil {
 			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
@@ -278,9 +305,13 @@ func (s *session) readError(err error) bool {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		return false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if s.isInterrupted() {
+		switch {
+		case s.isInterrupted():
 			s.bye("Server shutting down")
-		} else {
+		case s.state == stateNotAuth:
+			s.log.Info("no login in time, closing", "timeout", s.srv.opts.Limits.PreLoginTimeout)
+			s.bye("Autologout; too long without logging in")
+		default:
 			s.bye("Autologout; idle for too long")
 		}
 		return false
@@ -339,10 +370,15 @@ func (s *session) bye(text string) {
 	s.w.Flush()
 }
 
-// login moves to the authenticated state as id, opening the user's store.
+// login moves to the authenticated state as id, opening the user's
+// store. It fails with errUserConnections beyond MaxUserConnectionsPerIP.
 func (s *session) login(id auth.Identity) error {
+	if err := s.holdUserSlot(id); err != nil {
+		return err
+	}
 	st, err := s.srv.opts.OpenStore(id)
 	if err != nil {
+		s.releaseUserSlot()
 		s.log.Error("cannot open mail store", "user", id.Username, "err", err)
 		return err
 	}
