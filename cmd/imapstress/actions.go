@@ -287,7 +287,10 @@ func (s *session) doCopy() error {
 	}
 	dest := s.pickBox()
 	verb := "COPY"
-	if s.caps["MOVE"] && !s.sel.readOnly && s.rng.IntN(2) == 0 {
+	// MOVE into the selected mailbox itself is left out: RFC 6851 does
+	// not say what it means, and servers differ (Dovecot moves, imapd
+	// refuses with NO [CANNOT]).
+	if s.caps["MOVE"] && !s.sel.readOnly && dest != s.sel.mbox && s.rng.IntN(2) == 0 {
 		verb = "MOVE"
 	}
 	c := &command{dest: dest, move: verb == "MOVE", mustOK: true}

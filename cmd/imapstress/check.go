@@ -31,6 +31,12 @@ const (
 	vConn           = "connection"             // connection lost, BYE or timeout mid-session
 )
 
+// nExpungedEmpty is not a violation: a FETCH of a message another
+// session expunged answered with empty data (RFC 2180 §4.1.3 lets a
+// server do this; Dovecot does when the file is already gone). Counted
+// so that the report shows how often it happened.
+const nExpungedEmpty = "empty-fetch-of-expunged"
+
 // allClasses is the report order.
 var allClasses = []string{vSeqRange, vKeyword, vContent, vBodySize, vExistsShrank, vUIDOrder,
 	vCommandFailed, vExpungeIssued, vAfterCompleted, vExpungeInSeq, vLost, vUIDValidity,
@@ -76,6 +82,13 @@ func (r *recorder) add(v Violation) {
 		fmt.Fprintf(r.verbose, "VIOLATION %s (session %d, %s, %s): %s\n  %s\n", v.Class, v.Session, v.User,
 			v.Mailbox, v.Detail, strings.Join(v.Transcript, "\n  "))
 	}
+}
+
+// note counts an event that is not a violation.
+func (r *recorder) note(class string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts[class]++
 }
 
 func (r *recorder) snapshot() (map[string]int, []Violation) {
@@ -160,17 +173,32 @@ type seen struct {
 	env  *string
 }
 
+// empty reports whether every fetched part of s is empty: size 0, no
+// bytes, an all-NIL envelope, the epoch as date.
+func (s seen) empty() bool {
+	if s.size == nil && s.body == nil && s.hdr == nil && s.env == nil && s.date == nil {
+		return false
+	}
+	return (s.size == nil || *s.size == 0) && (s.body == nil || *s.body == "") &&
+		(s.hdr == nil || *s.hdr == "") && (s.date == nil || s.date.Unix() <= 0) &&
+		(s.env == nil || strings.Trim(strings.ReplaceAll(*s.env, "NIL", ""), "() ") == "")
+}
+
 // check merges s into the UID's fingerprint and returns what differs.
-func (g *registry) check(k boxKey, uid uint32, s seen) []string {
+// Empty data for a UID some session deleted or moved is no difference
+// (RFC 2180 §4.1.3); emptied says it was that.
+func (g *registry) check(k boxKey, uid uint32, s seen) (diffs []string, emptied bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	b := g.box(k)
+	if (b.deleted[uid] || b.moved[uid]) && s.empty() {
+		return nil, true
+	}
 	fp := b.msgs[uid]
 	if fp == nil {
 		fp = &fingerprint{}
 		b.msgs[uid] = fp
 	}
-	var diffs []string
 	if s.size != nil {
 		if fp.hasSize && fp.size != *s.size {
 			diffs = append(diffs, fmt.Sprintf("RFC822.SIZE %d, before %d", *s.size, fp.size))
@@ -199,7 +227,7 @@ func (g *registry) check(k boxKey, uid uint32, s seen) []string {
 	hashCheck("BODY[]", s.body, &fp.hasBody, &fp.body)
 	hashCheck("BODY[HEADER.FIELDS (FROM SUBJECT)]", s.hdr, &fp.hasHdr, &fp.hdr)
 	hashCheck("ENVELOPE", s.env, &fp.hasEnv, &fp.env)
-	return diffs
+	return diffs, false
 }
 
 // known records that uid exists (APPENDUID, a first sighting), with the

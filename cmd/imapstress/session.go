@@ -566,13 +566,19 @@ func (s *session) onFetch(r *Response, c *command) {
 			s.st.reg.markDeleted(sel.key(s.cred.user), uid)
 		}
 	}
+	if uid == 0 || sel.uidv == 0 {
+		return
+	}
+	diffs, emptied := s.st.reg.check(sel.key(s.cred.user), uid, fs)
+	if emptied {
+		s.st.rec.note(nExpungedEmpty)
+		return
+	}
+	for _, d := range diffs {
+		s.violate(vContent, "UID %d: %s", uid, d)
+	}
 	if fs.body != nil && fs.size != nil && int64(len(*fs.body)) != *fs.size {
 		s.violate(vBodySize, "UID %d: BODY[] has %d bytes, RFC822.SIZE says %d", uid, len(*fs.body), *fs.size)
-	}
-	if uid != 0 && sel.uidv != 0 {
-		for _, d := range s.st.reg.check(sel.key(s.cred.user), uid, fs) {
-			s.violate(vContent, "UID %d: %s", uid, d)
-		}
 	}
 }
 
