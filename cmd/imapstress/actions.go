@@ -82,7 +82,8 @@ func (s *session) doSelect(mbox string, readOnly bool) error {
 	if s.count() == 0 {
 		return nil
 	}
-	return s.do(&command{kind: "FETCH", bySeq: true, mustOK: true}, "FETCH 1:* (UID FLAGS)", nil)
+	c = &command{kind: "FETCH", bySeq: true, mustOK: true, gotSeq: map[int]bool{}, wantLo: 1, wantHi: s.count()}
+	return s.do(c, "FETCH 1:* (UID FLAGS)", nil)
 }
 
 // seqRange picks a range of at most max known sequence numbers.
@@ -145,14 +146,16 @@ func (s *session) doFetch(bySeq bool) error {
 	}
 	items := s.fetchItems(body)
 	if bySeq {
+		c := &command{kind: "FETCH", bySeq: true, mustOK: true, gotSeq: map[int]bool{}}
 		set := ""
 		if !body && s.rng.IntN(8) == 0 {
 			set = "1:*"
+			c.wantLo, c.wantHi = 1, s.count()
 		} else {
-			lo, hi := s.seqRange(max)
-			set = fmt.Sprintf("%d:%d", lo, hi)
+			c.wantLo, c.wantHi = s.seqRange(max)
+			set = fmt.Sprintf("%d:%d", c.wantLo, c.wantHi)
 		}
-		return s.do(&command{kind: "FETCH", bySeq: true, mustOK: true}, "FETCH "+set+" "+items, nil)
+		return s.do(c, "FETCH "+set+" "+items, nil)
 	}
 	set := uidSet(s.knownUIDs(max))
 	if set == "" || (!body && s.rng.IntN(8) == 0) {

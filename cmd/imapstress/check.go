@@ -24,6 +24,7 @@ const (
 	vExpungeIssued  = "expungeissued"          // tagged NO [EXPUNGEISSUED] on such a command
 	vAfterCompleted = "after-completion"       // tagged response for no command, or EXPUNGE with no command
 	vExpungeInSeq   = "expunge-during-seq-cmd" // EXPUNGE during FETCH, STORE or SEARCH (§7.4.1)
+	vFetchMissing   = "fetch-incomplete"       // FETCH by sequence number OK without data for a number asked
 	vLost           = "lost"                   // a message vanished that no session removed
 	vUIDValidity    = "uidvalidity-changed"    // UIDVALIDITY of a mailbox changed
 	vSelect         = "select-incomplete"      // SELECT/EXAMINE OK without FLAGS, EXISTS or UIDVALIDITY
@@ -39,7 +40,7 @@ const nExpungedEmpty = "empty-fetch-of-expunged"
 
 // allClasses is the report order.
 var allClasses = []string{vSeqRange, vKeyword, vContent, vBodySize, vExistsShrank, vUIDOrder,
-	vCommandFailed, vExpungeIssued, vAfterCompleted, vExpungeInSeq, vLost, vUIDValidity,
+	vCommandFailed, vExpungeIssued, vAfterCompleted, vExpungeInSeq, vFetchMissing, vLost, vUIDValidity,
 	vSelect, vMalformed, vConn}
 
 // fatalClasses must be zero on every server, today included.

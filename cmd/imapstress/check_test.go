@@ -126,6 +126,7 @@ func TestChecks(t *testing.T) {
 		{"expunge during fetch", deletedSeqFetch, "* 1 EXPUNGE\r\nTAG OK x\r\n", vExpungeInSeq},
 		{"content changed", sizeFetch, "* 1 FETCH (UID 10 RFC822.SIZE 6)\r\n* 1 FETCH (UID 10 RFC822.SIZE 7)\r\nTAG OK x\r\n", vContent},
 		{"body size", sizeFetch, "* 1 FETCH (UID 10 RFC822.SIZE 6 BODY[] {5}\r\nabcde)\r\nTAG OK x\r\n", vBodySize},
+		{"fetch incomplete", seqFetch, "* 1 FETCH (FLAGS ())\r\n* 3 FETCH (FLAGS ())\r\nTAG OK x\r\n", vFetchMissing},
 		{"lost", noop, "* 1 EXPUNGE\r\nTAG OK x\r\n", vLost},
 		{"malformed", noop, "* 1 FETCH (UID\r\nTAG OK x\r\n", vMalformed},
 	} {
@@ -183,7 +184,8 @@ func noop(s *session) error {
 }
 
 func seqFetch(s *session) error {
-	return s.do(&command{kind: "FETCH", bySeq: true, mustOK: true}, "FETCH 1:3 (FLAGS)", nil)
+	c := &command{kind: "FETCH", bySeq: true, mustOK: true, wantLo: 1, wantHi: 3, gotSeq: map[int]bool{}}
+	return s.do(c, "FETCH 1:3 (FLAGS)", nil)
 }
 
 // deletedSeqFetch is seqFetch after UID 10 was marked \Deleted, so that

@@ -82,7 +82,7 @@ func (st *stress) report(elapsed time.Duration, delivered int64) *Report {
 	r := &Report{Addr: st.cfg.Addr, Clients: st.cfg.Clients, Users: len(st.cfg.Users),
 		Mailboxes: len(st.cfg.Mailboxes), Seed: st.cfg.Seed, Seconds: elapsed.Seconds(),
 		Kinds: map[string]KindReport{}, Delivered: delivered, Reconnects: st.reconnects.Load(),
-		Violations: map[string]int{}, Examples: ex}
+		Violations: map[string]int{}, Examples: append([]Violation{}, ex...)}
 	st.stats.mu.Lock()
 	for k, s := range st.stats.kinds {
 		r.Commands += s.n

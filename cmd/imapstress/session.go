@@ -50,7 +50,11 @@ type command struct {
 	dest     string          // COPY/MOVE: the destination mailbox
 	move     bool            // MOVE: the source UIDs leave the mailbox
 	wantSrc  map[uint32]bool // MOVE/COPY of known UIDs: the UIDs meant; nil: not known
-	tagged   *Response
+	// FETCH by sequence number: the range asked for (0 if not that)
+	// and the numbers the server answered.
+	wantLo, wantHi int
+	gotSeq         map[int]bool
+	tagged         *Response
 }
 
 type cred struct{ user, pass string }
@@ -247,6 +251,17 @@ func (s *session) do(c *command, line string, lit []byte) error {
 	}
 	if c.copyUID != "" {
 		s.onCopyUID(c)
+	}
+	if c.wantLo > 0 && c.tagged.Type == "OK" && len(c.expunged) == 0 {
+		var missing []string
+		for n := c.wantLo; n <= c.wantHi; n++ {
+			if !c.gotSeq[n] {
+				missing = append(missing, strconv.Itoa(n))
+			}
+		}
+		if len(missing) > 0 {
+			s.violate(vFetchMissing, "%s OK without data for message %s", c.kind, strings.Join(missing, ","))
+		}
 	}
 	if s.sel != nil && s.sel.uidv != 0 {
 		for _, u := range c.expunged {
@@ -494,6 +509,9 @@ func (s *session) onFetch(r *Response, c *command) {
 	if len(r.Data) != 1 || r.Data[0].Kind != kList || len(r.Data[0].L)%2 != 0 {
 		s.violate(vMalformed, "FETCH data is not one list of name/value pairs")
 		return
+	}
+	if c.gotSeq != nil {
+		c.gotSeq[n] = true
 	}
 	var fs seen
 	var uid uint32
