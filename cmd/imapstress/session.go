@@ -92,6 +92,9 @@ func (s *session) violate(class, format string, args ...any) {
 func (s *session) write(p string, show string) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.conn == nil {
+		return net.ErrClosed // an IDLE timer after the connection failed
+	}
 	s.tr.add("C: ", show)
 	s.conn.SetWriteDeadline(time.Now().Add(s.st.cfg.Timeout))
 	_, err := s.conn.Write([]byte(p))
@@ -104,7 +107,9 @@ func (s *session) connect() error {
 	if err != nil {
 		return err
 	}
+	s.wmu.Lock()
 	s.conn, s.br = c, bufio.NewReaderSize(c, 64<<10)
+	s.wmu.Unlock()
 	s.sel, s.caps, s.tagN = nil, map[string]bool{}, 0
 	r, err := s.read()
 	if err != nil {
@@ -133,6 +138,8 @@ func (s *session) connect() error {
 }
 
 func (s *session) close() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.conn != nil {
 		s.conn.Close()
 		s.conn = nil
