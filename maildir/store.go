@@ -81,8 +81,9 @@ func NewHub(opts Options) *Hub {
 // Store is one user's Maildir: the root is INBOX, sub-folders are
 // Maildir++ directories beside cur/, new/ and tmp/.
 type Store struct {
-	hub  *Hub
-	root string
+	hub    *Hub
+	root   string
+	limits Limits // see SetLimits
 }
 
 // Open returns the Store rooted at root, creating the Maildir when create
