@@ -382,6 +382,7 @@ func (s *session) login(id auth.Identity) error {
 		s.log.Error("cannot open mail store", "user", id.Username, "err", err)
 		return err
 	}
+	st.SetLimits(maildir.Limits{MaxKeywords: s.srv.opts.Limits.MaxKeywords, MaxFolders: s.srv.opts.Limits.MaxFolders})
 	s.user, s.store, s.state = id, st, stateAuth
 	s.r.SetLimits(s.readLimits())
 	s.log = s.log.With("user", id.Username)
