@@ -70,6 +70,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// scanPool bounds SEARCH's scanning goroutines (Limits.SearchWorkers).
+	scanPool *scanPool
+
 	nextID atomic.Uint64
 	panics atomic.Int64
 }
@@ -86,7 +89,7 @@ func New(o Options) *Server {
 	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 		perIP: map[netip.Prefix]int{}, perUserIP: map[userBlock]int{},
-		done: make(chan struct{})}
+		done: make(chan struct{}), scanPool: newScanPool(o.Limits.SearchWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.throttle == nil && o.Authenticator != nil {
 		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger})
