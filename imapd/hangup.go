@@ -68,6 +68,17 @@ func (s *session) commandContext() (ctx context.Context, stop func() error) {
 	}
 }
 
+// stopCause reports, between the messages of a long command that writes
+// as it goes (FETCH), why it should stop: Shutdown began, or its output
+// no longer reaches the client (a write failed: it hung up). nil: go on.
+// It needs no watcher: such a command writes a buffer at a time.
+func (s *session) stopCause() error {
+	if s.w.Err() != nil {
+		return errClientGone
+	}
+	return context.Cause(s.srv.ctx)
+}
+
 // abandon ends the session after a command that stopped because ctx
 // ended with cause: nothing more is written to a client that hung up,
 // BYE to one whose server shuts down.

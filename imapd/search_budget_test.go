@@ -116,6 +116,40 @@ func TestSearchStopsAtShutdown(t *testing.T) {
 	t.Logf("Shutdown took %v", time.Since(start))
 }
 
+// TestFetchStopsAtShutdown: a FETCH of every body stops at the next
+// message when Shutdown begins, and the client gets BYE instead of the
+// rest (it used to get all of it, then BYE).
+func TestFetchStopsAtShutdown(t *testing.T) {
+	const messages = 1000
+	ts := newTestServer(t)
+	fillInbox(t, ts, messages, func(i int) string { return strings.Repeat("body text ", 100) })
+	c := ts.login()
+	c.transactOK("s", "SELECT INBOX")
+	c.send("f FETCH 1:* BODY.PEEK[]")
+	if l := c.readLine(); !strings.HasPrefix(l, "* 1 FETCH ") {
+		t.Fatalf("first answer %.80q", l)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- ts.srv.Shutdown(ctx) }()
+	fetched := 1
+	for {
+		l := c.readLine()
+		if strings.HasPrefix(l, "* BYE") {
+			break
+		}
+		if !strings.HasPrefix(l, "* ") || !strings.Contains(l, " FETCH ") {
+			t.Fatalf("FETCH ran to its end during Shutdown: after %d messages, %.80q", fetched, l)
+		}
+		fetched++
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d messages fetched before BYE", fetched, messages)
+}
+
 // TestSearchWorkersShared: ten clients search at once; every answer is
 // right, and the server never scans on more than Limits.SearchWorkers
 // goroutines in all (before the pool, each search took GOMAXPROCS).

@@ -220,7 +220,8 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get
-// "* BYE" and are closed, running commands finish (and then get BYE). A
+// "* BYE" and are closed, running commands finish (and then get BYE),
+// but SEARCH and FETCH, which change nothing, stop at the next message. A
 // session whose client leaves its output unread is cut after a second,
 // whatever WriteTimeout is.
 // It returns when every session has ended, or ctx is done; then the rest
