@@ -70,6 +70,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// scanPool bounds SEARCH's scanning goroutines (Limits.SearchWorkers).
+	scanPool *scanPool
+
 	nextID atomic.Uint64
 	panics atomic.Int64
 }
@@ -86,7 +89,7 @@ func New(o Options) *Server {
 	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 		perIP: map[netip.Prefix]int{}, perUserIP: map[userBlock]int{},
-		done: make(chan struct{})}
+		done: make(chan struct{}), scanPool: newScanPool(o.Limits.SearchWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.throttle == nil && o.Authenticator != nil {
 		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger})
@@ -217,7 +220,8 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get
-// "* BYE" and are closed, running commands finish (and then get BYE). A
+// "* BYE" and are closed, running commands finish (and then get BYE),
+// but SEARCH and FETCH, which change nothing, stop at the next message. A
 // session whose client leaves its output unread is cut after a second,
 // whatever WriteTimeout is.
 // It returns when every session has ended, or ctx is done; then the rest

@@ -263,9 +263,15 @@ func (s *session) next() bool {
 		return s.readError(err)
 	}
 	s.overlong = 0
-	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.Limits.SearchDepth, Streamed: s.r.Pending() != nil}.ParseCommand(line)
+	lim := s.srv.opts.Limits
+	cmd, err := wire.ParseOptions{MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
 	if err != nil {
 		var se *wire.SyntaxError
+		var le *wire.LimitError
+		if errors.As(err, &le) {
+			s.w.Status(le.Tag, "NO", "LIMIT", le.Msg)
+			return s.w.Flush() == nil
+		}
 		if errors.As(err, &se) {
 			s.w.Status(se.Tag, "BAD", "", se.Msg)
 		} else {

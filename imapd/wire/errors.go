@@ -107,8 +107,8 @@ func (e *LineError) Unwrap() error { return ErrLineTooLong }
 // IsFatal reports whether err, returned by a Reader method, leaves the
 // connection unusable, so that the server must send BYE (if it still can)
 // and close. A *LiteralError or *LineError is fatal only when its Fatal
-// field says so; a *SyntaxError never is; everything else (I/O errors,
-// EOF) is.
+// field says so; a *SyntaxError or *LimitError never is; everything else
+// (I/O errors, EOF) is.
 func IsFatal(err error) bool {
 	if err == nil {
 		return false
@@ -122,7 +122,8 @@ func IsFatal(err error) bool {
 		return line.Fatal
 	}
 	var se *SyntaxError
-	return !errors.As(err, &se)
+	var lim *LimitError
+	return !errors.As(err, &se) && !errors.As(err, &lim)
 }
 
 // A SyntaxError says what is wrong with a command. Msg is meant for the
@@ -139,6 +140,20 @@ type SyntaxError struct {
 func (e *SyntaxError) Error() string { return e.Msg }
 
 func (e *SyntaxError) Unwrap() error { return ErrSyntax }
+
+// A LimitError is a command that is well-formed but beyond a bound of
+// ParseOptions (MaxKeys): a refusal the client can act on, not a syntax
+// error. The whole command has been read, so the connection is in step:
+// the server answers "Tag NO [LIMIT] Msg" (RFC 5530) and reads the next
+// command. Msg is printable US-ASCII.
+type LimitError struct {
+	Tag   string // the command's tag
+	Name  string // the command name
+	Limit int    // the bound that was exceeded
+	Msg   string
+}
+
+func (e *LimitError) Error() string { return e.Msg }
 
 // quoteInput returns b as an ASCII-only quoted string, shortened to a few
 // octets, for use in a SyntaxError message.

@@ -48,6 +48,8 @@ type parser struct {
 	pos      int
 	maxDepth int
 	depth    int
+	maxKeys  int // SEARCH keys allowed (ParseOptions.MaxKeys)
+	keys     int // SEARCH keys parsed so far
 	tag      string
 	name     string
 	// streamed: the buffer ends at a literal announcement whose octets
