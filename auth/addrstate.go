@@ -202,6 +202,10 @@ func (t *addrTable) pruneLocked(now time.Time) {
 	}
 }
 
+// AddrBlock is the address block one client is counted by: an IPv4
+// address, an IPv6 /64; the zero Prefix for an invalid address.
+func AddrBlock(a netip.Addr) netip.Prefix { return blockOf(a) }
+
 // blockOf is the address block failures are counted by.
 func blockOf(a netip.Addr) netip.Prefix {
 	if !a.IsValid() {

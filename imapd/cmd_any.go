@@ -1,7 +1,11 @@
 package imapd
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"imapd/imapd/wire"
@@ -31,28 +35,79 @@ func cmdLogout(s *session, c *wire.Command) error {
 	return nil
 }
 
-// cmdID is RFC 2971. The client's fields are logged, ours are few.
+// RFC 2971 §3.3's limits on what a client sends in ID, and what of it
+// we log: an operator wants to know the client, not to store its essays.
+const (
+	idMaxPairs      = 30
+	idMaxField      = 30
+	idMaxValue      = 1024
+	idLogPairs      = 10
+	idLogValueBytes = 256
+)
+
+// cmdID is RFC 2971, valid in any state. A client that breaks §3.3's
+// limits gets BAD. Its fields are logged at info once per connection
+// (a few, shortened), later IDs only at debug; ours are few.
 func cmdID(s *session, c *wire.Command) error {
 	a := c.Args.(*wire.IDArgs)
-	if len(a.Params) > 0 {
-		var attrs []any
-		for i, p := range a.Params {
-			if i >= 30 {
-				break
-			}
-			v := "NIL"
-			if p.Value != nil {
-				v = *p.Value
-			}
-			if len(v) > 1024 {
-				v = v[:1024]
-			}
-			attrs = append(attrs, strings.ToLower(p.Name), v)
+	if len(a.Params) > idMaxPairs {
+		return bad(fmt.Sprintf("Too many ID fields (at most %d)", idMaxPairs))
+	}
+	for _, p := range a.Params {
+		if len(p.Name) > idMaxField {
+			return bad(fmt.Sprintf("ID field name too long (at most %d octets)", idMaxField))
 		}
-		s.log.Info("client id", attrs...)
+		if p.Value != nil && len(*p.Value) > idMaxValue {
+			return bad(fmt.Sprintf("ID value too long (at most %d octets)", idMaxValue))
+		}
+	}
+	if len(a.Params) > 0 {
+		level := slog.LevelInfo
+		if s.idLogged {
+			level = slog.LevelDebug
+		}
+		s.idLogged = true
+		if s.log.Enabled(context.Background(), level) {
+			s.log.Log(context.Background(), level, "client id", idLogAttrs(a.Params)...)
+		}
 	}
 	s.w.Untagged().Raw(`ID ("name" "imapd" "os" `).String(runtime.GOOS).Raw(")").CRLF()
 	return nil
+}
+
+// idLogAttrs turns the first idLogPairs fields of an ID into log
+// attributes, values cut to idLogValueBytes; names and values are
+// escaped, so no control character reaches the log.
+func idLogAttrs(params []wire.IDParam) []any {
+	var attrs []any
+	for i, p := range params {
+		if i == idLogPairs {
+			attrs = append(attrs, "more_fields", len(params)-idLogPairs)
+			break
+		}
+		v := "NIL"
+		if p.Value != nil {
+			v = logSafe(*p.Value, idLogValueBytes)
+		}
+		attrs = append(attrs, logSafe(strings.ToLower(p.Name), idMaxField), v)
+	}
+	return attrs
+}
+
+// logSafe is s cut to at most n bytes (marked with "..."), with control
+// characters, invalid UTF-8 and backslashes escaped as Go does in
+// strconv.Quote.
+func logSafe(s string, n int) string {
+	cut := len(s) > n
+	if cut {
+		s = s[:n]
+	}
+	q := strconv.Quote(s)
+	q = q[1 : len(q)-1]
+	if cut {
+		q += "..."
+	}
+	return q
 }
 
 // enableable lists the capabilities this server offers that a client

@@ -50,7 +50,7 @@ func cmdStartTLS(s *session, c *wire.Command) error {
 	s.conn = tc
 	s.mu.Unlock()
 	s.r.Reset(tc)
-	s.w.Reset(tc)
+	s.w.Reset(timedWriter{s, tc})
 	s.tls, s.secure = true, true
 	s.responded = true
 	return nil
@@ -137,6 +137,9 @@ func (s *session) authenticate(user, pass string) error {
 		return err
 	}
 	if err := s.login(id); err != nil {
+		if errors.Is(err, errUserConnections) {
+			return no("LIMIT", "Too many connections for this user from your address")
+		}
 		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")
 	}
 	s.log.Info("login", "method", "password", "tls", s.tls)

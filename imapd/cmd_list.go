@@ -72,8 +72,8 @@ func cmdList(s *session, c *wire.Command) error {
 		if !f.NoSelect {
 			// RFC 3501 §7.2.2: \Marked if messages arrived since the
 			// folder was last selected (they wait in new/).
-			if st, err := s.store.Status(f.Name); err == nil {
-				if st.Recent > 0 {
+			if marked, err := s.store.Marked(f.Name); err == nil {
+				if marked {
 					attrs = append(attrs, `\Marked`)
 				} else {
 					attrs = append(attrs, `\Unmarked`)

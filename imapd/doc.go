@@ -6,8 +6,19 @@
 //
 //   - One goroutine per connection does all of the session's work and
 //     all of its writing; only IDLE reads the client's DONE on a second
-//     goroutine. Shutdown reaches a session only through interrupt,
-//     which sets a read deadline: a running command always finishes.
+//     goroutine, SEARCH scans on helpers from the server's scanPool
+//     (Limits.SearchWorkers in all), and a watcher looks for a hang-up
+//     while SEARCH runs (hangup.go). Shutdown reaches a session through
+//     interrupt, which sets a read deadline and a short write deadline,
+//     and through the server's context: a running command finishes
+//     unless its client leaves our output unread, except the long ones
+//     that change nothing (SEARCH, FETCH's message loop), which stop at
+//     the next message, as they do when the client hangs up; the session
+//     then ends (with BYE at Shutdown).
+//   - Every write to the network has a deadline (WriteTimeout, through
+//     timedWriter); every wait for the client a read deadline
+//     (PreLoginTimeout counted from the connection's start before
+//     login, IdleTimeout after).
 //   - The command table (dispatch.go) says in which states each command
 //     is allowed; handlers never check the state.
 //   - Errors become responses in one place (errors.go): syntax is BAD,

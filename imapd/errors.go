@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"imapd/auth"
 	"imapd/imapd/wire"
@@ -57,6 +58,14 @@ func classify(err error, target bool) (re *respError, unexpected bool) {
 		return &respError{"NO", "EXPUNGEISSUED", "Some messages have been expunged"}, false
 	case errors.Is(err, maildir.ErrReadOnly):
 		return &respError{"NO", "READ-ONLY", "Mailbox is selected read-only"}, false
+	case errors.Is(err, maildir.ErrLimit):
+		// RFC 5530 [LIMIT]: the user can act (use fewer keywords or
+		// folders); the text says which limit, never more.
+		text := "Limit exceeded"
+		if le := (*maildir.LimitError)(nil); errors.As(err, &le) {
+			text = fmt.Sprintf("Too many %s (limit %d)", le.What, le.Max)
+		}
+		return &respError{"NO", "LIMIT", text}, false
 	case errors.Is(err, maildir.ErrTooBig):
 		return &respError{"NO", "TOOBIG", "Message too big"}, false
 	case errors.Is(err, auth.ErrFailed):

@@ -69,7 +69,11 @@ func cmdFetch(s *session, c *wire.Command) error {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
+	var stopped error
 	err = s.eachMessage(uids, func(uid uint32, msg maildir.Message) error {
+		if stopped = s.stopCause(); stopped != nil {
+			return stopped
+		}
 		f := fetcher{s: s, uid: uid, msg: msg}
 		if f.msg.Expunged {
 			gone = true
@@ -83,6 +87,10 @@ func cmdFetch(s *session, c *wire.Command) error {
 		}
 		return err
 	})
+	if stopped != nil {
+		s.abandon(c.Name, stopped)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,10 @@ func cmdIdle(s *session, c *wire.Command) error {
 			wake = s.mbox.Wake()
 			s.flushUpdates(true)
 			if err := s.w.Flush(); err != nil {
+				// Unblock the reader now: it would otherwise wait for
+				// the client as long as IdleTimeout (a client that
+				// reads nothing sends nothing either).
+				s.conn.Close()
 				<-lines
 				s.state = stateLogout
 				return nil

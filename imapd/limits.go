@@ -23,6 +23,10 @@ type Limits struct {
 	MaxLiteral int64
 	// MaxLiterals bounds the literals of one command (256).
 	MaxLiterals int
+	// MaxCommand bounds the octets of one command held in memory: its
+	// lines and literals, APPEND's message aside, which is streamed to
+	// disk (256 KiB; at least MaxLine plus MaxLiteral).
+	MaxCommand int64
 	// MaxAppend bounds an APPENDed message (64 MiB); beyond: NO [TOOBIG].
 	// It is announced as APPENDLIMIT (RFC 7889).
 	MaxAppend int64
@@ -35,24 +39,28 @@ type Limits struct {
 	// login (4: LOGIN needs two).
 	PreLoginMaxLiterals int
 	// PreLoginTimeout is how long a client may stay connected without
-	// logging in (60 s).
+	// logging in (60 s), counted from the connection's start, commands
+	// or not; then BYE.
 	PreLoginTimeout time.Duration
 	// IdleTimeout is the autologout timer once logged in: how long a
 	// client may stay silent, in IDLE too (30 minutes, and never less:
 	// RFC 3501 §5.4).
 	IdleTimeout time.Duration
 	// WriteTimeout is how long a client may leave our output unread
-	// before it is dropped (5 minutes).
+	// before it is dropped (5 minutes): the deadline of every write to
+	// the network. Once Shutdown has begun it is at most a second.
 	WriteTimeout time.Duration
 
 	// MaxConnections at once; more are greeted with BYE (1000).
 	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections from one address (an
-	// IPv4 address, an IPv6 /64) at once, logged in or not (50).
+	// IPv4 address, an IPv6 /64) at once, logged in or not (50); more
+	// are greeted with BYE. Connections without an IP (a pipe, a Unix
+	// socket) are not counted.
 	MaxConnectionsPerIP int
 	// MaxUserConnectionsPerIP bounds the logged-in connections of one
 	// user from one address (20), like Dovecot's
-	// mail_max_userip_connections.
+	// mail_max_userip_connections. A login beyond it gets NO [LIMIT].
 	MaxUserConnectionsPerIP int
 	// MaxFailedLogins per connection before BYE (3).
 	MaxFailedLogins int
@@ -83,6 +91,7 @@ const (
 	DefaultMaxLine                 = 64 << 10
 	DefaultMaxLiteral              = 64 << 10
 	DefaultMaxLiterals             = 256
+	DefaultMaxCommand              = 256 << 10
 	DefaultMaxAppend               = 64 << 20
 	DefaultPreLoginMaxLiteral      = 4 << 10
 	DefaultPreLoginMaxLiterals     = 4
@@ -107,6 +116,8 @@ func (l Limits) withDefaults() Limits {
 	setInt(&l.MaxLine, DefaultMaxLine)
 	setInt64(&l.MaxLiteral, DefaultMaxLiteral)
 	setInt(&l.MaxLiterals, DefaultMaxLiterals)
+	setInt64(&l.MaxCommand, DefaultMaxCommand)
+	l.MaxCommand = max(l.MaxCommand, int64(l.MaxLine)+l.MaxLiteral)
 	setInt64(&l.MaxAppend, DefaultMaxAppend)
 	setInt64(&l.PreLoginMaxLiteral, DefaultPreLoginMaxLiteral)
 	setInt(&l.PreLoginMaxLiterals, DefaultPreLoginMaxLiterals)

@@ -82,7 +82,8 @@ func newLiveServerUsers(tb testing.TB, dir string, users map[string]string, hubO
 			Sleep: func(context.Context, time.Duration) error { return nil }}),
 		OpenStore: func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) },
 		Logger:    logger,
-		Limits:    Limits{MaxConnections: 100000},
+		// Benchmarks hold 1,000 connections from 127.0.0.1.
+		Limits: Limits{MaxConnections: 100000, MaxConnectionsPerIP: 100000, MaxUserConnectionsPerIP: 100000},
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -63,6 +63,8 @@ htpasswd = %q
 mail_location = %q
 [limits]
 max_connections = 5000
+max_connections_per_ip = 5000
+max_user_connections_per_ip = 5000
 [log]
 level = "warn"
 `, addr, htpasswd, mailLocation)), 0o600)

@@ -1,8 +1,9 @@
 package imapd
 
 import (
+	"context"
+	"errors"
 	"net/mail"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,8 +50,14 @@ func cmdSearch(s *session, c *wire.Command) error {
 	if err := ev.checkSets(crit); err != nil {
 		return err
 	}
-	matches, err := ev.run(view, &crit)
+	ctx, stop := s.commandContext()
+	matches, err := ev.run(ctx, view, &crit)
+	stopped := stop()
 	s.mbox.ReleaseBuffers()
+	if stopped != nil {
+		s.abandon(c.Name, stopped)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -71,50 +78,90 @@ func cmdSearch(s *session, c *wire.Command) error {
 
 // run evaluates crit on every message of the view. Messages are
 // independent, and a text search is bound by reading and decoding files,
-// so the work is spread over the machine's cores in chunks; the answer
-// keeps sequence order. Only the store (whose calls lock what they touch)
-// and read-only session state are used meanwhile.
-func (ev *searcher) run(view []uint32, crit *wire.SearchKey) ([]bool, error) {
+// so the work is spread over cores in chunks; the answer keeps sequence
+// order. The session's goroutine scans, and helpers too while the
+// server's scanPool has tokens to spare; every scanner holds a token per
+// chunk, so the whole server never scans on more than
+// Limits.SearchWorkers goroutines, and a search always goes on, on its
+// own goroutine, when a token is free. Only the store (whose calls lock
+// what they touch) and read-only session state are used meanwhile. When
+// ctx ends (the client hung up, Shutdown) the scan stops within a
+// message and run returns ctx's cause.
+func (ev *searcher) run(ctx context.Context, view []uint32, crit *wire.SearchKey) ([]bool, error) {
 	matches := make([]bool, len(view))
-	const chunk = 64
-	workers := runtime.GOMAXPROCS(0)
-	if n := (len(view) + chunk - 1) / chunk; n < workers {
-		workers = n
+	if len(view) == 0 {
+		return matches, nil
 	}
+	const chunk = 64
+	pool := ev.s.srv.scanPool
+	done := ctx.Done()
 	var next atomic.Int64
 	var failed atomic.Bool
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for !failed.Load() {
-				start := int(next.Add(chunk)) - chunk
-				if start >= len(view) {
-					return
+	// scan evaluates chunks until none is left or a scanner failed. The
+	// session's goroutine waits for its tokens; a helper stops when
+	// none is free.
+	scan := func(wait bool) error {
+		for !failed.Load() {
+			if !wait {
+				if !pool.tryAcquire() {
+					return nil
 				}
-				for i := start; i < start+chunk && i < len(view); i++ {
-					m := &searchMsg{searcher: ev, seq: uint32(i + 1), uid: view[i]}
-					match, err := m.eval(crit)
-					m.close()
-					if err != nil {
-						errs[w] = err
-						failed.Store(true)
-						return
-					}
-					matches[i] = match
-				}
+			} else if err := pool.acquire(ctx); err != nil {
+				return err
 			}
-		}(w)
+			start := int(next.Add(chunk)) - chunk
+			err := ev.scanChunk(done, crit, view, matches, start, min(start+chunk, len(view)))
+			pool.release()
+			if err != nil || start+chunk >= len(view) {
+				if err != nil {
+					failed.Store(true)
+				}
+				return err
+			}
+		}
+		return nil
 	}
+	helpers := min(pool.size(), (len(view)+chunk-1)/chunk) - 1
+	errs := make([]error, 1+helpers)
+	var wg sync.WaitGroup
+	for w := 1; w <= helpers; w++ {
+		wg.Go(func() { errs[w] = scan(false) })
+	}
+	errs[0] = scan(true)
 	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
 	}
 	return matches, nil
+}
+
+// errStopped ends a scan whose context ended; run reports the cause.
+var errStopped = errors.New("search stopped")
+
+// scanChunk evaluates crit on view[start:end] into matches (nothing if
+// start is past the end), looking at done before each message: one
+// message with a thousand text keys takes milliseconds, a chunk a second.
+func (ev *searcher) scanChunk(done <-chan struct{}, crit *wire.SearchKey, view []uint32, matches []bool, start, end int) error {
+	for i := start; i < end; i++ {
+		select {
+		case <-done:
+			return errStopped
+		default:
+		}
+		m := &searchMsg{searcher: ev, seq: uint32(i + 1), uid: view[i]}
+		match, err := m.eval(crit)
+		m.close()
+		if err != nil {
+			return err
+		}
+		matches[i] = match
+	}
+	return nil
 }
 
 // prepareKey decodes the strings of k to UTF-8 and folds them for

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,12 +58,20 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
+	// perIP counts the connections from each address block
+	// (MaxConnectionsPerIP); perUserIP the logged-in ones of each user
+	// from each block (MaxUserConnectionsPerIP). See connlimits.go.
+	perIP     map[netip.Prefix]int
+	perUserIP map[userBlock]int
 	closing   bool
 	done      chan struct{} // closed by Shutdown
 	// ctx is cancelled by Shutdown: it cuts short login delays.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// scanPool bounds SEARCH's scanning goroutines (Limits.SearchWorkers).
+	scanPool *scanPool
 
 	nextID atomic.Uint64
 	panics atomic.Int64
@@ -79,7 +88,8 @@ func New(o Options) *Server {
 	o.Limits = o.Limits.withDefaults()
 	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
-		done: make(chan struct{})}
+		perIP: map[netip.Prefix]int{}, perUserIP: map[userBlock]int{},
+		done: make(chan struct{}), scanPool: newScanPool(o.Limits.SearchWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.throttle == nil && o.Authenticator != nil {
 		s.throttle = auth.NewThrottle(o.Authenticator, auth.ThrottleOptions{Logger: o.Logger, Concurrency: o.Limits.LoginConcurrency})
@@ -179,14 +189,22 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 		return
 	}
 	full := len(s.sessions) >= s.opts.Limits.MaxConnections
-	if !full {
+	fullIP := !full && !s.addConnLocked(sess.block)
+	if !full && !fullIP {
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1)
 	}
 	s.mu.Unlock()
-	if full {
+	switch {
+	case full:
 		s.log.Warn("too many connections", "remote", remoteString(c))
 		sess.w.Status("", "BYE", "UNAVAILABLE", "Too many connections, try again later")
+	case fullIP:
+		s.log.Warn("too many connections from one address", "remote", remoteString(c),
+			"limit", s.opts.Limits.MaxConnectionsPerIP)
+		sess.w.Status("", "BYE", "UNAVAILABLE", "Too many connections from your address")
+	}
+	if full || fullIP {
 		sess.w.Flush()
 		c.Close()
 		return
@@ -194,6 +212,7 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.sessions, sess)
+		s.removeConnLocked(sess.block)
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
@@ -201,7 +220,10 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get
-// "* BYE" and are closed, running commands finish (and then get BYE).
+// "* BYE" and are closed, running commands finish (and then get BYE),
+// but SEARCH and FETCH, which change nothing, stop at the next message. A
+// session whose client leaves its output unread is cut after a second,
+// whatever WriteTimeout is.
 // It returns when every session has ended, or ctx is done; then the rest
 // are closed abruptly.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -229,7 +251,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for sess := range s.sessions {
+			sess.mu.Lock() // STARTTLS replaces conn under it
 			sess.conn.Close()
+			sess.mu.Unlock()
 		}
 		s.mu.Unlock()
 		return ctx.Err()

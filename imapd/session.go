@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +61,24 @@ type session struct {
 	flagScratch []string
 	metaScratch []maildir.Message
 	failed      int // failed logins on this connection
+	// overlong counts the overlong command lines in a row; at
+	// maxOverlongLines the connection ends.
+	overlong int
+
+	// start is when the connection was accepted: PreLoginTimeout counts
+	// from it.
+	start time.Time
+	// block is the client's address block (connlimits.go); invalid for
+	// a connection without an IP.
+	block netip.Prefix
+	// userSlot is the MaxUserConnectionsPerIP count this session holds
+	// once logged in from an IP; nil otherwise.
+	userSlot *userBlock
+	// writeTimedOut is set at the first write that ran out of time (it
+	// is logged once).
+	writeTimedOut bool
+	// idLogged is set once the client's ID has been logged at info.
+	idLogged bool
 
 	// okText is the text of the tagged OK of the running command, with
 	// any response code ("[READ-WRITE] SELECT completed"); set by
@@ -76,7 +96,7 @@ type session struct {
 
 func newSession(srv *Server, c net.Conn) *session {
 	s := &session{srv: srv, conn: c, id: srv.nextID.Add(1), state: stateNotAuth,
-		enabled: map[string]bool{}}
+		enabled: map[string]bool{}, start: time.Now(), block: addrBlock(c)}
 	s.log = srv.log.With("conn", s.id, "remote", remoteString(c))
 	_, s.tls = c.(*tls.Conn)
 	s.secure = s.tls || srv.opts.AllowPlaintext || isLocal(c)
@@ -99,22 +119,50 @@ func isLocal(c net.Conn) bool {
 	}
 }
 
-func (s *session) setupIO(c io.ReadWriter) {
-	o := s.srv.opts
+func (s *session) setupIO(c net.Conn) {
 	s.r = wire.NewReader(c, wire.ReaderOptions{
-		MaxLine:          o.Limits.MaxLine,
-		MaxLiteral:       o.Limits.MaxLiteral,
-		MaxAppendLiteral: o.Limits.MaxAppend,
-		MaxLiterals:      o.Limits.MaxLiterals,
-		MaxCommand:       o.Limits.MaxAppend + 16<<20,
-		Continue:         s.continueLiteral,
+		Limits:         s.readLimits(),
+		StreamMessages: true,
+		Continue:       s.continueLiteral,
 	})
 	if s.w == nil {
 		// Output reaches the network once per command, or per buffer
-		// of a long response (wire.Writer.Grow).
-		s.w = wire.NewWriter(c)
+		// of a long response (wire.Writer.Grow), each write within
+		// WriteTimeout.
+		s.w = wire.NewWriter(timedWriter{s, c})
 	} else {
-		s.w.Reset(c)
+		s.w.Reset(timedWriter{s, c})
+	}
+}
+
+// readLimits are the Reader's limits in the session's state. Before login
+// every literal, with "+" or without, is tiny (RFC 7888's LITERAL- limit
+// is the model), there are few of them, and a refused one is thrown away
+// only if it is tiny too: what a stranger can make us read and hold is
+// kilobytes. After login the configured limits apply; APPEND's message
+// is streamed to disk (cmd_append.go), so its size costs no memory; a
+// refused literal costs none either, only the time to read it, so one of
+// up to twice MaxAppend (at least 1 MiB) is read and thrown away rather
+// than closing the connection (RFC 7888 §4 allows either).
+func (s *session) readLimits() wire.Limits {
+	l := s.srv.opts.Limits
+	if s.state&authed == 0 {
+		return wire.Limits{
+			MaxLine:          l.MaxLine,
+			MaxLiteral:       l.PreLoginMaxLiteral,
+			MaxAppendLiteral: l.PreLoginMaxLiteral,
+			MaxLiterals:      l.PreLoginMaxLiterals,
+			MaxCommand:       l.MaxCommand,
+			MaxDiscard:       l.PreLoginMaxLiteral,
+		}
+	}
+	return wire.Limits{
+		MaxLine:          l.MaxLine,
+		MaxLiteral:       l.MaxLiteral,
+		MaxAppendLiteral: l.MaxAppend,
+		MaxLiterals:      l.MaxLiterals,
+		MaxCommand:       l.MaxCommand,
+		MaxDiscard:       max(2*l.MaxAppend, 1<<20),
 	}
 }
 
@@ -129,24 +177,31 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 
 var errNotNow = errors.New("command not allowed in this state")
 
+// maxOverlongLines is how many overlong command lines in a row a client
+// may send before it is disconnected: one is a mistake, three a pattern.
+const maxOverlongLines = 3
+
 // interrupt makes a session waiting for its client end with BYE; a
-// running command finishes first. Called by Shutdown from any goroutine.
+// running command finishes first, unless its client leaves the output
+// unread for shutdownWriteGrace. Called by Shutdown from any goroutine.
 func (s *session) interrupt() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.interrupted = true
 	s.conn.SetReadDeadline(time.Unix(1, 0))
+	s.conn.SetWriteDeadline(time.Now().Add(s.writeTimeoutLocked()))
 }
 
-// armRead sets the autologout timer before a wait for the client; false
-// means Shutdown has begun.
+// armRead sets the autologout timer before a wait for the client
+// (PreLoginTimeout before login, IdleTimeout after); false means
+// Shutdown has begun.
 func (s *session) armRead() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.interrupted {
 		return false
 	}
-	s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.Limits.IdleTimeout))
+	s.conn.SetReadDeadline(s.readDeadline())
 	return true
 }
 
@@ -159,6 +214,7 @@ func (s *session) isInterrupted() bool {
 // run is the connection's life: greeting, commands, BYE.
 func (s *session) run(preauth *auth.Identity) {
 	defer s.conn.Close()
+	defer s.releaseUserSlot()
 	defer s.closeMailbox()
 	defer func() {
 		if v := recover(); v != nil {
@@ -169,6 +225,12 @@ func (s *session) run(preauth *auth.Identity) {
 		}
 	}()
 	s.log.Debug("connection opened", "tls", s.tls)
+	// Before the greeting: an implicit TLS handshake happens on its
+	// write, and waits for the client.
+	if !s.armRead() {
+		s.bye("Server shutting down")
+		return
+	}
 	if preauth != nil {
 		if err := s.login(*preauth); err != nil {
 			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
@@ -200,18 +262,46 @@ func (s *session) next() bool {
 	if err != nil {
 		return s.readError(err)
 	}
-	cmd, err := wire.ParseOptions{MaxDepth: s.srv.opts.Limits.SearchDepth}.ParseCommand(line)
+	s.overlong = 0
+	lim := s.srv.opts.Limits
+	cmd, err := wire.ParseOptions{MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
 	if err != nil {
 		var se *wire.SyntaxError
-		if errors.As(err, &se) {
-			s.w.Status(se.Tag, "BAD", "", se.Msg)
+		var le *wire.LimitError
+		if errors.As(err, &le) {
+			s.w.Status(le.Tag, "NO", "LIMIT", le.Msg)
 			return s.w.Flush() == nil
 		}
-		s.w.Status("", "BAD", "", "Invalid command")
-		return s.w.Flush() == nil
+		if errors.As(err, &se) {
+			s.w.Status(se.Tag, "BAD", "", se.Msg)
+		} else {
+			s.w.Status("", "BAD", "", "Invalid command")
+		}
+	} else {
+		s.dispatch(cmd)
 	}
-	s.dispatch(cmd)
-	return s.w.Flush() == nil
+	if s.w.Flush() != nil {
+		return false
+	}
+	return s.refusePending()
+}
+
+// refusePending gives up an APPEND message literal that its command did
+// not read (refused, or the command failed before it): thrown away if it
+// is on its way and small enough, else the connection ends (RFC 7888 §4:
+// a refused non-synchronising literal cannot be skipped otherwise).
+func (s *session) refusePending() bool {
+	lit := s.r.Pending()
+	if lit == nil {
+		return true
+	}
+	if err := lit.Refuse(); err != nil {
+		s.log.Info("refused literal cannot be skipped, closing", "size", lit.Info.Size, "err", err)
+		s.bye("Literal too large to skip, closing connection")
+		s.state = stateLogout
+		return false
+	}
+	return true
 }
 
 // readError answers a failed read; false ends the connection.
@@ -221,15 +311,29 @@ func (s *session) readError(err error) bool {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
 		return false
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if s.isInterrupted() {
+		switch {
+		case s.isInterrupted():
 			s.bye("Server shutting down")
-		} else {
+		case s.state == stateNotAuth:
+			s.log.Info("no login in time, closing", "timeout", s.srv.opts.Limits.PreLoginTimeout)
+			s.bye("Autologout; too long without logging in")
+		default:
 			s.bye("Autologout; idle for too long")
 		}
 		return false
 	case errors.Is(err, wire.ErrLineTooLong):
-		s.bye("Command line too long")
-		return false
+		// The rest of the line was read and thrown away (wire.LineError):
+		// BAD, as Dovecot answers, and the client stays in step; BYE only
+		// for a line past what we throw away, or a client that keeps
+		// sending them.
+		var le *wire.LineError
+		s.overlong++
+		if !errors.As(err, &le) || le.Fatal || s.overlong >= maxOverlongLines {
+			s.bye("Command line too long")
+			return false
+		}
+		s.w.Status(le.Tag, "BAD", "", fmt.Sprintf("Command line too long (limit %d octets)", le.Limit))
+		return s.w.Flush() == nil
 	case errors.As(err, &le):
 		if le.Fatal {
 			s.bye("Literal too large")
@@ -272,14 +376,21 @@ func (s *session) bye(text string) {
 	s.w.Flush()
 }
 
-// login moves to the authenticated state as id, opening the user's store.
+// login moves to the authenticated state as id, opening the user's
+// store. It fails with errUserConnections beyond MaxUserConnectionsPerIP.
 func (s *session) login(id auth.Identity) error {
+	if err := s.holdUserSlot(id); err != nil {
+		return err
+	}
 	st, err := s.srv.opts.OpenStore(id)
 	if err != nil {
+		s.releaseUserSlot()
 		s.log.Error("cannot open mail store", "user", id.Username, "err", err)
 		return err
 	}
+	st.SetLimits(maildir.Limits{MaxKeywords: s.srv.opts.Limits.MaxKeywords, MaxFolders: s.srv.opts.Limits.MaxFolders})
 	s.user, s.store, s.state = id, st, stateAuth
+	s.r.SetLimits(s.readLimits())
 	s.log = s.log.With("user", id.Username)
 	return nil
 }
@@ -318,7 +429,8 @@ func (s *session) capabilities() string {
 		}
 	}
 	caps = append(caps, "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
-		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE")
+		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE",
+		"APPENDLIMIT="+strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10))
 	return strings.Join(caps, " ")
 }
 

@@ -88,7 +88,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 	defer s.hub.release(dst)
 	var res Copied
 	if !move {
-		err = dst.update(false, func() error { return dst.receiveLocked(items, &res) })
+		err = dst.update(false, func() error { return dst.receiveLocked(items, &res, s.limits.MaxKeywords) })
 		cleanupStaged(items)
 		return res, err
 	}
@@ -117,7 +117,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 			for i := range items {
 				items[i].tmp = items[i].src // renamed straight from the source
 			}
-			if err := dst.receiveLocked(items, &res); err != nil {
+			if err := dst.receiveLocked(items, &res, s.limits.MaxKeywords); err != nil {
 				return err
 			}
 			moved := map[uint32]bool{}
@@ -180,7 +180,19 @@ func cleanupStaged(items []copyItem) {
 }
 
 // receiveLocked renames staged files into cur/ of f and gives them UIDs.
-func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
+// Keywords travel with the messages; when they would bring the folder
+// past maxKw keywords the whole copy is refused before any file moves
+// (never a message that silently lost a keyword).
+func (f *folder) receiveLocked(items []copyItem, res *Copied, maxKw int) error {
+	if maxKw > 0 {
+		var all []string
+		for _, it := range items {
+			all = append(all, it.keywords...)
+		}
+		if err := f.checkKeywordsLocked(maxKw, sortedKeywords(all)); err != nil {
+			return err
+		}
+	}
 	res.UIDValidity = f.side.uidValidity
 	var log strings.Builder
 	err := f.ownChange(false, func() error {

@@ -184,20 +184,24 @@ func parseDecimal(s string) (int64, bool) {
 }
 
 // sortedKeywords returns kw sorted and without duplicates (compared
-// case-insensitively, as IMAP keywords are).
+// case-insensitively, as IMAP keywords are). Each key is lowered once,
+// not at every comparison: a message may carry hundreds of keywords.
 func sortedKeywords(kw []string) []string {
 	if len(kw) == 0 {
 		return nil
 	}
-	out := append([]string(nil), kw...)
-	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i]) < strings.ToLower(out[j]) })
-	n := 0
-	for i, k := range out {
-		if i > 0 && strings.EqualFold(out[n-1], k) {
+	type pair struct{ key, kw string }
+	ps := make([]pair, len(kw))
+	for i, k := range kw {
+		ps[i] = pair{strings.ToLower(k), k}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].key < ps[j].key })
+	out := make([]string, 0, len(ps))
+	for i, p := range ps {
+		if i > 0 && ps[i-1].key == p.key {
 			continue
 		}
-		out[n] = k
-		n++
+		out = append(out, p.kw)
 	}
-	return out[:n]
+	return out
 }

@@ -296,14 +296,10 @@ func (m *Mailbox) Keywords() []string {
 	f := m.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for _, n := range f.kw.names {
-		if n != "" {
-			out = append(out, n)
-		}
-	}
-	for _, r := range f.side.recs {
-		out = append(out, r.extra...)
+	set := f.keywordSetLocked()
+	out := make([]string, 0, len(set))
+	for _, k := range set {
+		out = append(out, k)
 	}
 	return sortedKeywords(out)
 }

@@ -176,6 +176,9 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 	defer s.hub.release(f)
 	var res Appended
 	err = f.update(false, func() error {
+		if err := f.checkKeywordsLocked(s.limits.MaxKeywords, opts.Keywords); err != nil {
+			return err
+		}
 		r, err := f.deliverLocked(tmp, opts.Flags, opts.Keywords)
 		if r != nil {
 			delivered = true // renamed into cur/, whatever the sidecar says
@@ -283,6 +286,10 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 						extraKw = append(extraKw, k)
 					}
 				}
+			} else if lerr := f.checkKeywordsLocked(m.store.limits.MaxKeywords, keywords); lerr != nil {
+				// Refused before any letter is assigned or file renamed:
+				// a STORE over the limit changes nothing at all.
+				return lerr
 			} else if kwLetters, extraKw, err = f.lettersFor(keywords, &log); err != nil {
 				return err
 			}

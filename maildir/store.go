@@ -50,7 +50,8 @@ type Hub struct {
 	log       *slog.Logger
 	mu        sync.Mutex
 	folders   map[string]*folder // by directory path
-	idle      []*folder          // folders no one holds, kept a while (oldest first)
+	roots     map[string]*rootState
+	idle      []*folder // folders no one holds, kept a while (oldest first)
 }
 
 // Stats counts the file-system work a Hub did, so tests and benchmarks
@@ -59,6 +60,8 @@ type Hub struct {
 type Stats struct {
 	Listings     atomic.Int64 // directory listings of new/ or cur/
 	MessageReads atomic.Int64 // message files opened for reading
+	Lookups      atomic.Int64 // lstat calls that look for a folder's directory by name
+	RootListings atomic.Int64 // listings of a Maildir root (LIST, a folder count)
 }
 
 // Stats returns the Hub's counters.
@@ -81,8 +84,9 @@ func NewHub(opts Options) *Hub {
 // Store is one user's Maildir: the root is INBOX, sub-folders are
 // Maildir++ directories beside cur/, new/ and tmp/.
 type Store struct {
-	hub  *Hub
-	root string
+	hub    *Hub
+	root   string
+	limits Limits // see SetLimits
 }
 
 // Open returns the Store rooted at root, creating the Maildir when create
@@ -172,6 +176,7 @@ func (s *Store) List() ([]FolderInfo, error) {
 // folderDirs maps the names of the real folders to their directories.
 // Symbolic links and entries without cur/new/tmp are left out.
 func (s *Store) folderDirs() (map[string]string, error) {
+	s.hub.stats.RootListings.Add(1)
 	ents, err := os.ReadDir(s.root)
 	if err != nil {
 		return nil, err
@@ -191,6 +196,7 @@ func (s *Store) folderDirs() (map[string]string, error) {
 		}
 		out[name] = dir
 	}
+	s.noteListing(out)
 	return out, nil
 }
 
@@ -203,28 +209,11 @@ func (s *Store) dir(name string) (string, string, error) {
 	if name == Inbox {
 		return name, s.root, nil
 	}
-	dir := filepath.Join(s.root, dirName(name))
-	if fi, err := os.Lstat(dir); err == nil && (fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir()) {
-		return "", "", fmt.Errorf("%s: %w", name, ErrOutside)
-	}
-	switch err := checkFolderDir(dir); {
-	case err == nil:
-		return name, dir, nil
-	case !errors.Is(err, ErrNotFound):
-		return "", "", err
-	}
-	if fi, err := os.Lstat(dir); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		return "", "", fmt.Errorf("%s: %w", name, ErrOutside)
-	}
-	// A directory another tool named differently (raw UTF-8, a bare '%').
-	dirs, err := s.folderDirs()
+	dir, err := s.lookup(name)
 	if err != nil {
 		return "", "", err
 	}
-	if d, ok := dirs[name]; ok {
-		return name, d, nil
-	}
-	return "", "", fmt.Errorf("%s: %w", name, ErrNotFound)
+	return name, dir, nil
 }
 
 // Exists reports whether a selectable folder of that name exists.
@@ -245,8 +234,26 @@ func (s *Store) Create(name string) error {
 	if _, _, err := s.dir(name); err == nil {
 		return fmt.Errorf("%s: %w", name, ErrExists)
 	}
+	// Parents are implied in Maildir++ (they list as \Noselect), so one
+	// CREATE makes one folder, whatever its depth.
+	rs := s.hub.rootState(s.root)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if max := s.limits.MaxFolders; max > 0 {
+		n, err := s.folderCountLocked(rs)
+		if err != nil {
+			return err
+		}
+		if n+1 > max {
+			return &LimitError{What: "folders", Max: max}
+		}
+	}
 	dir := filepath.Join(s.root, dirName(name))
-	if err := os.Mkdir(dir, s.hub.opts.DirPerm); errors.Is(err, fs.ErrExist) {
+	err = os.Mkdir(dir, s.hub.opts.DirPerm)
+	if err == nil && rs.counted {
+		rs.count++
+	}
+	if errors.Is(err, fs.ErrExist) {
 		if fi, lerr := os.Lstat(dir); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			return fmt.Errorf("%s: %w", name, ErrOutside)
 		}
@@ -285,6 +292,12 @@ func (s *Store) Delete(name string) error {
 		return err
 	}
 	s.hub.forget(dir)
+	rs := s.hub.rootState(s.root)
+	rs.mu.Lock()
+	if rs.counted && rs.count > 0 {
+		rs.count--
+	}
+	rs.mu.Unlock()
 	return os.RemoveAll(trash)
 }
 

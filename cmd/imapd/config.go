@@ -74,6 +74,7 @@ type LimitsConfig struct {
 	MaxLine                 int      `toml:"max_line"`
 	MaxLiteral              int64    `toml:"max_literal"`
 	MaxLiterals             int      `toml:"max_literals"`
+	MaxCommand              int64    `toml:"max_command"`
 	MaxAppend               int64    `toml:"max_append"`
 	PreLoginMaxLiteral      int64    `toml:"prelogin_max_literal"`
 	PreLoginMaxLiterals     int      `toml:"prelogin_max_literals"`
@@ -98,6 +99,7 @@ func (c LimitsConfig) imapd() imapd.Limits {
 		MaxLine:                 c.MaxLine,
 		MaxLiteral:              c.MaxLiteral,
 		MaxLiterals:             c.MaxLiterals,
+		MaxCommand:              c.MaxCommand,
 		MaxAppend:               c.MaxAppend,
 		PreLoginMaxLiteral:      c.PreLoginMaxLiteral,
 		PreLoginMaxLiterals:     c.PreLoginMaxLiterals,

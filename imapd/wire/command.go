@@ -12,11 +12,27 @@ import (
 // could exhaust a goroutine's stack.
 const DefaultMaxDepth = 64
 
+// DefaultMaxKeys is the default bound on the keys of one SEARCH: a
+// client's saved searches rarely reach a hundred, and each key costs the
+// server a pass over every message.
+const DefaultMaxKeys = 1000
+
 // ParseOptions bounds the parser. The zero value means the defaults.
 type ParseOptions struct {
 	// MaxDepth bounds nesting (DefaultMaxDepth if 0). Deeper input gets
 	// a SyntaxError, never deep recursion.
 	MaxDepth int
+	// Streamed says that the command ends at the announcement of an
+	// APPEND message literal whose octets the Reader left on the
+	// connection (Reader.Pending): the message is then
+	// AppendMessage.Streamed.
+	Streamed bool
+	// MaxKeys bounds the keys of one SEARCH (DefaultMaxKeys if 0), at
+	// every depth: each search-key of RFC 3501's grammar counts one, so
+	// "NOT TEXT x" is two keys, "OR SEEN 1:5" three and "(SEEN DRAFT)"
+	// three. More gets a *LimitError, found as soon as the key over the
+	// limit is reached.
+	MaxKeys int
 }
 
 // A Command is one parsed client command.
@@ -123,7 +139,7 @@ func (*SetQuotaArgs) isArgs()     {}
 
 // ParseCommand parses one command as Reader.ReadCommand returns it, with
 // the default ParseOptions. Errors are *SyntaxError (the server answers
-// BAD). The returned Command may hold slices of line (APPEND message data).
+// BAD) or *LimitError (NO [LIMIT]). The returned Command may hold slices of line (APPEND message data).
 func ParseCommand(line []byte) (*Command, error) {
 	return ParseOptions{}.ParseCommand(line)
 }
@@ -131,9 +147,12 @@ func ParseCommand(line []byte) (*Command, error) {
 // ParseCommand parses line with the options o; see the ParseCommand
 // function.
 func (o ParseOptions) ParseCommand(line []byte) (*Command, error) {
-	p := &parser{buf: line, maxDepth: o.MaxDepth}
+	p := &parser{buf: line, maxDepth: o.MaxDepth, maxKeys: o.MaxKeys, streamed: o.Streamed}
 	if p.maxDepth <= 0 {
 		p.maxDepth = DefaultMaxDepth
+	}
+	if p.maxKeys <= 0 {
+		p.maxKeys = DefaultMaxKeys
 	}
 	tag, ok := p.tagToken()
 	if !ok {

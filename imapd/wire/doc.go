@@ -16,7 +16,8 @@
 // (MaxLiteral, 64 KiB; MaxAppendLiteral, 64 MiB, for APPEND's message
 // data), the number of literals (MaxLiterals) and the size of the whole
 // command (MaxCommand). The parser bounds the nesting of SEARCH keys
-// (ParseOptions.MaxDepth, 64) without unbounded recursion.
+// (ParseOptions.MaxDepth, 64) without unbounded recursion, and their
+// number (ParseOptions.MaxKeys, 1,000).
 //
 // A synchronising literal's size is checked before the continuation
 // request is sent: the Reader checks its limits, then calls
@@ -38,6 +39,8 @@
 //     then read the next command.
 //   - *SyntaxError from ParseCommand: "tag BAD " + Msg, or "* BAD " + Msg
 //     when Tag is empty. Msg says what was wrong and is safe to send.
+//   - *LimitError from ParseCommand: "tag NO [LIMIT] " + Msg; the command
+//     is well-formed but asks for more than ParseOptions allow.
 //
 // # What the parser decides and what it leaves
 //

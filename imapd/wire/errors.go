@@ -6,12 +6,12 @@ import (
 	"strconv"
 )
 
-// Errors of the Reader. ErrLineTooLong is fatal; the others reach the caller
-// inside a *LiteralError, which says whether the stream is still in step.
+// Errors of the Reader. ErrLineTooLong reaches the caller inside a
+// *LineError, the literal errors inside a *LiteralError; each says whether
+// the stream is still in step.
 var (
 	// ErrLineTooLong: a line (not counting literal bodies) is longer than
-	// ReaderOptions.MaxLine. The rest of the command cannot be found, so
-	// the connection cannot be resynchronised: send BYE and close.
+	// Limits.MaxLine.
 	ErrLineTooLong = errors.New("line too long")
 
 	// ErrLiteralTooLarge: a literal is larger than the limit that applies
@@ -84,11 +84,31 @@ func (e *LiteralError) Error() string {
 
 func (e *LiteralError) Unwrap() error { return e.Err }
 
+// A LineError is returned by Reader.ReadCommand (and ReadLine) for a line
+// longer than Limits.MaxLine. If Fatal is false the rest of the line (and
+// of its command, when it announced a non-synchronising literal) has been
+// read and thrown away: the server answers "tag BAD" and reads the next
+// command, as Dovecot does. If Fatal is true the line went on past what
+// the Reader will throw away, or the connection failed: send BYE and
+// close.
+type LineError struct {
+	Tag   string // the command's tag, or "" if it could not be read
+	Limit int    // the line limit
+	Fatal bool
+	head  []byte // the line's first octets
+}
+
+func (e *LineError) Error() string {
+	return fmt.Sprintf("line too long (limit %d octets)", e.Limit)
+}
+
+func (e *LineError) Unwrap() error { return ErrLineTooLong }
+
 // IsFatal reports whether err, returned by a Reader method, leaves the
 // connection unusable, so that the server must send BYE (if it still can)
-// and close. A *LiteralError is fatal only when its Fatal field says so; a
-// *SyntaxError never is; everything else (ErrLineTooLong, I/O errors, EOF)
-// is.
+// and close. A *LiteralError or *LineError is fatal only when its Fatal
+// field says so; a *SyntaxError or *LimitError never is; everything else
+// (I/O errors, EOF) is.
 func IsFatal(err error) bool {
 	if err == nil {
 		return false
@@ -97,8 +117,13 @@ func IsFatal(err error) bool {
 	if errors.As(err, &le) {
 		return le.Fatal
 	}
+	var line *LineError
+	if errors.As(err, &line) {
+		return line.Fatal
+	}
 	var se *SyntaxError
-	return !errors.As(err, &se)
+	var lim *LimitError
+	return !errors.As(err, &se) && !errors.As(err, &lim)
 }
 
 // A SyntaxError says what is wrong with a command. Msg is meant for the
@@ -115,6 +140,20 @@ type SyntaxError struct {
 func (e *SyntaxError) Error() string { return e.Msg }
 
 func (e *SyntaxError) Unwrap() error { return ErrSyntax }
+
+// A LimitError is a command that is well-formed but beyond a bound of
+// ParseOptions (MaxKeys): a refusal the client can act on, not a syntax
+// error. The whole command has been read, so the connection is in step:
+// the server answers "Tag NO [LIMIT] Msg" (RFC 5530) and reads the next
+// command. Msg is printable US-ASCII.
+type LimitError struct {
+	Tag   string // the command's tag
+	Name  string // the command name
+	Limit int    // the bound that was exceeded
+	Msg   string
+}
+
+func (e *LimitError) Error() string { return e.Msg }
 
 // quoteInput returns b as an ASCII-only quoted string, shortened to a few
 // octets, for use in a SyntaxError message.

@@ -32,11 +32,10 @@ func FuzzReadCommand(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	opts := ReaderOptions{MaxLine: 1024, MaxLiteral: 512, MaxAppendLiteral: 4096, MaxLiterals: 8, MaxCommand: 8192, MaxDiscard: 2048}
+	opts := ReaderOptions{Limits: Limits{MaxLine: 1024, MaxLiteral: 512, MaxAppendLiteral: 4096, MaxLiterals: 8, MaxCommand: 8192, MaxDiscard: 2048}}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := NewReader(bytes.NewReader(in), ReaderOptions{
-			MaxLine: opts.MaxLine, MaxLiteral: opts.MaxLiteral, MaxAppendLiteral: opts.MaxAppendLiteral,
-			MaxLiterals: opts.MaxLiterals, MaxCommand: opts.MaxCommand, MaxDiscard: opts.MaxDiscard,
+			Limits: opts.Limits,
 			Continue: func(info LiteralInfo) error {
 				if info.Name == "REFUSE" {
 					return errors.New("refused")
@@ -59,15 +58,22 @@ func FuzzReadCommand(f *testing.F) {
 			if int64(len(b)) > opts.MaxCommand+int64(opts.MaxLine) {
 				t.Fatalf("command of %d octets exceeds the limits", len(b))
 			}
-			cmd, err := ParseOptions{MaxDepth: 16}.ParseCommand(b)
+			cmd, err := ParseOptions{MaxDepth: 16, MaxKeys: 8}.ParseCommand(b)
 			if err != nil {
 				var se *SyntaxError
-				if !errors.As(err, &se) {
+				var le *LimitError
+				var msg string
+				switch {
+				case errors.As(err, &se):
+					msg = se.Msg
+				case errors.As(err, &le):
+					msg = le.Msg
+				default:
 					t.Fatalf("ParseCommand error %T %v", err, err)
 				}
-				for i := 0; i < len(se.Msg); i++ {
-					if c := se.Msg[i]; c < 0x20 || c > 0x7e {
-						t.Fatalf("error text %q is not printable ASCII", se.Msg)
+				for i := 0; i < len(msg); i++ {
+					if c := msg[i]; c < 0x20 || c > 0x7e {
+						t.Fatalf("error text %q is not printable ASCII", msg)
 					}
 				}
 				continue

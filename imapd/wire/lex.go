@@ -48,8 +48,16 @@ type parser struct {
 	pos      int
 	maxDepth int
 	depth    int
+	maxKeys  int // SEARCH keys allowed (ParseOptions.MaxKeys)
+	keys     int // SEARCH keys parsed so far
 	tag      string
 	name     string
+	// streamed: the buffer ends at a literal announcement whose octets
+	// are not in it (ParseOptions.Streamed); literal then sets
+	// streamedSize instead of reading them.
+	streamed     bool
+	streamedLit  bool
+	streamedSize int64
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -291,6 +299,13 @@ func (p *parser) literal(what string, binary bool) ([]byte, error) {
 	p.accept('+')
 	if err := p.expect('}', "to close the literal size"); err != nil {
 		return nil, err
+	}
+	if p.streamed && p.eof() {
+		if n > math.MaxInt64 {
+			return nil, p.errorf("literal size is too large")
+		}
+		p.streamedLit, p.streamedSize = true, int64(n)
+		return nil, nil
 	}
 	if !bytes.HasPrefix(p.buf[p.pos:], []byte("\r\n")) {
 		return nil, p.errorf("a literal's {size} must end its line, found %s", p.found())

@@ -24,18 +24,59 @@ const (
 	DefaultMaxDiscard = 1 << 20
 )
 
-// ReaderOptions are the limits and the continuation hook of a Reader. A
-// zero field means its default.
-type ReaderOptions struct {
+// Limits are the bounds a Reader applies to what the client sends. A
+// zero field means its default. A server changes them with SetLimits as
+// the connection's state changes (small before login, larger after).
+type Limits struct {
 	MaxLine          int
 	MaxLiteral       int64
 	MaxAppendLiteral int64
 	MaxLiterals      int
 	// MaxCommand bounds the octets of a command read so far when a literal
 	// is announced (the lines read, the literals, and the new literal);
-	// the line after the last literal may add MaxLine.
+	// the line after the last literal may add MaxLine. A streamed APPEND
+	// message (ReaderOptions.StreamMessages) is not counted: it never
+	// sits in memory.
 	MaxCommand int64
+	// MaxDiscard is how many octets of a refused non-synchronising
+	// literal (and of the rest of its command) are read and thrown away
+	// to stay in step; past it the refusal is fatal.
 	MaxDiscard int64
+}
+
+// withDefaults returns l with zero fields set to the defaults.
+func (l Limits) withDefaults() Limits {
+	if l.MaxLine <= 0 {
+		l.MaxLine = DefaultMaxLine
+	}
+	if l.MaxLiteral <= 0 {
+		l.MaxLiteral = DefaultMaxLiteral
+	}
+	if l.MaxAppendLiteral <= 0 {
+		l.MaxAppendLiteral = DefaultMaxAppendLiteral
+	}
+	if l.MaxLiterals <= 0 {
+		l.MaxLiterals = DefaultMaxLiterals
+	}
+	if l.MaxCommand <= 0 {
+		l.MaxCommand = DefaultMaxCommand
+	}
+	if l.MaxDiscard <= 0 {
+		l.MaxDiscard = DefaultMaxDiscard
+	}
+	return l
+}
+
+// ReaderOptions are the limits and the continuation hook of a Reader.
+type ReaderOptions struct {
+	Limits
+
+	// StreamMessages makes ReadCommand stop at the message literal of an
+	// APPEND instead of reading it into memory: it returns the command up
+	// to the literal's announcement, and Pending returns the literal, for
+	// the command's handler to accept and read as a stream (or refuse).
+	// MaxAppendLiteral is then the handler's to apply.
+	StreamMessages bool
 
 	// Continue is called for each synchronising literal that is within
 	// the limits, before its octets are read. It sends the continuation
@@ -51,32 +92,22 @@ type ReaderOptions struct {
 type Reader struct {
 	br   *bufio.Reader
 	opts ReaderOptions
+	// pending is the streamed message literal the last ReadCommand
+	// stopped at, until it is read to its end or refused.
+	pending *Literal
 }
 
 // NewReader returns a Reader of src with the options opts (zero fields
 // get the defaults). It buffers 4 KiB of src; a line longer than that is
 // assembled piecewise, up to MaxLine.
 func NewReader(src io.Reader, opts ReaderOptions) *Reader {
-	if opts.MaxLine <= 0 {
-		opts.MaxLine = DefaultMaxLine
-	}
-	if opts.MaxLiteral <= 0 {
-		opts.MaxLiteral = DefaultMaxLiteral
-	}
-	if opts.MaxAppendLiteral <= 0 {
-		opts.MaxAppendLiteral = DefaultMaxAppendLiteral
-	}
-	if opts.MaxLiterals <= 0 {
-		opts.MaxLiterals = DefaultMaxLiterals
-	}
-	if opts.MaxCommand <= 0 {
-		opts.MaxCommand = DefaultMaxCommand
-	}
-	if opts.MaxDiscard <= 0 {
-		opts.MaxDiscard = DefaultMaxDiscard
-	}
+	opts.Limits = opts.Limits.withDefaults()
 	return &Reader{br: bufio.NewReaderSize(src, 4096), opts: opts}
 }
+
+// SetLimits replaces the Reader's limits (zero fields: the defaults),
+// from the next command on.
+func (r *Reader) SetLimits(l Limits) { r.opts.Limits = l.withDefaults() }
 
 // Reset makes the Reader read from src, dropping anything buffered: after
 // STARTTLS (octets the client sent before the TLS handshake must not be
@@ -106,11 +137,22 @@ func (r *Reader) ReadLine() ([]byte, error) {
 // CRLF, each literal's octets after its "{n}" CRLF, the final line ending
 // removed (a bare LF ending is read as CRLF). The slice is the caller's.
 //
-// Errors: io.EOF if the connection closed between commands;
-// ErrLineTooLong; a *LiteralError when a literal is refused (see its Fatal
-// field); other errors of the connection. Use IsFatal to tell whether the
-// connection can go on.
+// With StreamMessages, ReadCommand stops at an APPEND message literal: the
+// result ends with its announcement ("{n}", no CRLF) and Pending returns
+// the literal. If the previous command's literal is still pending,
+// ReadCommand refuses it first (Literal.Refuse).
+//
+// Errors: io.EOF if the connection closed between commands; a
+// *LineError when a line is longer than MaxLine (not fatal if the rest
+// of the line could be read and thrown away); a *LiteralError when a
+// literal is refused (see its Fatal field); other errors of the
+// connection. Use IsFatal to tell whether the connection can go on.
 func (r *Reader) ReadCommand() ([]byte, error) {
+	if r.pending != nil {
+		if err := r.pending.Refuse(); err != nil {
+			return nil, err
+		}
+	}
 	var cmd []byte
 	var info LiteralInfo
 	for {
@@ -119,6 +161,13 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 		if cmd, err = r.appendLine(cmd); err != nil {
 			if errors.Is(err, io.EOF) && lineStart > 0 {
 				err = io.ErrUnexpectedEOF
+			}
+			var le *LineError
+			if errors.As(err, &le) {
+				le.Tag = info.Tag
+				if lineStart == 0 {
+					le.Tag, _ = commandName(le.head)
+				}
 			}
 			return nil, err
 		}
@@ -135,9 +184,13 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 		}
 		info.Size, info.Sync, info.Binary = ann.size, ann.sync, ann.binary
 		info.Message = info.Name == "APPEND" && !(info.Index == 0 && isFirstArg(line, ann.start))
+		if info.Message && r.opts.StreamMessages && info.Index < r.opts.MaxLiterals {
+			r.pending = &Literal{r: r, Info: info, left: info.Size}
+			return cmd, nil
+		}
 		if err := r.check(info, int64(len(cmd))); err != nil {
 			if !info.Sync {
-				err.Fatal = !r.skipRest(info)
+				err.Fatal = !r.skipRest(info, r.opts.MaxDiscard)
 			}
 			return nil, err
 		}
@@ -147,6 +200,11 @@ func (r *Reader) ReadCommand() ([]byte, error) {
 		}
 	}
 }
+
+// Pending returns the APPEND message literal the last ReadCommand stopped
+// at (StreamMessages), or nil. It stays pending until it has been read to
+// its end or refused.
+func (r *Reader) Pending() *Literal { return r.pending }
 
 // check applies the limits to a literal about to be read, and for a
 // synchronising one asks Continue. cmdLen is the command's length so far.
@@ -176,7 +234,8 @@ func (r *Reader) check(info LiteralInfo, cmdLen int64) *LiteralError {
 }
 
 // appendLine appends the next line to dst without its ending, reading at
-// most MaxLine octets of it.
+// most MaxLine octets of it. A longer line is read to its end and thrown
+// away (see discardLine), and a *LineError returned.
 func (r *Reader) appendLine(dst []byte) ([]byte, error) {
 	start := len(dst)
 	for {
@@ -189,13 +248,13 @@ func (r *Reader) appendLine(dst []byte) ([]byte, error) {
 				dst = dst[:len(dst)-1]
 			}
 			if len(dst)-start > r.opts.MaxLine {
-				return nil, ErrLineTooLong
+				return nil, r.lineTooLong(dst[start:], true)
 			}
 			return dst, nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			// One octet over MaxLine may be the CR of the line ending.
 			if len(dst)-start > r.opts.MaxLine+1 {
-				return nil, ErrLineTooLong
+				return nil, r.lineTooLong(dst[start:], false)
 			}
 		case errors.Is(err, io.EOF) && len(dst) > start:
 			return nil, io.ErrUnexpectedEOF
@@ -203,6 +262,59 @@ func (r *Reader) appendLine(dst []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// lineTooLong makes the error for a line over MaxLine, of which line is
+// what was read (all of it if ended). Unless ended, the rest of the line
+// is read and thrown away, up to MaxLineDiscard octets; and if the line
+// announced a non-synchronising literal, that literal and the rest of
+// its command too, within MaxDiscard. The error is fatal when either
+// cannot be done: the connection is then out of step.
+func (r *Reader) lineTooLong(line []byte, ended bool) *LineError {
+	le := &LineError{Limit: r.opts.MaxLine, head: bytes.Clone(line[:min(len(line), 256)])}
+	tail := line[max(0, len(line)-maxAnnouncement):]
+	if !ended {
+		var ok bool
+		if tail, ok = r.discardLine(tail, maxLineDiscard(r.opts.MaxLine)); !ok {
+			le.Fatal = true
+			return le
+		}
+	}
+	if ann, ok := literalSuffix(tail); ok && !ann.sync {
+		le.Fatal = !r.skipRest(LiteralInfo{Size: ann.size}, r.opts.MaxDiscard)
+	}
+	return le
+}
+
+// maxAnnouncement is the most octets a literal announcement at the end of
+// a line can take ("~{" 19 digits "+}"), with room to spare.
+const maxAnnouncement = 32
+
+// maxLineDiscard is how much of an overlong line is read and thrown away
+// before the connection is given up: sixteen times the line limit.
+func maxLineDiscard(maxLine int) int64 { return 16 * int64(maxLine) }
+
+// discardLine reads the rest of a line and throws it away, at most budget
+// octets, keeping only its last octets (after tail, what was read of it
+// before), without the line ending. false: the budget ran out, or the
+// connection failed.
+func (r *Reader) discardLine(tail []byte, budget int64) ([]byte, bool) {
+	keep := bytes.Clone(tail)
+	for budget > 0 {
+		frag, err := r.br.ReadSlice('\n')
+		budget -= int64(len(frag))
+		keep = append(keep, frag...)
+		keep = keep[max(0, len(keep)-maxAnnouncement-2):]
+		switch {
+		case err == nil:
+			keep = bytes.TrimSuffix(bytes.TrimSuffix(keep, []byte("\n")), []byte("\r"))
+			return keep, true
+		case errors.Is(err, bufio.ErrBufferFull):
+		default:
+			return nil, false
+		}
+	}
+	return nil, false
 }
 
 // appendLiteral appends n octets to dst, growing it as the octets arrive
@@ -227,14 +339,13 @@ func (r *Reader) appendLiteral(dst []byte, n int64) ([]byte, error) {
 }
 
 // skipRest reads and throws away a refused non-synchronising literal and
-// the rest of its command, so that the next read starts a new command. It
+// the rest of its command, at most budget octets of literals, so that the next read starts a new command. It
 // gives up (returns false: the connection is out of step) when the
 // literals to skip exceed MaxDiscard or MaxLiterals, or a line is too
 // long. It stops after a line that ends without a literal, or with a
 // synchronising one (the client waits for "+" and will get the tagged
 // response instead).
-func (r *Reader) skipRest(info LiteralInfo) bool {
-	budget := r.opts.MaxDiscard
+func (r *Reader) skipRest(info LiteralInfo, budget int64) bool {
 	size, index := info.Size, info.Index
 	var line []byte
 	for {

@@ -88,11 +88,31 @@ func TestReadCommandQuotedBrace(t *testing.T) {
 }
 
 func TestReadCommandLineTooLong(t *testing.T) {
+	// The rest of an overlong line is read and thrown away: the client
+	// stays in step and gets BAD, with its tag.
 	long := "a LOGIN " + strings.Repeat("x", 70<<10) + "\r\nb NOOP\r\n"
 	c := newConn(long, ReaderOptions{})
 	_, err := c.r.ReadCommand()
-	if !errors.Is(err, ErrLineTooLong) || !IsFatal(err) {
-		t.Fatalf("70 KiB line: %v", err)
+	var le *LineError
+	if !errors.As(err, &le) || IsFatal(err) || le.Tag != "a" {
+		t.Fatalf("70 KiB line: %v (%+v), want a LineError for tag a, not fatal", err, le)
+	}
+	if got := c.read(t); got != "b NOOP" {
+		t.Fatalf("after the long line: %q", got)
+	}
+	// ... up to 16 times MaxLine (past the Reader's buffer); beyond, the connection is given up.
+	c = newConn("a LOGIN "+strings.Repeat("x", 100*100)+"\r\nb NOOP\r\n", ReaderOptions{Limits: Limits{MaxLine: 100}})
+	if _, err := c.r.ReadCommand(); !errors.Is(err, ErrLineTooLong) || !IsFatal(err) {
+		t.Fatalf("line of 17 times MaxLine: %v, want fatal", err)
+	}
+	// An overlong line that announces a non-synchronising literal: the
+	// literal goes too. A synchronising one is never sent.
+	c = newConn("a SELECT "+strings.Repeat("x", 200)+" {5+}\r\nhello\r\nb NOOP\r\n", ReaderOptions{Limits: Limits{MaxLine: 100}})
+	if _, err := c.r.ReadCommand(); !errors.Is(err, ErrLineTooLong) || IsFatal(err) {
+		t.Fatalf("long line with a literal: %v", err)
+	}
+	if got := c.read(t); got != "b NOOP" {
+		t.Fatalf("after the long line and its literal: %q", got)
 	}
 
 	// Exactly MaxLine is fine, one more is not, with CRLF or LF.
@@ -102,7 +122,7 @@ func TestReadCommandLineTooLong(t *testing.T) {
 		ok  bool
 	}{{100, "\r\n", true}, {100, "\n", true}, {101, "\r\n", false}, {101, "\n", false}} {
 		line := "a " + strings.Repeat("x", tc.n-2)
-		c := newConn(line+tc.end, ReaderOptions{MaxLine: 100})
+		c := newConn(line+tc.end, ReaderOptions{Limits: Limits{MaxLine: 100}})
 		got, err := c.r.ReadCommand()
 		if tc.ok && (err != nil || string(got) != line) {
 			t.Errorf("line of %d with %q: %v", tc.n, tc.end, err)
@@ -112,7 +132,7 @@ func TestReadCommandLineTooLong(t *testing.T) {
 		}
 	}
 	// ReadLine is bounded too.
-	c = newConn(strings.Repeat("A", 70<<10)+"\r\n", ReaderOptions{})
+	c = newConn(strings.Repeat("A", 70<<10)+"\r\nDONE\r\n", ReaderOptions{})
 	if _, err := c.r.ReadLine(); !errors.Is(err, ErrLineTooLong) {
 		t.Errorf("ReadLine: %v", err)
 	}
@@ -151,7 +171,7 @@ func TestReadCommandSyncLiteralTooLarge(t *testing.T) {
 }
 
 func TestReadCommandAppendLimits(t *testing.T) {
-	opts := ReaderOptions{MaxAppendLiteral: 1000}
+	opts := ReaderOptions{Limits: Limits{MaxAppendLiteral: 1000}}
 	// An APPEND message over MaxAppendLiteral: refused before "+",
 	// Message set, so the server answers NO [TOOBIG].
 	c := newConn("a APPEND INBOX {1001}\r\nb NOOP\r\n", opts)
@@ -182,7 +202,7 @@ func TestReadCommandAppendLimits(t *testing.T) {
 func TestReadCommandNonSyncTooLarge(t *testing.T) {
 	// Small enough to skip: thrown away with the rest of the command,
 	// including a further LITERAL+; the connection stays in step.
-	c := newConn("a LOGIN {100+}\r\n"+strings.Repeat("x", 100)+" {5+}\r\nhello\r\nb NOOP\r\n", ReaderOptions{MaxLiteral: 10})
+	c := newConn("a LOGIN {100+}\r\n"+strings.Repeat("x", 100)+" {5+}\r\nhello\r\nb NOOP\r\n", ReaderOptions{Limits: Limits{MaxLiteral: 10}})
 	_, err := c.r.ReadCommand()
 	le := literalError(t, err)
 	if !errors.Is(err, ErrLiteralTooLarge) || le.Fatal || le.Literal.Sync {
@@ -194,7 +214,7 @@ func TestReadCommandNonSyncTooLarge(t *testing.T) {
 
 	// A synchronising literal later in the skipped command ends the skip:
 	// the client waits for "+" and will get the tagged response.
-	c = newConn("a LOGIN {100+}\r\n"+strings.Repeat("x", 100)+" {5}\r\nb NOOP\r\n", ReaderOptions{MaxLiteral: 10})
+	c = newConn("a LOGIN {100+}\r\n"+strings.Repeat("x", 100)+" {5}\r\nb NOOP\r\n", ReaderOptions{Limits: Limits{MaxLiteral: 10}})
 	if _, err := c.r.ReadCommand(); IsFatal(err) {
 		t.Fatalf("got %v", err)
 	}
@@ -203,7 +223,7 @@ func TestReadCommandNonSyncTooLarge(t *testing.T) {
 	}
 
 	// Too large to skip: fatal.
-	c = newConn("a APPEND x {2000000+}\r\n", ReaderOptions{MaxAppendLiteral: 1000})
+	c = newConn("a APPEND x {2000000+}\r\n", ReaderOptions{Limits: Limits{MaxAppendLiteral: 1000}})
 	_, err = c.r.ReadCommand()
 	if le := literalError(t, err); !le.Fatal || !IsFatal(err) || !le.Literal.Message {
 		t.Errorf("2 MB LITERAL+ over the limit: %+v", le)
@@ -237,7 +257,7 @@ func TestReadCommandContinueRefuses(t *testing.T) {
 
 func TestReadCommandTooManyLiterals(t *testing.T) {
 	in := "a SEARCH" + strings.Repeat(" TEXT {1}\r\nx", 4) + "\r\nb NOOP\r\n"
-	c := newConn(in, ReaderOptions{MaxLiterals: 3})
+	c := newConn(in, ReaderOptions{Limits: Limits{MaxLiterals: 3}})
 	_, err := c.r.ReadCommand()
 	if le := literalError(t, err); !errors.Is(err, ErrTooManyLiterals) || le.Fatal || le.Literal.Index != 3 {
 		t.Fatalf("got %+v", le)
@@ -249,7 +269,7 @@ func TestReadCommandTooManyLiterals(t *testing.T) {
 
 func TestReadCommandTooLarge(t *testing.T) {
 	in := "a APPEND x {600}\r\n" + strings.Repeat("y", 600) + " {600}\r\n"
-	c := newConn(in, ReaderOptions{MaxCommand: 1000})
+	c := newConn(in, ReaderOptions{Limits: Limits{MaxCommand: 1000}})
 	_, err := c.r.ReadCommand()
 	if le := literalError(t, err); !errors.Is(err, ErrCommandTooLarge) || le.Fatal || le.Limit != 1000 {
 		t.Fatalf("got %+v", le)
@@ -349,5 +369,120 @@ func TestReadThenParse(t *testing.T) {
 	}
 	if !bytes.Equal(b, []byte("A001 LOGIN {11}\r\nFRED FOOBAR {7}\r\nfat man")) {
 		t.Errorf("raw %q", b)
+	}
+}
+
+// streamConn is a Reader with StreamMessages over input, and the
+// continuation requests it sent.
+func streamConn(input string, l Limits) (*Reader, *[]LiteralInfo) {
+	asked := &[]LiteralInfo{}
+	r := NewReader(strings.NewReader(input), ReaderOptions{Limits: l, StreamMessages: true,
+		Continue: func(info LiteralInfo) error {
+			*asked = append(*asked, info)
+			return nil
+		}})
+	return r, asked
+}
+
+func TestStreamedAppend(t *testing.T) {
+	msg := strings.Repeat("0123456789", 10000) // 100,000 octets, over MaxCommand
+	r, asked := streamConn("a APPEND INBOX (\\Seen) {100000}\r\n"+msg+"\r\nb NOOP\r\n", Limits{MaxCommand: 1000})
+	cmd, err := r.ReadCommand()
+	if err != nil || string(cmd) != `a APPEND INBOX (\Seen) {100000}` {
+		t.Fatalf("ReadCommand = %q, %v", cmd, err)
+	}
+	if len(*asked) != 0 {
+		t.Fatalf("continuation sent before the handler accepted: %+v", *asked)
+	}
+	c, err := ParseOptions{Streamed: true}.ParseCommand(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Args.(*AppendArgs).Messages[0]
+	if !m.Streamed || m.Size != 100000 || m.Data != nil {
+		t.Fatalf("parsed message %+v", m)
+	}
+	lit := r.Pending()
+	if lit == nil || lit.Info.Size != 100000 || !lit.Info.Message {
+		t.Fatalf("Pending = %+v", lit)
+	}
+	if err := lit.Accept(); err != nil || len(*asked) != 1 {
+		t.Fatalf("Accept: %v, continuations %d", err, len(*asked))
+	}
+	got, err := io.ReadAll(lit)
+	if err != nil || string(got) != msg {
+		t.Fatalf("read %d octets, %v", len(got), err)
+	}
+	if r.Pending() != nil {
+		t.Fatal("literal still pending after its end")
+	}
+	if cmd, err := r.ReadCommand(); err != nil || string(cmd) != "b NOOP" {
+		t.Fatalf("next command %q, %v", cmd, err)
+	}
+}
+
+func TestStreamedAppendRefused(t *testing.T) {
+	// A refused synchronising literal was never sent.
+	r, asked := streamConn("a APPEND INBOX {100}\r\nb NOOP\r\n", Limits{})
+	if _, err := r.ReadCommand(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Pending().Refuse(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, err := r.ReadCommand(); err != nil || string(cmd) != "b NOOP" || len(*asked) != 0 {
+		t.Fatalf("next command %q, %v, continuations %d", cmd, err, len(*asked))
+	}
+	// A non-synchronising one is thrown away within MaxDiscard ...
+	r, _ = streamConn("a APPEND INBOX {10+}\r\n0123456789\r\nb NOOP\r\n", Limits{MaxDiscard: 100})
+	r.ReadCommand()
+	if err := r.Pending().Refuse(); err != nil {
+		t.Fatal(err)
+	}
+	if cmd, err := r.ReadCommand(); err != nil || string(cmd) != "b NOOP" {
+		t.Fatalf("next command %q, %v", cmd, err)
+	}
+	// ... and beyond it the connection is out of step, before a single
+	// octet of the literal is read.
+	r, _ = streamConn("a APPEND INBOX {67108864+}\r\n0123456789", Limits{MaxDiscard: 4096})
+	r.ReadCommand()
+	if err := r.Pending().Refuse(); !IsFatal(err) {
+		t.Fatalf("Refuse of 64 MiB with 4 KiB to discard: %v, want fatal", err)
+	}
+	// A pending literal left by the caller is refused by ReadCommand.
+	r, _ = streamConn("a APPEND INBOX {3+}\r\nabc\r\nb NOOP\r\n", Limits{})
+	r.ReadCommand()
+	if cmd, err := r.ReadCommand(); err != nil || string(cmd) != "b NOOP" {
+		t.Fatalf("next command %q, %v", cmd, err)
+	}
+}
+
+func TestStreamedAppendTrailing(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"a APPEND INBOX {3}\r\nabc {2+}\r\nde\r\nb NOOP\r\n", ErrMoreMessages},
+		{"a APPEND INBOX {3}\r\nabc junk\r\nb NOOP\r\n", ErrSyntax},
+	} {
+		r, _ := streamConn(tc.in, Limits{})
+		r.ReadCommand()
+		lit := r.Pending()
+		lit.Accept()
+		_, err := io.ReadAll(lit)
+		if !errors.Is(err, tc.want) || IsFatal(err) {
+			t.Errorf("%q: %v, want %v", tc.in, err, tc.want)
+		}
+		if cmd, err := r.ReadCommand(); err != nil || string(cmd) != "b NOOP" {
+			t.Errorf("%q: next command %q, %v", tc.in, cmd, err)
+		}
+	}
+	// The connection closing inside the literal.
+	r, _ := streamConn("a APPEND INBOX {30}\r\nabc", Limits{})
+	r.ReadCommand()
+	lit := r.Pending()
+	lit.Accept()
+	if _, err := io.ReadAll(lit); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("cut literal: %v", err)
 	}
 }

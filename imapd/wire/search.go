@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -190,8 +191,13 @@ func (p *parser) searchReturn(r *SearchReturn) error {
 }
 
 // searchKey parses one search-key. NOT, OR and parentheses recurse, at
-// most p.maxDepth deep.
+// most p.maxDepth deep; at most p.maxKeys keys are parsed in all.
 func (p *parser) searchKey() (SearchKey, error) {
+	p.keys++
+	if p.keys > p.maxKeys {
+		return SearchKey{}, &LimitError{Tag: p.tag, Name: p.name, Limit: p.maxKeys,
+			Msg: fmt.Sprintf("Too many search keys (limit %d)", p.maxKeys)}
+	}
 	switch c := p.peek(); {
 	case c == '(':
 		if err := p.enter(); err != nil {

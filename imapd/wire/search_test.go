@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -111,5 +113,57 @@ func TestSearchDepth(t *testing.T) {
 	}
 	if _, err := opts.ParseCommand([]byte("a SEARCH NOT (OR ALL (ALL))")); err == nil || !strings.Contains(err.Error(), "deeper than 3") {
 		t.Errorf("depth 4 with MaxDepth 3: %v", err)
+	}
+}
+
+// TestSearchKeys checks the bound on the number of keys: every
+// search-key counts, at every depth, with NOT, OR, parentheses and sets;
+// at the limit the command parses, one over it is a *LimitError that
+// names the limit, and parsing stops there.
+func TestSearchKeys(t *testing.T) {
+	for _, tc := range []struct {
+		criteria string
+		keys     int
+	}{
+		{"ALL", 1},
+		{"NOT TEXT x", 2},
+		{"OR SEEN 1:5", 3},
+		{"(SEEN DRAFT)", 3},
+		{"UID 1:* NOT (OR FROM a (TO b CC c)) 2", 9},
+	} {
+		in := "a SEARCH " + tc.criteria
+		if _, err := (ParseOptions{MaxKeys: tc.keys}).ParseCommand([]byte(in)); err != nil {
+			t.Errorf("%q with MaxKeys %d: %v", in, tc.keys, err)
+		}
+		_, err := ParseOptions{MaxKeys: tc.keys - 1}.ParseCommand([]byte(in))
+		var le *LimitError
+		if tc.keys > 1 && (!errors.As(err, &le) || le.Tag != "a" || le.Name != "SEARCH" || le.Limit != tc.keys-1) {
+			t.Errorf("%q with MaxKeys %d: %#v, want a *LimitError", in, tc.keys-1, err)
+		}
+	}
+
+	// The default: DefaultMaxKeys keys pass, one more does not, whatever
+	// the shape (flat, or NOT TEXT pairs as in issue 9).
+	flat := func(n int) string { return "a UID SEARCH" + strings.Repeat(" SEEN", n) }
+	if _, err := ParseCommand([]byte(flat(DefaultMaxKeys))); err != nil {
+		t.Errorf("%d keys: %v", DefaultMaxKeys, err)
+	}
+	var b strings.Builder
+	b.WriteString("a SEARCH")
+	for i := range DefaultMaxKeys / 2 {
+		fmt.Fprintf(&b, " NOT TEXT zz%d", i)
+	}
+	if _, err := ParseCommand([]byte(b.String())); err != nil {
+		t.Errorf("%d NOT TEXT keys: %v", DefaultMaxKeys/2, err)
+	}
+	for _, in := range []string{flat(DefaultMaxKeys + 1), b.String() + " ALL", b.String() + " NOT x"} {
+		_, err := ParseCommand([]byte(in))
+		var le *LimitError
+		if !errors.As(err, &le) || le.Msg != "Too many search keys (limit 1000)" || le.Tag != "a" {
+			t.Errorf("%d keys: %#v, want a *LimitError", DefaultMaxKeys+1, err)
+		}
+		if IsFatal(err) {
+			t.Errorf("a LimitError is fatal")
+		}
 	}
 }

@@ -74,7 +74,11 @@ type AppendArgs struct {
 type AppendMessage struct {
 	Flags []string  // nil if no flag list was given; system flags canonical
 	Date  time.Time // zero if no date-time was given
-	Data  []byte    // the literal's octets (a slice of the command buffer)
+	Data  []byte    // the literal's octets (a slice of the command buffer); nil if Streamed
+	// Streamed is set when the octets were left on the connection
+	// (ParseOptions.Streamed): Size octets to read from Reader.Pending.
+	Streamed bool
+	Size     int64 // the announced size, if Streamed
 	// Binary is true when the message came as literal8 (~{n}); it may
 	// then hold NUL (RFC 3516 §4.4).
 	Binary bool
@@ -159,6 +163,9 @@ func parseAppend(p *parser) (Args, error) {
 		m.Binary = p.peek() == '~'
 		if m.Data, err = p.literal("the message", true); err != nil {
 			return nil, err
+		}
+		if p.streamedLit {
+			m.Streamed, m.Size = true, p.streamedSize
 		}
 		a.Messages = append(a.Messages, m)
 		if p.eof() {
