@@ -94,6 +94,9 @@ type hostileResult struct {
 	// setup is the time to seed, start and warm up the server; teardown
 	// from the attack's end to every goroutine's.
 	setup, teardown time.Duration
+	// baseline is a probe before the attack, on a quiet server.
+	baseline    time.Duration
+	baselineErr error
 	// failures found by the harness itself (server died, goroutines
 	// left, safety abort).
 	problems []string
@@ -130,6 +133,8 @@ func runHostile(tb testing.TB, o hostileOptions) *hostileResult {
 		}
 	}
 
+	// One probe with no attack: what the machine itself allows.
+	res.baseline, res.baselineErr = probeOnce(srv.addr)
 	run := &hostileRun{addr: srv.addr, scripts: newHostileScripts()}
 	res.setup = time.Since(t0)
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
@@ -467,7 +472,8 @@ func (r *hostileResult) report(tb testing.TB) {
 	lat, failed := r.probeStats()
 	fmt.Fprintf(&b, "server: max VmRSS %d MB, VmHWM %d MB, max threads %d; RSS by second (MB): %v\n",
 		r.mem.maxRSS>>20, r.mem.hwm>>20, r.mem.maxThreads, r.mem.timeline)
-	fmt.Fprintf(&b, "probe: %d runs, %d failed, %d over %v; latency p50 %v p90 %v max %v\n",
+	fmt.Fprintf(&b, "probe before the attack: %v (err %v)\n", ms(r.baseline), r.baselineErr)
+	fmt.Fprintf(&b, "probe: %d runs, %d failed, %d over %v; latency (failed ones until they failed) p50 %v p90 %v max %v\n",
 		len(r.probes), len(failed), countOver(lat, hostileMaxProbe), hostileMaxProbe,
 		ms(percentile(lat, 50)), ms(percentile(lat, 90)), ms(percentile(lat, 100)))
 	for i, p := range failed {
@@ -485,6 +491,7 @@ func (r *hostileResult) report(tb testing.TB) {
 		b.ReportMetric(float64(percentile(lat, 50))/1e6, "probe-p50-ms")
 		b.ReportMetric(float64(percentile(lat, 100))/1e6, "probe-max-ms")
 		b.ReportMetric(float64(len(failed)), "probe-failures")
+		b.ReportMetric(float64(len(r.probes)), "probes")
 		b.ReportMetric(0, "ns/op")
 	}
 }
@@ -512,16 +519,17 @@ func (r *hostileResult) check(tb testing.TB) {
 
 func ms(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 
-// probeStats returns the latencies of the probes that succeeded, sorted,
-// and the probes that failed.
+// probeStats returns the latencies of all probes, sorted, and the probes
+// that failed. A failed probe counts with the time it had taken when it
+// failed (up to hostileProbeWait): when every probe times out, the
+// maximum says so rather than showing nothing.
 func (r *hostileResult) probeStats() ([]time.Duration, []probeResult) {
 	var lat []time.Duration
 	var failed []probeResult
 	for _, p := range r.probes {
+		lat = append(lat, p.took)
 		if p.err != nil {
 			failed = append(failed, p)
-		} else {
-			lat = append(lat, p.took)
 		}
 	}
 	slices.Sort(lat)
