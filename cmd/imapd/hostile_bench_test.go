@@ -301,7 +301,7 @@ func BenchmarkHostile(b *testing.B) {
 // 5 s, with the same bounds.
 func TestHostileSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: the hostile smoke run takes about 15 s")
+		t.Skip("-short: the hostile smoke run takes about 10 s")
 	}
 	r := runHostile(t, hostileOptions{conns: 100, duration: 5 * time.Second, messages: 1000})
 	r.report(t)
