@@ -37,17 +37,11 @@ func cmdSelect(s *session, c *wire.Command) error {
 		return err
 	}
 	s.mbox, s.state = mb, stateSelected
-
-	flags := append(append([]string(nil), systemFlags...), mb.Keywords()...)
-	s.w.Untagged().Raw("FLAGS ").Flags(flags).CRLF()
-	if readOnly {
-		s.w.Untagged().Raw("OK [PERMANENTFLAGS ()] No permanent flags permitted").CRLF()
-	} else {
-		s.w.Untagged().Raw("OK [PERMANENTFLAGS ").Flags(append(flags, `\*`)).Raw("] Flags permitted").CRLF()
-	}
-	s.w.Untagged().Number(mb.Count()).Raw(" EXISTS").CRLF()
-	s.w.Untagged().Number(mb.RecentCount()).Raw(" RECENT").CRLF()
-	if seq := mb.FirstUnseen(); seq != 0 {
+	s.sel = newTracker(mb.Initial(), nil)
+	s.writeFlags()
+	s.w.Untagged().Number(s.sel.count()).Raw(" EXISTS").CRLF()
+	s.w.Untagged().Number(mb.RecentCount(s.sel.view)).Raw(" RECENT").CRLF()
+	if seq := mb.FirstUnseen(s.sel.view); seq != 0 {
 		s.w.Untagged().Raw("OK [UNSEEN ").Number(seq).Raw("] First unseen").CRLF()
 	}
 	s.w.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity()).Raw("] UIDs valid").CRLF()
@@ -58,6 +52,29 @@ func cmdSelect(s *session, c *wire.Command) error {
 		s.okText = "[READ-WRITE] " + c.Name + " completed"
 	}
 	return nil
+}
+
+// writeFlags sends FLAGS and PERMANENTFLAGS for the selected folder
+// (RFC 3501 §7.2.6, §7.1): at SELECT, and again whenever a keyword the
+// client was not told of is about to appear in a FETCH.
+func (s *session) writeFlags() {
+	kws := s.mbox.Keywords()
+	s.sel.setKeywords(kws)
+	flags := append(append([]string(nil), systemFlags...), kws...)
+	s.w.Untagged().Raw("FLAGS ").Flags(flags).CRLF()
+	if s.mbox.ReadOnly() {
+		s.w.Untagged().Raw("OK [PERMANENTFLAGS ()] No permanent flags permitted").CRLF()
+	} else {
+		s.w.Untagged().Raw("OK [PERMANENTFLAGS ").Flags(append(flags, `\*`)).Raw("] Flags permitted").CRLF()
+	}
+}
+
+// announceKeywords sends a new FLAGS response first if m carries a
+// keyword the client was not told of: call it before a FETCH with FLAGS.
+func (s *session) announceKeywords(m maildir.Message) {
+	if len(m.Keywords) > 0 && s.sel.unknownKeywords(m.Keywords) {
+		s.writeFlags()
+	}
 }
 
 // cmdClose is RFC 3501 §6.4.2: expunge silently (unless read-only),
@@ -110,7 +127,7 @@ func (s *session) resolveSet(set wire.SeqSet, uid bool) ([]uint32, error) {
 	if set.Saved {
 		return nil, bad("$ (SEARCHRES) is not supported")
 	}
-	view := s.mbox.View() // read here only; the result is a slice of its own
+	view := s.sel.view // read here only; the result is a slice of its own
 	if !uid {
 		n := uint32(len(view))
 		if set.MaxExplicit() > n || (n == 0 && set.HasStar()) {

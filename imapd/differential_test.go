@@ -158,8 +158,6 @@ var dovecotDifferences = []dovecotDiff{
 		"STATUS inbox: Dovecot echoes the name as given, we as INBOX; INBOX is case-insensitive"},
 
 	// store.txt
-	{"store", "a8", diffDovecot, diffRe(`^\* (?:FLAGS|OK \[PERMANENTFLAGS) .*$`), "", nil, diffChoice, "RFC 3501 §7.2.6",
-		"a STORE that creates a keyword: Dovecot announces the new FLAGS and PERMANENTFLAGS, we do not (PERMANENTFLAGS has \\*)"},
 	{"store", "d3 f4 f8", diffDovecot, diffRe(`^\* \d+ RECENT$`), "", nil, diffChoice, "RFC 3501 §7.3.2",
 		"after EXPUNGE of \\Recent messages Dovecot sends the new RECENT count; EXPUNGE alone tells the client which went"},
 	{"store", "d9", diffBoth, diffRe(`^d9 (?:OK|NO \[READ-ONLY\])$`), "d9 NO|OK", nil, diffChoice, "RFC 3501 §6.4.3",

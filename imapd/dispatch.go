@@ -89,6 +89,12 @@ func (s *session) dispatch(c *wire.Command) {
 		return
 	}
 	s.okText, s.responded = "", false
+	if s.sel != nil {
+		// What changed meanwhile is known before the command looks at
+		// the folder (a message expunged by another session is then
+		// answered from its last metadata); it is told after.
+		s.sel.feed(s.mbox.Changes())
+	}
 	err := spec.fn(s, c)
 	if s.state == stateLogout || s.responded {
 		return // the handler wrote the tagged response, or cannot
@@ -99,7 +105,7 @@ func (s *session) dispatch(c *wire.Command) {
 			s.state = stateLogout
 		}
 	}()
-	if s.mbox != nil {
+	if s.sel != nil {
 		s.flushUpdates(allowsExpunge(c.Name))
 	}
 	if err != nil {
@@ -138,23 +144,35 @@ func wrongState(allowed, now state, name string) string {
 	return name + " is not allowed now"
 }
 
-// flushUpdates sends what changed in the selected mailbox: EXPUNGE (only
-// if allowExpunge), EXISTS and RECENT, and FETCH FLAGS for flags changed
-// by others. A session's own STORE is answered by STORE itself.
+// flushUpdates tells the client what changed in the selected mailbox
+// since it was last told, by anyone (this session included): the store's
+// changes go through the tracker, which decides what may go out now and
+// in which order (tracker.go): EXPUNGE only if allowExpunge, EXISTS and
+// RECENT, and FETCH FLAGS for flags changed by others, each after a new
+// FLAGS response if it carries a keyword the client does not know. A
+// session's own STORE is answered by STORE itself.
 func (s *session) flushUpdates(allowExpunge bool) {
-	for _, u := range s.mbox.Poll(allowExpunge) {
-		switch u.Kind {
-		case maildir.UpdateExpunge:
-			s.w.Untagged().Number(u.Seq).Raw(" EXPUNGE").CRLF()
-		case maildir.UpdateExists:
-			s.w.Untagged().Number(u.Count).Raw(" EXISTS").CRLF()
-			s.w.Untagged().Number(u.Recent).Raw(" RECENT").CRLF()
-		case maildir.UpdateFlags:
-			msg := s.mbox.Message(u.UID)
+	s.sel.feed(s.mbox.Changes())
+	if n := s.sel.dropped; n > 0 {
+		s.sel.dropped = 0
+		s.log.Warn("new messages with UIDs below announced ones were not announced", "folder", s.mbox.Name(), "count", n)
+	}
+	ups := s.sel.flush(allowExpunge, s.updScratch[:0])
+	s.updScratch = ups[:0]
+	for _, u := range ups {
+		switch u.kind {
+		case updExpunge:
+			s.w.Untagged().Number(u.seq).Raw(" EXPUNGE").CRLF()
+		case updExists:
+			s.w.Untagged().Number(u.seq).Raw(" EXISTS").CRLF()
+			s.w.Untagged().Number(s.mbox.RecentCount(s.sel.view)).Raw(" RECENT").CRLF()
+		case updFlags:
+			msg := s.mbox.Message(u.uid)
 			if msg.Expunged {
-				continue
+				continue // its EXPUNGE comes
 			}
-			s.w.Untagged().Number(u.Seq).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg)).Raw(")").CRLF()
+			s.announceKeywords(msg)
+			s.w.Untagged().Number(u.seq).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg)).Raw(")").CRLF()
 		}
 	}
 }

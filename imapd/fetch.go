@@ -62,9 +62,13 @@ func cmdFetch(s *session, c *wire.Command) error {
 			}
 		}
 	}
-	// RFC 2180 §4.1.2, as Dovecot: messages expunged by someone else but
-	// still in this session's view are skipped, the others are served,
-	// and the tagged response is NO [EXPUNGEISSUED] (RFC 5530).
+	// A message expunged by someone else but still in this client's view
+	// (RFC 2180 §4.1) is answered from its last metadata when that is all
+	// the items need (UID, FLAGS, INTERNALDATE, RFC822.SIZE: what a sync
+	// client such as mbsync asks for); otherwise it is skipped, every
+	// other message is served, and the tagged OK says [EXPUNGEISSUED]
+	// (RFC 5530), as a successful command with a caveat: clients take a
+	// NO as a failed sync.
 	gone := false
 	if len(uids) > 1 {
 		s.w.Grow()
@@ -76,8 +80,12 @@ func cmdFetch(s *session, c *wire.Command) error {
 		}
 		f := fetcher{s: s, uid: uid, msg: msg}
 		if f.msg.Expunged {
-			gone = true
-			return nil
+			last, ok := s.sel.expunged(uid)
+			if !ok || !fromMetadata(items, last) {
+				gone = true
+				return nil
+			}
+			f.msg = last
 		}
 		err := f.write(items, seenNow[uid] && !hasFlags)
 		f.close()
@@ -95,9 +103,36 @@ func cmdFetch(s *session, c *wire.Command) error {
 		return err
 	}
 	if gone {
-		return no("EXPUNGEISSUED", "Some messages were expunged by another session and cannot be fetched")
+		s.okText = "[EXPUNGEISSUED] Some messages were expunged by another session and are not shown"
 	}
 	return nil
+}
+
+// hasItem reports whether items asks for kind.
+func hasItem(items []wire.FetchItem, kind wire.FetchKind) bool {
+	for _, it := range items {
+		if it.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// fromMetadata reports whether items can all be answered from a
+// message's metadata alone (last, as it was when it was expunged).
+func fromMetadata(items []wire.FetchItem, last maildir.Message) bool {
+	for _, it := range items {
+		switch it.Kind {
+		case wire.FetchUID, wire.FetchFlags, wire.FetchInternalDate:
+		case wire.FetchRFC822Size:
+			if last.Size == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // eachMessage calls fn with each of uids and its current metadata,
@@ -219,7 +254,10 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 	}
 	f.s.fetchVals = vals
 	w := f.s.w
-	seq := f.s.mbox.Seq(f.uid)
+	seq := f.s.sel.seq(f.uid)
+	if addFlags || hasItem(items, wire.FetchFlags) {
+		f.s.announceKeywords(f.msg)
+	}
 	if f.part != nil {
 		f.broken = f.broken || isBroken(f.part)
 	}

@@ -371,13 +371,13 @@ func TestLiveWatchLimitStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mb.Close()
-			wait := func(what string) []maildir.Update {
+			wait := func(what string) []maildir.Change {
 				t.Helper()
 				deadline := time.After(2 * time.Second)
 				for {
 					select {
 					case <-mb.Wake():
-						if u := mb.Poll(true); len(u) > 0 {
+						if u := mb.Changes(); len(u) > 0 {
 							return u
 						}
 					case <-deadline:
@@ -387,15 +387,15 @@ func TestLiveWatchLimitStore(t *testing.T) {
 			}
 			// cur/ is not watched with MaxWatches 1 (new/ is).
 			os.Rename(liveFindFile(t, root, b), filepath.Join(root, "cur", b+":2,S"))
-			if u := wait("flag rename in cur/"); u[0].Kind != maildir.UpdateFlags || u[0].UID != 1 {
+			if u := wait("flag rename in cur/"); u[0].Kind != maildir.FlagsChanged || u[0].UID != 1 {
 				t.Fatalf("updates %+v", u)
 			}
 			livePostfixDeliver(t, root, "Subject: n\n\nn\n")
-			if u := wait("delivery"); u[0].Kind != maildir.UpdateExists || u[0].Count != 2 {
+			if u := wait("delivery"); u[0].Kind != maildir.Added || u[0].UID != 2 {
 				t.Fatalf("updates %+v", u)
 			}
 			os.Remove(liveFindFile(t, root, b))
-			if u := wait("delete"); u[0].Kind != maildir.UpdateExpunge || u[0].UID != 1 {
+			if u := wait("delete"); u[0].Kind != maildir.Expunged || u[0].UID != 1 {
 				t.Fatalf("updates %+v", u)
 			}
 		})

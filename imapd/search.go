@@ -42,7 +42,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
-	view := s.mbox.UIDs()
+	view := s.sel.view // read only, while the command runs
 	ev := searcher{s: s, count: uint32(len(view))}
 	if len(view) > 0 {
 		ev.maxUID = view[len(view)-1]
@@ -156,6 +156,11 @@ func (ev *searcher) scanChunk(done <-chan struct{}, crit *wire.SearchKey, view [
 		m := &searchMsg{searcher: ev, seq: uint32(i + 1), uid: view[i]}
 		match, err := m.eval(crit)
 		m.close()
+		if errors.Is(err, maildir.ErrExpunged) {
+			// Expunged by someone else, and a key needs its content:
+			// it does not match; the rest of the answer stands.
+			match, err = false, nil
+		}
 		if err != nil {
 			return err
 		}

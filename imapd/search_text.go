@@ -82,6 +82,14 @@ var contentBuffers = sync.Pool{New: func() any {
 func (m *searchMsg) meta() *maildir.Message {
 	if m.md == nil {
 		md := m.s.mbox.Message(m.uid)
+		if md.Expunged {
+			// Expunged by someone else, not yet told: its keys are
+			// tested on what it was (the tracker is only read while a
+			// command runs).
+			if last, ok := m.s.sel.expunged(m.uid); ok {
+				md = last
+			}
+		}
 		m.md = &md
 	}
 	return m.md

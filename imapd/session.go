@@ -50,6 +50,11 @@ type session struct {
 	user    auth.Identity
 	store   *maildir.Store
 	mbox    *maildir.Mailbox
+	// sel is the selected folder as the client knows it (tracker.go);
+	// nil when none is selected.
+	sel *tracker
+	// updScratch is flushUpdates' list, reused.
+	updScratch []update
 	enabled map[string]bool
 	// parseWarned holds the UIDs of the selected mailbox for which
 	// [PARSE] was sent (fetch.go); reset with the selection.
@@ -409,6 +414,7 @@ func (s *session) closeMailbox() {
 		s.mbox.Close()
 		s.mbox = nil
 	}
+	s.sel = nil
 	s.parseWarned = nil
 	if s.state == stateSelected {
 		s.state = stateAuth

@@ -37,6 +37,12 @@ func cmdStore(s *session, c *wire.Command) error {
 		}
 	}
 	if a.Silent {
+		for _, uid := range uids {
+			if _, gone := s.sel.expunged(uid); gone {
+				s.okText = "[EXPUNGEISSUED] Some messages were expunged by another session"
+				break
+			}
+		}
 		return nil
 	}
 	if len(uids) > 1 {
@@ -44,9 +50,11 @@ func cmdStore(s *session, c *wire.Command) error {
 	}
 	return s.eachMessage(uids, func(uid uint32, msg maildir.Message) error {
 		if msg.Expunged {
+			s.okText = "[EXPUNGEISSUED] Some messages were expunged by another session"
 			return nil
 		}
-		s.w.Untagged().Number(s.mbox.Seq(uid)).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg))
+		s.announceKeywords(msg)
+		s.w.Untagged().Number(s.sel.seq(uid)).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg))
 		if c.UID() {
 			s.w.Raw(" UID ").Number(uid)
 		}

@@ -173,7 +173,7 @@ func BenchmarkAppend(b *testing.B) {
 			if l := h.Stats().Listings.Load(); l > 2 {
 				b.Errorf("appends listed directories %d times", l)
 			}
-			m.Poll(true)
+			m.Changes()
 			m.SetFlags(uids, FlagsAdd, FlagDeleted, nil, 0)
 			m.Expunge(uids)
 		})
@@ -225,7 +225,7 @@ func BenchmarkSetFlags(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			uid := m.UID(uint32(n / 2))
+			uid := m.Initial()[n/2-1]
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				op := FlagsAdd

@@ -53,9 +53,10 @@ func TestTwoProcessesAndPostfix(t *testing.T) {
 					t.Error(err)
 				}
 			case 2:
-				m.Poll(true)
+				m.Changes()
 				if n := m.Count(); n > 0 {
-					uid := m.UID(uint32(rng.Intn(int(n))) + 1)
+					uids := m.UIDs()
+					uid := uids[rng.Intn(len(uids))]
 					if _, _, err := m.SetFlags([]uint32{uid}, FlagsAdd, FlagSeen|FlagDeleted, []string{"$Junk"}, 0); err != nil {
 						t.Error(err)
 					}
@@ -65,7 +66,7 @@ func TestTwoProcessesAndPostfix(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			m.Poll(true)
+			m.Changes()
 			record(m)
 		}
 	}
@@ -137,22 +138,22 @@ func TestOtherProcessChangesReachSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Refresh(false)
-	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateExists || ups[0].Count != 1 {
+	if ups := a.Changes(); len(ups) != 1 || ups[0].Kind != Added || ups[0].UID != 1 {
 		t.Fatalf("append by the other process: %+v", ups)
 	}
-	b.Poll(true)
+	b.Changes()
 	if _, _, err := b.SetFlags([]uint32{1}, FlagsAdd, FlagDeleted, []string{"x-kw"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	a.Refresh(false)
-	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateFlags || a.Message(1).Flags != FlagDeleted {
+	if ups := a.Changes(); len(ups) != 1 || ups[0].Kind != FlagsChanged || a.Message(1).Flags != FlagDeleted {
 		t.Fatalf("store by the other process: %+v", ups)
 	}
 	if err := b.Expunge(nil); err != nil {
 		t.Fatal(err)
 	}
 	a.Refresh(false)
-	if ups := a.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateExpunge || a.Count() != 0 {
+	if ups := a.Changes(); len(ups) != 1 || ups[0].Kind != Expunged || ups[0].Last.Flags != FlagDeleted || a.Count() != 0 {
 		t.Fatalf("expunge by the other process: %+v", ups)
 	}
 }

@@ -137,7 +137,7 @@ func verifyCrash(root string, j *journalState, h *crashHistory, check bool) []st
 			if err := m.Check(); err != nil {
 				bad("check %s: %v", name, err)
 			}
-			m.Poll(true)
+			m.Changes()
 		}
 		snaps[name] = verifyFolder(m, folderDir(root, name), h, bad)
 		m.Close()

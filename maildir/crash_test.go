@@ -149,7 +149,7 @@ func runCrashChild(t *testing.T, root string) {
 	for {
 		c.step()
 		for _, m := range c.boxes {
-			m.Poll(true)
+			m.Changes()
 		}
 	}
 }

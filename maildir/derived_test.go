@@ -207,7 +207,7 @@ func TestDerivedForgottenOnExpunge(t *testing.T) {
 	if err := m.Expunge(nil); err != nil {
 		t.Fatal(err)
 	}
-	m.Poll(true)
+	m.Changes()
 	built := false
 	data, err := m.Derived(2, "k", func(p *message.Part) ([]byte, error) {
 		built = true
@@ -224,7 +224,7 @@ func TestDerivedForgottenOnExpunge(t *testing.T) {
 
 	// A new message: a new UID, its own data.
 	appendMsgs(t, s, 4, 4)
-	m.Poll(true)
+	m.Changes()
 	if got := m.UIDs(); !reflect.DeepEqual(got, []uint32{1, 3, 4}) {
 		t.Fatalf("uids %v", got)
 	}

@@ -41,6 +41,7 @@ type event struct {
 	kind   eventKind
 	uid    uint32
 	origin *Mailbox // the session that made a flag change (it reports it itself)
+	rec    *msgRec  // evExpunge: the record as it was dropped (no longer changed)
 }
 
 type eventKind uint8
@@ -398,7 +399,7 @@ func (f *folder) expungeRecLocked(r *msgRec, log *strings.Builder) {
 	fmt.Fprintf(log, "x %d %d\n", r.uid, f.side.highestModSeq)
 	f.side.drop(r)
 	f.cache.drop(r.uid)
-	f.events = append(f.events, event{kind: evExpunge, uid: r.uid})
+	f.events = append(f.events, event{kind: evExpunge, uid: r.uid, rec: r})
 }
 
 // fanOut hands the collected events to every session and wakes them.

@@ -163,7 +163,7 @@ func TestKeywordLimitAppendCopyMove(t *testing.T) {
 	if err := src.Refresh(false); err != nil {
 		t.Fatal(err)
 	}
-	src.Poll(true)
+	src.Changes()
 	if n := src.Count(); n != 3 {
 		t.Fatalf("source has %d messages after a refused MOVE, want 3", n)
 	}

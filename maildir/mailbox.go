@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -11,23 +12,24 @@ import (
 	"imapd/internal/atomicfile"
 )
 
-// Mailbox is one session's handle on a selected folder. Its view (the
-// UIDs in sequence order) changes only in Poll, so sequence numbers always
-// mean what the client was last told. Methods are for one goroutine (the
-// session's), except Wake, which any goroutine may wait on.
+// Mailbox is one session's handle on a selected folder. It knows
+// messages by UID only: what the client has been told, and so sequence
+// numbers, is the session's business (imapd's tracker). Changes made by
+// anyone after the selection, this session included, wait in a queue
+// that Changes drains. Methods are for one goroutine (the session's),
+// except Wake, which any goroutine may wait on.
 type Mailbox struct {
 	store    *Store
 	f        *folder
 	name     string
 	readOnly bool
 
-	view    []uint32 // UIDs the client knows, ascending: sequence number n is view[n-1]
-	seqHint int      // Seq's last answer, where the next search starts
+	initial []uint32 // the folder's UIDs at selection, ascending
 
 	mu       sync.Mutex // guards the fields below, filled by the folder's fan-out
 	queue    []event
 	recent   map[uint32]struct{}
-	skipNext bool // the next fan-out predates the view snapshot
+	skipNext bool // the next fan-out predates the initial snapshot
 	wakeCh   chan struct{}
 	closed   bool
 }
@@ -55,9 +57,9 @@ func (s *Store) Select(name string, opts SelectOptions) (*Mailbox, error) {
 	f.sessions = append(f.sessions, m)
 	f.mu.Unlock()
 	err = f.update(false, func() error {
-		m.view = make([]uint32, len(f.side.recs))
+		m.initial = make([]uint32, len(f.side.recs))
 		for i, r := range f.side.recs {
-			m.view[i] = r.uid
+			m.initial[i] = r.uid
 		}
 		return nil
 	})
@@ -133,49 +135,44 @@ func (m *Mailbox) addRecentLocked(uids []uint32) {
 	}
 }
 
-// Count returns the number of messages in the view (EXISTS).
-func (m *Mailbox) Count() uint32 { return uint32(len(m.view)) }
+// Initial returns the folder's UIDs at selection, ascending: what SELECT
+// announces. Every later change comes from Changes.
+func (m *Mailbox) Initial() []uint32 { return m.initial }
 
-// UIDs returns a copy of the view: UIDs in sequence order.
-func (m *Mailbox) UIDs() []uint32 { return append([]uint32(nil), m.view...) }
+// UIDs returns the UIDs in the folder now, ascending.
+func (m *Mailbox) UIDs() []uint32 {
+	f := m.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.side.sortRecs()
+	out := make([]uint32, len(f.side.recs))
+	for i, r := range f.side.recs {
+		out[i] = r.uid
+	}
+	return out
+}
 
-// View returns the view itself, not a copy, for reading until the next
-// Poll, which changes it.
-func (m *Mailbox) View() []uint32 { return m.view }
+// Count returns the number of messages in the folder now.
+func (m *Mailbox) Count() uint32 {
+	m.f.mu.Lock()
+	defer m.f.mu.Unlock()
+	return uint32(len(m.f.side.recs))
+}
 
-// FirstUnseen returns the sequence number of the first message of the
-// view without \Seen, or 0: SELECT's UNSEEN, with one look at the
-// folder.
-func (m *Mailbox) FirstUnseen() uint32 {
+// FirstUnseen returns the 1-based position in uids (ascending) of the
+// first message without \Seen, or 0: SELECT's UNSEEN, with one look at
+// the folder.
+func (m *Mailbox) FirstUnseen(uids []uint32) uint32 {
 	f := m.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.side.sortRecs()
 	recs, at := f.side.recs, 0
-	for i, uid := range m.view {
+	for i, uid := range uids {
 		at = f.side.seek(uid, at)
 		if at < len(recs) && recs[at].uid == uid && recs[at].inf.flags&FlagSeen == 0 {
 			return uint32(i + 1)
 		}
-	}
-	return 0
-}
-
-// UID returns the UID of sequence number seq (1-based), or 0.
-func (m *Mailbox) UID(seq uint32) uint32 {
-	if seq == 0 || int(seq) > len(m.view) {
-		return 0
-	}
-	return m.view[seq-1]
-}
-
-// Seq returns the sequence number of uid, or 0 if it is not in the view.
-// UIDs asked in ascending order (a FETCH over a range) cost a step each.
-func (m *Mailbox) Seq(uid uint32) uint32 {
-	i := seekUID(m.view, viewUID, uid, m.seqHint)
-	m.seqHint = i
-	if i < len(m.view) && m.view[i] == uid {
-		return uint32(i + 1)
 	}
 	return 0
 }
@@ -199,25 +196,24 @@ func seekUID[E any](s []E, uidOf func(E) uint32, uid uint32, from int) int {
 
 func viewUID(u uint32) uint32 { return u }
 
-// RecentCount returns how many messages of the view are \Recent here. A
-// read-only session sees the folder's unclaimed recent messages as
-// recent without claiming them (RFC 3501 §6.3.2).
-func (m *Mailbox) RecentCount() uint32 {
+// RecentCount returns how many of uids (ascending) are \Recent in this
+// session. A read-only session sees the folder's unclaimed recent
+// messages as recent without claiming them (RFC 3501 §6.3.2).
+func (m *Mailbox) RecentCount(uids []uint32) uint32 {
+	n := uint32(0)
 	if m.readOnly {
-		n := uint32(0)
 		m.f.mu.Lock()
 		first := m.f.side.firstRecent
 		m.f.mu.Unlock()
-		for i := len(m.view) - 1; i >= 0 && m.view[i] >= first; i-- {
+		for i := len(uids) - 1; i >= 0 && uids[i] >= first; i-- {
 			n++
 		}
 		return n
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := uint32(0)
 	for u := range m.recent {
-		if m.Seq(u) != 0 {
+		if _, ok := slices.BinarySearch(uids, u); ok {
 			n++
 		}
 	}
@@ -360,29 +356,30 @@ func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 // then waiting in Poll. full also finds messages rewritten in place.
 func (m *Mailbox) Refresh(full bool) error { return m.f.update(full, nil) }
 
-// UpdateKind tells what an Update announces.
-type UpdateKind uint8
+// ChangeKind tells what a Change says happened to a message.
+type ChangeKind uint8
 
 const (
-	UpdateExpunge UpdateKind = iota // * Seq EXPUNGE (the view already lost it)
-	UpdateExists                    // * Count EXISTS, then * Recent RECENT
-	UpdateFlags                     // * Seq FETCH (FLAGS ...) for UID
+	Added        ChangeKind = iota + 1 // a new message (its UID is above every UID before it)
+	Expunged                           // the message is gone
+	FlagsChanged                       // another session or program changed its flags
 )
 
-// Update is one untagged response the session owes its client.
-type Update struct {
-	Kind   UpdateKind
-	Seq    uint32 // Expunge, Flags
-	UID    uint32 // Expunge, Flags
-	Count  uint32 // Exists: the new message count
-	Recent uint32 // Exists: the new \Recent count
+// Change is one thing that happened to the folder after the selection,
+// as Changes reports it.
+type Change struct {
+	Kind ChangeKind
+	UID  uint32
+	// Last is, for Expunged, the message's metadata when it went (UID,
+	// flags, keywords, date, size), so that a client not yet told of the
+	// expunge can still be answered about it.
+	Last Message
 }
 
-// Poll applies the queued changes to the view and returns the responses
-// that announce them, in order. With allowExpunge false (RFC 3501 §7.4.1:
-// during FETCH, STORE and SEARCH by sequence number) expunges stay queued
-// and the view keeps those messages, so no sequence number moves.
-func (m *Mailbox) Poll(allowExpunge bool) []Update {
+// Changes returns what happened to the folder since the last call (since
+// the selection at first), in order, and empties the queue. Flag
+// changes this session made itself are left out: its STORE reports them.
+func (m *Mailbox) Changes() []Change {
 	m.mu.Lock()
 	q := m.queue
 	m.queue = nil
@@ -390,62 +387,41 @@ func (m *Mailbox) Poll(allowExpunge bool) []Update {
 	if len(q) == 0 {
 		return nil
 	}
-	var out []Update
-	var kept []event
-	added := 0
-	flagged := map[uint32]bool{}
+	out := make([]Change, 0, len(q))
+	var gone []int // indexes in out of expunges with a record, in q order
+	var recs []*msgRec
 	for _, e := range q {
 		switch e.kind {
-		case evExpunge:
-			if !allowExpunge {
-				kept = append(kept, e)
-				continue
-			}
-			if seq := m.Seq(e.uid); seq != 0 {
-				m.view = append(m.view[:seq-1], m.view[seq:]...)
-				out = append(out, Update{Kind: UpdateExpunge, Seq: seq, UID: e.uid})
-				m.mu.Lock()
-				delete(m.recent, e.uid)
-				m.mu.Unlock()
-			}
 		case evAdd:
-			if n := len(m.view); n == 0 || m.view[n-1] < e.uid {
-				m.view = append(m.view, e.uid)
-				added++
-			} else if m.Seq(e.uid) == 0 {
-				// An older UID than the last one (a migrated list): keep order.
-				i := sort.Search(n, func(i int) bool { return m.view[i] > e.uid })
-				m.view = append(m.view, 0)
-				copy(m.view[i+1:], m.view[i:])
-				m.view[i] = e.uid
-				added++
+			out = append(out, Change{Kind: Added, UID: e.uid})
+		case evExpunge:
+			out = append(out, Change{Kind: Expunged, UID: e.uid, Last: Message{UID: e.uid, Expunged: true}})
+			if e.rec != nil {
+				gone = append(gone, len(out)-1)
+				recs = append(recs, e.rec)
 			}
 		case evFlags:
 			if e.origin != m {
-				flagged[e.uid] = true
+				out = append(out, Change{Kind: FlagsChanged, UID: e.uid})
 			}
 		}
 	}
-	if len(kept) > 0 {
-		m.mu.Lock()
-		m.queue = append(kept, m.queue...)
-		m.mu.Unlock()
-	}
-	if added > 0 {
-		out = append(out, Update{Kind: UpdateExists, Count: uint32(len(m.view)), Recent: m.RecentCount()})
-	}
-	if len(flagged) > 0 {
-		var uids []uint32
-		for u := range flagged {
-			uids = append(uids, u)
+	if len(gone) > 0 {
+		f := m.f
+		f.mu.Lock()
+		for k, i := range gone {
+			out[i].Last = f.messageLocked(recs[k])
+			out[i].Last.Expunged = true
 		}
-		sort.Slice(uids, func(i, j int) bool { return uids[i] < uids[j] })
-		for _, u := range uids {
-			if seq := m.Seq(u); seq != 0 {
-				out = append(out, Update{Kind: UpdateFlags, Seq: seq, UID: u})
-			}
+		f.mu.Unlock()
+	}
+	m.mu.Lock()
+	for _, c := range out {
+		if c.Kind == Expunged {
+			delete(m.recent, c.UID)
 		}
 	}
+	m.mu.Unlock()
 	return out
 }
 

@@ -30,8 +30,8 @@ func TestUIDsSurviveRestartAndRenames(t *testing.T) {
 			t.Errorf("file %s not moved to cur/ with an info part", name)
 		}
 	}
-	if m.RecentCount() != 3 {
-		t.Errorf("recent %d, want 3", m.RecentCount())
+	if m.RecentCount(m.UIDs()) != 3 {
+		t.Errorf("recent %d, want 3", m.RecentCount(m.UIDs()))
 	}
 	m.Close()
 
@@ -59,8 +59,8 @@ func TestUIDsSurviveRestartAndRenames(t *testing.T) {
 	if f := m2.Message(2).Flags; f != FlagFlagged|FlagSeen {
 		t.Fatalf("flags of uid 2 = %v", f.Names())
 	}
-	if m2.RecentCount() != 0 {
-		t.Errorf("recent after restart %d", m2.RecentCount())
+	if m2.RecentCount(m2.UIDs()) != 0 {
+		t.Errorf("recent after restart %d", m2.RecentCount(m2.UIDs()))
 	}
 }
 
@@ -70,7 +70,7 @@ func TestReplacedContentGetsNewUID(t *testing.T) {
 		deliver(t, s.Root(), msg(i))
 	}
 	m := mustSelect(t, s, "INBOX")
-	m.Poll(true)
+	m.Changes()
 	cur := filepath.Join(s.Root(), "cur")
 	nameOf := func(want string) string {
 		ents, _ := os.ReadDir(cur)
@@ -91,8 +91,8 @@ func TestReplacedContentGetsNewUID(t *testing.T) {
 	if err := m.Refresh(false); err != nil {
 		t.Fatal(err)
 	}
-	ups := m.Poll(true)
-	if len(ups) != 2 || ups[0].Kind != UpdateExpunge || ups[0].UID != 1 || ups[1].Kind != UpdateExists || ups[1].Count != 2 {
+	ups := m.Changes()
+	if len(ups) != 2 || ups[0].Kind != Expunged || ups[0].UID != 1 || ups[1].Kind != Added || ups[1].UID != 3 {
 		t.Fatalf("updates %+v", ups)
 	}
 	got := contents(t, m)
@@ -108,7 +108,7 @@ func TestReplacedContentGetsNewUID(t *testing.T) {
 	if err := m.Check(); err != nil {
 		t.Fatal(err)
 	}
-	m.Poll(true)
+	m.Changes()
 	got = contents(t, m)
 	if !reflect.DeepEqual(got, map[uint32]string{3: "replaced\n", 4: msg(2) + "appended line\n"}) {
 		t.Fatalf("after rewrite: %v", got)
@@ -220,8 +220,8 @@ func TestCopyMoveExpunge(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(mv.DstUIDs, []uint32{3}) {
 		t.Fatalf("move %+v %v", mv, err)
 	}
-	ups := m.Poll(true)
-	if len(ups) != 1 || ups[0].Kind != UpdateExpunge || ups[0].Seq != 3 {
+	ups := m.Changes()
+	if len(ups) != 1 || ups[0].Kind != Expunged || ups[0].UID != 3 {
 		t.Fatalf("move updates %+v", ups)
 	}
 	a := mustSelect(t, s, "Archive")
@@ -231,13 +231,13 @@ func TestCopyMoveExpunge(t *testing.T) {
 	if got := a.Message(3); got.Flags != FlagSeen || !reflect.DeepEqual(got.Keywords, []string{"$Junk"}) {
 		t.Fatalf("moved flags %+v", got)
 	}
-	// Expunge 1 and 4 out of 1, 2, 4: EXPUNGE numbers as RFC 3501 counts them.
+	// Expunge 1 and 4 out of 1, 2, 4.
 	m.SetFlags([]uint32{1, 4}, FlagsAdd, FlagDeleted, nil, 0)
 	if err := m.Expunge(nil); err != nil {
 		t.Fatal(err)
 	}
-	ups = m.Poll(true)
-	if len(ups) != 2 || ups[0].Seq != 1 || ups[1].Seq != 2 {
+	ups = m.Changes()
+	if len(ups) != 2 || ups[0].Kind != Expunged || ups[0].UID != 1 || ups[1].UID != 4 {
 		t.Fatalf("expunge updates %+v", ups)
 	}
 	if got := contents(t, m); !reflect.DeepEqual(got, map[uint32]string{2: msg(2)}) {
@@ -255,27 +255,22 @@ func TestTwoSessionsSeeEachOther(t *testing.T) {
 	if _, _, err := a.SetFlags([]uint32{2}, FlagsAdd, FlagDeleted, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	if ups := a.Poll(true); len(ups) != 0 {
+	if ups := a.Changes(); len(ups) != 0 {
 		t.Fatalf("own store reported again: %+v", ups)
 	}
-	if ups := b.Poll(true); len(ups) != 1 || ups[0].Kind != UpdateFlags || ups[0].Seq != 2 {
+	if ups := b.Changes(); len(ups) != 1 || ups[0].Kind != FlagsChanged || ups[0].UID != 2 {
 		t.Fatalf("b flags %+v", ups)
 	}
 	a.Expunge(nil)
 	s.Append("INBOX", stringsReader(msg(4)), AppendOptions{})
-	// During FETCH by sequence number, b may not hear of the expunge.
-	ups := b.Poll(false)
-	if len(ups) != 1 || ups[0].Kind != UpdateExists || ups[0].Count != 4 {
-		t.Fatalf("b during fetch %+v", ups)
-	}
-	if b.UID(2) != 2 {
-		t.Fatal("sequence numbers moved during a command")
-	}
-	ups = b.Poll(true)
-	if len(ups) != 1 || ups[0].Kind != UpdateExpunge || ups[0].Seq != 2 {
+	// b hears of both, in order; the expunged message's last flags come
+	// with it.
+	ups := b.Changes()
+	if len(ups) != 2 || ups[0].Kind != Expunged || ups[0].UID != 2 || ups[0].Last.Flags != FlagDeleted ||
+		ups[1].Kind != Added || ups[1].UID != 4 {
 		t.Fatalf("b after %+v", ups)
 	}
-	a.Poll(true)
+	a.Changes()
 	if a.Message(4).Recent == b.Message(4).Recent {
 		t.Fatalf("recent in a: %v, in b: %v; the new message must be recent in exactly one session", a.Message(4).Recent, b.Message(4).Recent)
 	}
@@ -304,17 +299,17 @@ func TestRecentSurvivesUnselectedAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex.RecentCount() != 1 || !ex.Message(1).Recent {
-		t.Fatalf("EXAMINE recent %d", ex.RecentCount())
+	if ex.RecentCount(ex.UIDs()) != 1 || !ex.Message(1).Recent {
+		t.Fatalf("EXAMINE recent %d", ex.RecentCount(ex.UIDs()))
 	}
 	ex.Close()
 	sel := mustSelect(t, s2, "Box")
-	if sel.RecentCount() != 1 {
-		t.Fatalf("SELECT recent %d", sel.RecentCount())
+	if sel.RecentCount(sel.UIDs()) != 1 {
+		t.Fatalf("SELECT recent %d", sel.RecentCount(sel.UIDs()))
 	}
 	sel.Close()
-	if again := mustSelect(t, s, "Box"); again.RecentCount() != 0 {
-		t.Fatalf("second SELECT recent %d", again.RecentCount())
+	if again := mustSelect(t, s, "Box"); again.RecentCount(again.UIDs()) != 0 {
+		t.Fatalf("second SELECT recent %d", again.RecentCount(again.UIDs()))
 	}
 	if st, _ := s.Status("Box"); st.Recent != 0 {
 		t.Fatalf("STATUS RECENT after claim %d", st.Recent)

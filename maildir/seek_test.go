@@ -28,19 +28,3 @@ func TestSeekUIDMatchesSearch(t *testing.T) {
 		}
 	}
 }
-
-// Seq over a view asked in any order, ascending or not, with gaps.
-func TestSeqInAnyOrder(t *testing.T) {
-	m := &Mailbox{view: []uint32{2, 3, 5, 8, 13, 21, 34, 55, 89}}
-	for _, uid := range []uint32{2, 3, 5, 8, 13, 21, 34, 55, 89, 1, 89, 4, 34, 2, 90, 13, 0, 55} {
-		want := uint32(0)
-		for i, v := range m.view {
-			if v == uid {
-				want = uint32(i + 1)
-			}
-		}
-		if got := m.Seq(uid); got != want {
-			t.Fatalf("Seq(%d) = %d, want %d", uid, got, want)
-		}
-	}
-}

@@ -255,7 +255,7 @@ func (s *sidecar) load(f *os.File, ino uint64) error {
 	if track {
 		for _, o := range old.recs {
 			if s.get(o.uid) == nil {
-				s.notes = append(s.notes, event{kind: evExpunge, uid: o.uid})
+				s.notes = append(s.notes, event{kind: evExpunge, uid: o.uid, rec: o})
 			}
 		}
 	}
@@ -394,7 +394,7 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 		if r := s.get(uid); r != nil {
 			s.drop(r)
 			if s.track {
-				s.notes = append(s.notes, event{kind: evExpunge, uid: uid})
+				s.notes = append(s.notes, event{kind: evExpunge, uid: uid, rec: r})
 			}
 		}
 	case "f":

@@ -8,15 +8,15 @@ import (
 )
 
 // waitUpdates waits (at most 2 s) for the session to be woken and returns
-// what Poll then reports, collecting until want updates arrived.
-func waitUpdates(t *testing.T, m *Mailbox, want int) []Update {
+// what Changes then reports, collecting until want changes arrived.
+func waitUpdates(t *testing.T, m *Mailbox, want int) []Change {
 	t.Helper()
-	var got []Update
+	var got []Change
 	deadline := time.After(2 * time.Second)
 	for len(got) < want {
 		select {
 		case <-m.Wake():
-			got = append(got, m.Poll(true)...)
+			got = append(got, m.Changes()...)
 		case <-deadline:
 			t.Fatalf("waited 2s for %d updates, got %+v", want, got)
 		}
@@ -39,14 +39,14 @@ func testWatcher(t *testing.T, opts Options) {
 	start := time.Now()
 	deliver(t, s.Root(), msg(1))
 	ups := waitUpdates(t, idle, 1)
-	if ups[0].Kind != UpdateExists || ups[0].Count != 1 {
+	if ups[0].Kind != Added || ups[0].UID != 1 {
 		t.Fatalf("delivery: %+v", ups)
 	}
 	t.Logf("delivery to EXISTS: %v", time.Since(start))
 	if got := contents(t, idle); got[1] != msg(1) {
 		t.Fatalf("content %q", got[1])
 	}
-	m.Poll(true)
+	m.Changes()
 
 	// (b) An outside flag rename: FETCH FLAGS, same UID.
 	cur := filepath.Join(s.Root(), "cur")
@@ -57,7 +57,7 @@ func testWatcher(t *testing.T, opts Options) {
 	name := ents[0].Name()
 	os.Rename(filepath.Join(cur, name), filepath.Join(cur, name+"S"))
 	ups = waitUpdates(t, idle, 1)
-	if ups[0].Kind != UpdateFlags || ups[0].UID != 1 || idle.Message(1).Flags != FlagSeen {
+	if ups[0].Kind != FlagsChanged || ups[0].UID != 1 || idle.Message(1).Flags != FlagSeen {
 		t.Fatalf("flag rename: %+v flags %v", ups, idle.Message(1).Flags.Names())
 	}
 
@@ -73,7 +73,7 @@ func testWatcher(t *testing.T, opts Options) {
 		}
 	}
 	ups = waitUpdates(t, idle, 2)
-	if ups[0].Kind != UpdateExpunge || ups[0].UID != 1 || ups[1].Kind != UpdateExists {
+	if ups[0].Kind != Expunged || ups[0].UID != 1 || ups[0].Last.Flags != FlagSeen || ups[1].Kind != Added || ups[1].UID != 2 {
 		t.Fatalf("rewrite: %+v", ups)
 	}
 	if got := contents(t, idle); got[2] != msg(1)+"edited\n" {
@@ -84,7 +84,7 @@ func testWatcher(t *testing.T, opts Options) {
 	ents, _ = os.ReadDir(cur)
 	os.Remove(filepath.Join(cur, ents[0].Name()))
 	ups = waitUpdates(t, idle, 1)
-	if ups[0].Kind != UpdateExpunge || ups[0].UID != 2 || idle.Count() != 0 {
+	if ups[0].Kind != Expunged || ups[0].UID != 2 || idle.Count() != 0 {
 		t.Fatalf("delete: %+v", ups)
 	}
 }
