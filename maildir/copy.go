@@ -43,7 +43,9 @@ type copyItem struct {
 	mtime    int64
 	flags    Flags
 	keywords []string
-	tmp      string
+	tmp      string // the file to rename into the target: staged in tmp/, or for a move the source itself
+	srcDir   string // for a move: the source folder, where base is looked for when src was renamed
+	base     string // for a move: the source file's base name
 }
 
 func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, error) {
@@ -64,7 +66,8 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 		}
 		msg := src.messageLocked(r)
 		items = append(items, copyItem{uid: u, src: filepath.Join(src.dir, dirOf(r.inNew), r.name()),
-			size: r.size, vsize: r.vsize, mtime: r.mtime, flags: msg.Flags, keywords: msg.Keywords})
+			size: r.size, vsize: r.vsize, mtime: r.mtime, flags: msg.Flags, keywords: msg.Keywords,
+			srcDir: src.dir, base: r.base})
 	}
 	src.mu.Unlock()
 	if len(items) == 0 {
@@ -140,16 +143,22 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 }
 
 // stage puts a copy of it's file into the target's tmp/: a hard link
-// when possible, else a byte copy with the same mtime.
+// when possible, else a byte copy with the same mtime. A source file
+// renamed meanwhile by another program is found again by its base name
+// (withFile); one expunged meanwhile is skipped.
 func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 	tmp := filepath.Join(dstDir, "tmp", newBase(""))
-	if err := linkFile(it.src, tmp); err == nil {
+	err := m.withFile(it.uid, func(p string) error { return linkFile(p, tmp) })
+	if err == nil {
 		it.tmp = tmp
 		return nil
 	}
-	fh, err := os.Open(it.src)
+	if errors.Is(err, ErrExpunged) {
+		return nil
+	}
+	fh, err := m.Open(it.uid)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, ErrExpunged) {
 			return nil // expunged meanwhile: skipped
 		}
 		return err
@@ -189,7 +198,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
 			if it.tmp == "" {
 				continue
 			}
-			st, err := os.Stat(it.tmp)
+			st, err := it.statSource()
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
@@ -207,7 +216,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
 			r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: st.Size(), mtime: st.ModTime().UnixNano(), vsize: it.vsize, base: base}
 			r.setInfo(fileName("", info{flags: it.flags, letters: letters})[3:])
 			r.extra = extra
-			if err := renameMessage(it.tmp, filepath.Join(f.dir, "cur", r.name())); err != nil {
+			if err := it.renameSource(filepath.Join(f.dir, "cur", r.name())); err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
@@ -231,4 +240,42 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied) error {
 		err = aerr
 	}
 	return err
+}
+
+// statSource stats it's file. For a move, a source file that another
+// program renamed (a flag change: it does not take our lock) is found
+// again by its base name.
+func (it *copyItem) statSource() (os.FileInfo, error) {
+	for try := 0; ; try++ {
+		st, err := os.Stat(it.tmp)
+		if err == nil || !it.relocate(err, try) {
+			return st, err
+		}
+	}
+}
+
+// renameSource renames it's file to path, finding a moved source file
+// again as statSource does.
+func (it *copyItem) renameSource(path string) error {
+	for try := 0; ; try++ {
+		err := renameMessage(it.tmp, path)
+		if err == nil || !it.relocate(err, try) {
+			return err
+		}
+	}
+}
+
+// relocate reports whether a move's source file, not found (err) on
+// attempt try, is in its folder under another name, which it.tmp then
+// holds. A source truly gone was expunged: the move skips it.
+func (it *copyItem) relocate(err error, try int) bool {
+	if it.tmp != it.src || it.base == "" || try >= openTries || !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	p, ferr := findBase(it.srcDir, it.base)
+	if ferr != nil || p == "" {
+		return false
+	}
+	it.tmp, it.src = p, p
+	return true
 }

@@ -81,6 +81,58 @@ func TestOpenWhileAnotherProgramRenames(t *testing.T) {
 	}
 }
 
+// The same race under COPY and MOVE: the message is copied or moved, not
+// skipped, and not reported as an error.
+func TestCopyMoveWhileAnotherProgramRenames(t *testing.T) {
+	_, s := newStore(t)
+	s.Create("Archive")
+	s.Append("INBOX", stringsReader(msg(0)), AppendOptions{Flags: FlagSeen})
+	m := mustSelect(t, s, "INBOX")
+	stop := make(chan struct{})
+	wg := renamer(t, s.Root(), curBase(t, s.Root()), stop)
+	for i := 0; i < 300; i++ {
+		c, err := m.Copy([]uint32{1}, "Archive")
+		if err != nil || len(c.DstUIDs) != 1 {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("copy %d: %+v %v", i, c, err)
+		}
+	}
+	mv, err := m.Move([]uint32{1}, "Archive")
+	close(stop)
+	wg.Wait()
+	if err != nil || len(mv.DstUIDs) != 1 {
+		t.Fatalf("move: %+v %v", mv, err)
+	}
+	for i := 1; i <= 30; i++ {
+		s.Append("INBOX", stringsReader(msg(i)), AppendOptions{Flags: FlagSeen})
+		m.Refresh(false)
+		m.Poll(true)
+		uids := m.UIDs()
+		stop := make(chan struct{})
+		wg := renamer(t, s.Root(), curBase(t, s.Root()), stop)
+		mv, err := m.Move(uids, "Archive")
+		close(stop)
+		wg.Wait()
+		if err != nil || len(uids) != 1 || len(mv.DstUIDs) != 1 {
+			t.Fatalf("move %d of %v: %+v %v", i, uids, mv, err)
+		}
+		m.Poll(true)
+	}
+	a := mustSelect(t, s, "Archive")
+	got := contents(t, a)
+	if len(got) != 331 {
+		t.Fatalf("archive has %d messages, want 331", len(got))
+	}
+	n := map[string]int{}
+	for _, c := range got {
+		n[c]++
+	}
+	if n[msg(0)] != 301 || n[msg(30)] != 1 {
+		t.Fatalf("archive contents: %d copies of the first, %d of the last", n[msg(0)], n[msg(30)])
+	}
+}
+
 // A message whose file is truly gone from cur/ and new/ is expunged:
 // Open says so with ErrExpunged, never with a file-system error.
 func TestOpenOfDeletedFileIsExpunged(t *testing.T) {
