@@ -96,49 +96,48 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 		return res, err
 	}
 	// Move: lock order is source before target, by directory name, so two
-	// opposite moves cannot deadlock across processes either.
+	// opposite moves cannot deadlock across processes either. A move into
+	// the folder itself (RFC 6851 allows it, Dovecot does it) takes the
+	// one lock: each file is renamed to a new base name in cur/, so the
+	// message gets a new UID and its old UID is expunged.
+	moveLocked := func() error {
+		var log strings.Builder
+		live := items[:0]
+		for _, it := range items {
+			r := src.side.get(it.uid)
+			if r == nil {
+				continue
+			}
+			it.src = filepath.Join(src.dir, dirOf(r.inNew), r.name())
+			it.base = r.base
+			live = append(live, it)
+		}
+		items = live
+		for i := range items {
+			items[i].tmp = items[i].src // renamed straight from the source
+		}
+		if err := dst.receiveLocked(items, &res); err != nil {
+			return err
+		}
+		src.ownChange(true, func() error {
+			for _, u := range res.SrcUIDs {
+				if r := src.side.get(u); r != nil {
+					src.expungeRecLocked(r, &log)
+				}
+			}
+			return nil
+		})
+		log.WriteString(src.side.dirLine())
+		return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
+	}
+	if src == dst {
+		return res, src.update(false, moveLocked)
+	}
 	first, second := src, dst
 	if dst.dir < src.dir {
 		first, second = dst, src
 	}
-	if first == second {
-		return Copied{}, fmt.Errorf("move into the same folder: %w", ErrCannot)
-	}
-	err = first.update(false, func() error {
-		return second.update(false, func() error {
-			var log strings.Builder
-			live := items[:0]
-			for _, it := range items {
-				r := src.side.get(it.uid)
-				if r == nil {
-					continue
-				}
-				it.src = filepath.Join(src.dir, dirOf(r.inNew), r.name())
-				live = append(live, it)
-			}
-			items = live
-			for i := range items {
-				items[i].tmp = items[i].src // renamed straight from the source
-			}
-			if err := dst.receiveLocked(items, &res); err != nil {
-				return err
-			}
-			moved := map[uint32]bool{}
-			for _, u := range res.SrcUIDs {
-				moved[u] = true
-			}
-			src.ownChange(true, func() error {
-				for _, u := range res.SrcUIDs {
-					if r := src.side.get(u); r != nil {
-						src.expungeRecLocked(r, &log)
-					}
-				}
-				return nil
-			})
-			log.WriteString(src.side.dirLine())
-			return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
-		})
-	})
+	err = first.update(false, func() error { return second.update(false, moveLocked) })
 	return res, err
 }
 
