@@ -20,12 +20,13 @@ func cmdList(s *session, c *wire.Command) error {
 	if a.Reference == "" {
 		ref, err = "", nil
 	}
-	if err != nil {
-		return no("CANNOT", "Reference name is not valid modified UTF-7")
-	}
-	pat, err := decodePattern(string(a.Patterns[0]))
-	if err != nil {
-		return no("CANNOT", "Mailbox pattern is not valid modified UTF-7")
+	pat, perr := decodePattern(string(a.Patterns[0]))
+	if err != nil || perr != nil {
+		// No folder name is invalid modified UTF-7, so a pattern (or a
+		// reference, its prefix) that is matches nothing: an empty OK,
+		// as Dovecot answers. Only a mailbox name that must exist
+		// (SELECT, CREATE, SUBSCRIBE...) is refused with NO [CANNOT].
+		return nil
 	}
 	if pat == "" && c.Name == "LIST" {
 		// The hierarchy delimiter and the root of the reference.

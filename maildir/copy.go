@@ -43,7 +43,9 @@ type copyItem struct {
 	mtime    int64
 	flags    Flags
 	keywords []string
-	tmp      string
+	tmp      string // the file to rename into the target: staged in tmp/, or for a move the source itself
+	srcDir   string // for a move: the source folder, where base is looked for when src was renamed
+	base     string // for a move: the source file's base name
 }
 
 func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, error) {
@@ -64,7 +66,8 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 		}
 		msg := src.messageLocked(r)
 		items = append(items, copyItem{uid: u, src: filepath.Join(src.dir, dirOf(r.inNew), r.name()),
-			size: r.size, vsize: r.vsize, mtime: r.mtime, flags: msg.Flags, keywords: msg.Keywords})
+			size: r.size, vsize: r.vsize, mtime: r.mtime, flags: msg.Flags, keywords: msg.Keywords,
+			srcDir: src.dir, base: r.base})
 	}
 	src.mu.Unlock()
 	if len(items) == 0 {
@@ -93,63 +96,68 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 		return res, err
 	}
 	// Move: lock order is source before target, by directory name, so two
-	// opposite moves cannot deadlock across processes either.
+	// opposite moves cannot deadlock across processes either. A move into
+	// the folder itself (RFC 6851 allows it, Dovecot does it) takes the
+	// one lock: each file is renamed to a new base name in cur/, so the
+	// message gets a new UID and its old UID is expunged.
+	moveLocked := func() error {
+		var log strings.Builder
+		live := items[:0]
+		for _, it := range items {
+			r := src.side.get(it.uid)
+			if r == nil {
+				continue
+			}
+			it.src = filepath.Join(src.dir, dirOf(r.inNew), r.name())
+			it.base = r.base
+			live = append(live, it)
+		}
+		items = live
+		for i := range items {
+			items[i].tmp = items[i].src // renamed straight from the source
+		}
+		if err := dst.receiveLocked(items, &res, s.limits.MaxKeywords); err != nil {
+			return err
+		}
+		src.ownChange(true, func() error {
+			for _, u := range res.SrcUIDs {
+				if r := src.side.get(u); r != nil {
+					src.expungeRecLocked(r, &log)
+				}
+			}
+			return nil
+		})
+		log.WriteString(src.side.dirLine())
+		return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
+	}
+	if src == dst {
+		return res, src.update(false, moveLocked)
+	}
 	first, second := src, dst
 	if dst.dir < src.dir {
 		first, second = dst, src
 	}
-	if first == second {
-		return Copied{}, fmt.Errorf("move into the same folder: %w", ErrCannot)
-	}
-	err = first.update(false, func() error {
-		return second.update(false, func() error {
-			var log strings.Builder
-			live := items[:0]
-			for _, it := range items {
-				r := src.side.get(it.uid)
-				if r == nil {
-					continue
-				}
-				it.src = filepath.Join(src.dir, dirOf(r.inNew), r.name())
-				live = append(live, it)
-			}
-			items = live
-			for i := range items {
-				items[i].tmp = items[i].src // renamed straight from the source
-			}
-			if err := dst.receiveLocked(items, &res, s.limits.MaxKeywords); err != nil {
-				return err
-			}
-			moved := map[uint32]bool{}
-			for _, u := range res.SrcUIDs {
-				moved[u] = true
-			}
-			src.ownChange(true, func() error {
-				for _, u := range res.SrcUIDs {
-					if r := src.side.get(u); r != nil {
-						src.expungeRecLocked(r, &log)
-					}
-				}
-				return nil
-			})
-			log.WriteString(src.side.dirLine())
-			return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
-		})
-	})
+	err = first.update(false, func() error { return second.update(false, moveLocked) })
 	return res, err
 }
 
 // stage puts a copy of it's file into the target's tmp/: a hard link
-// when possible, else a byte copy with the same mtime.
+// when possible, else a byte copy with the same mtime. A source file
+// renamed meanwhile by another program is found again by its base name
+// (withFile); one expunged meanwhile is skipped.
 func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 	tmp := filepath.Join(dstDir, "tmp", newBase(""))
-	if err := linkFile(it.src, tmp); err == nil {
+	err := m.withFile(it.uid, func(p string) error { return linkFile(p, tmp) })
+	if err == nil {
 		it.tmp = tmp
 		return nil
 	}
-	fh, err := os.Open(it.src)
+	if errors.Is(err, ErrExpunged) {
+		return nil
+	}
+	fh, err := m.Open(it.uid)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, ErrExpunged) {
 			return nil // expunged meanwhile: skipped
 		}
 		return err
@@ -201,7 +209,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied, maxKw int) error {
 			if it.tmp == "" {
 				continue
 			}
-			st, err := os.Stat(it.tmp)
+			st, err := it.statSource()
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
@@ -219,7 +227,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied, maxKw int) error {
 			r := &msgRec{uid: f.side.uidNext, ino: inodeOf(st), size: st.Size(), mtime: st.ModTime().UnixNano(), vsize: it.vsize, base: base}
 			r.setInfo(fileName("", info{flags: it.flags, letters: letters})[3:])
 			r.extra = extra
-			if err := renameMessage(it.tmp, filepath.Join(f.dir, "cur", r.name())); err != nil {
+			if err := it.renameSource(filepath.Join(f.dir, "cur", r.name())); err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
@@ -243,4 +251,42 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied, maxKw int) error {
 		err = aerr
 	}
 	return err
+}
+
+// statSource stats it's file. For a move, a source file that another
+// program renamed (a flag change: it does not take our lock) is found
+// again by its base name.
+func (it *copyItem) statSource() (os.FileInfo, error) {
+	for try := 0; ; try++ {
+		st, err := os.Stat(it.tmp)
+		if err == nil || !it.relocate(err, try) {
+			return st, err
+		}
+	}
+}
+
+// renameSource renames it's file to path, finding a moved source file
+// again as statSource does.
+func (it *copyItem) renameSource(path string) error {
+	for try := 0; ; try++ {
+		err := renameMessage(it.tmp, path)
+		if err == nil || !it.relocate(err, try) {
+			return err
+		}
+	}
+}
+
+// relocate reports whether a move's source file, not found (err) on
+// attempt try, is in its folder under another name, which it.tmp then
+// holds. A source truly gone was expunged: the move skips it.
+func (it *copyItem) relocate(err error, try int) bool {
+	if it.tmp != it.src || it.base == "" || try >= openTries || !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	p, ferr := findBase(it.srcDir, it.base)
+	if ferr != nil || p == "" {
+		return false
+	}
+	it.tmp, it.src = p, p
+	return true
 }

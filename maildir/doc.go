@@ -82,7 +82,13 @@
 // directories, then changes files, then appends its records. Message
 // files are never written in place: new ones are written in tmp/, fsync'ed
 // and renamed into cur/; flags are renames; COPY links (or copies through
-// tmp/, with the source's mtime); MOVE renames; EXPUNGE unlinks. No rename
+// tmp/, with the source's mtime); MOVE renames (into the folder itself:
+// to a new base name, so a new UID); EXPUNGE unlinks. Other programs
+// rename message files without our lock at any moment, so a recorded name
+// may be stale: whatever opens, links or renames a message file and meets
+// ENOENT looks for its base name in new/ and cur/ again (locate.go,
+// bounded retries) and calls the message expunged only when the base is
+// in neither. No rename
 // replaces a file already under the target name (RENAME_NOREPLACE). A
 // crash at any point leaves every message on disk, and the next open
 // reconciles the sidecar with the directories.

@@ -330,8 +330,11 @@ func (f *folder) initSidecar() error {
 // directory was complete before op, it stays complete after: the new
 // mtime is our own doing. So a change of ours does not cost a listing of
 // a large folder; only a change by a program that does not take our lock,
-// in the microseconds between the two stat calls, could hide (the watcher
-// catches that one).
+// between the two stat calls (or, where the file system's timestamps are
+// coarse, in the same clock tick as op), could hide. The watcher does not
+// catch that one: its refresh asks quietLocked, which trusts these mtimes.
+// A message file hidden so is found again by its base when opened
+// (locate.go), which also makes the next refresh list the directories.
 func (f *folder) ownChange(alsoNew bool, op func() error) error {
 	s := f.side
 	type dirv struct {

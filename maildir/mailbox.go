@@ -321,35 +321,33 @@ func (m *Mailbox) HighestModSeq() uint64 {
 	return m.f.side.highestModSeq
 }
 
-// path returns the current file path of uid.
-func (m *Mailbox) path(uid uint32) (string, *msgRec, error) {
+// path returns the recorded path of uid's file and its base name.
+func (m *Mailbox) path(uid uint32) (string, string, error) {
 	f := m.f
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.side.get(uid)
 	if r == nil {
-		return "", nil, fmt.Errorf("uid %d: %w", uid, ErrExpunged)
+		return "", "", fmt.Errorf("uid %d: %w", uid, ErrExpunged)
 	}
-	return filepath.Join(f.dir, dirOf(r.inNew), r.name()), r, nil
+	return filepath.Join(f.dir, dirOf(r.inNew), r.name()), r.base, nil
 }
 
-// Open opens the file of uid for reading. A file renamed by another
-// program in the meantime is found again after a refresh.
+// Open opens the file of uid for reading. A file another program renamed
+// meanwhile is found again by its base name (see withFile); a message
+// whose file is gone from new/ and cur/ is ErrExpunged.
 func (m *Mailbox) Open(uid uint32) (*os.File, error) {
-	for try := 0; ; try++ {
-		p, _, err := m.path(uid)
-		if err != nil {
-			return nil, err
-		}
+	var fh *os.File
+	err := m.withFile(uid, func(p string) error {
 		m.f.hub.stats.MessageReads.Add(1)
-		fh, err := atomicfile.OpenFile(p, os.O_RDONLY, 0)
-		if err == nil || try == 1 || !os.IsNotExist(err) {
-			return fh, err
-		}
-		if err := m.f.update(false, nil); err != nil {
-			return nil, err
-		}
+		var err error
+		fh, err = atomicfile.OpenFile(p, os.O_RDONLY, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return fh, nil
 }
 
 // Refresh brings the folder up to date with the disk; what changed is

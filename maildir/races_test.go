@@ -1,0 +1,149 @@
+package maildir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// renamer changes the flags of the message file whose base is base, in
+// dir's cur/, in a tight loop with os.Rename, as mutt does without our
+// lock: ":2,S" becomes ":2,RS" and back, until stop is closed.
+func renamer(t *testing.T, dir, base string, stop <-chan struct{}) *sync.WaitGroup {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cur := filepath.Join(dir, "cur")
+		a, b := filepath.Join(cur, base+":2,S"), filepath.Join(cur, base+":2,RS")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if os.Rename(a, b) != nil {
+				// Somebody else renamed it (or this is the first turn): find it.
+				ents, _ := os.ReadDir(cur)
+				for _, e := range ents {
+					if strings.HasPrefix(e.Name(), base+":2,") {
+						os.Rename(filepath.Join(cur, e.Name()), a)
+					}
+				}
+				continue
+			}
+			os.Rename(b, a)
+		}
+	}()
+	return &wg
+}
+
+// curBase returns the base name of the only file in dir's cur/.
+func curBase(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(dir, "cur"))
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("cur/ of %s: %v %v", dir, ents, err)
+	}
+	base, _, _ := splitName(ents[0].Name())
+	return base
+}
+
+// Issue 10, class 4: another program renaming a message file (a flag
+// change) between the lookup of its name and the open must never make
+// Open fail; the unique part of the name finds the file again.
+func TestOpenWhileAnotherProgramRenames(t *testing.T) {
+	_, s := newStore(t)
+	s.Append("INBOX", stringsReader(msg(1)), AppendOptions{Flags: FlagSeen})
+	m := mustSelect(t, s, "INBOX")
+	base := curBase(t, s.Root())
+	stop := make(chan struct{})
+	wg := renamer(t, s.Root(), base, stop)
+	defer wg.Wait()
+	defer close(stop)
+	for i := 0; i < 3000; i++ {
+		fh, err := m.Open(1)
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		b, err := readAll(fh)
+		fh.Close()
+		if err != nil || string(b) != msg(1) {
+			t.Fatalf("read %d: %q %v", i, b, err)
+		}
+		if i%100 == 0 {
+			m.Changes()
+		}
+	}
+}
+
+// The same race under COPY and MOVE: the message is copied or moved, not
+// skipped, and not reported as an error.
+func TestCopyMoveWhileAnotherProgramRenames(t *testing.T) {
+	_, s := newStore(t)
+	s.Create("Archive")
+	s.Append("INBOX", stringsReader(msg(0)), AppendOptions{Flags: FlagSeen})
+	m := mustSelect(t, s, "INBOX")
+	stop := make(chan struct{})
+	wg := renamer(t, s.Root(), curBase(t, s.Root()), stop)
+	for i := 0; i < 300; i++ {
+		c, err := m.Copy([]uint32{1}, "Archive")
+		if err != nil || len(c.DstUIDs) != 1 {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("copy %d: %+v %v", i, c, err)
+		}
+	}
+	mv, err := m.Move([]uint32{1}, "Archive")
+	close(stop)
+	wg.Wait()
+	if err != nil || len(mv.DstUIDs) != 1 {
+		t.Fatalf("move: %+v %v", mv, err)
+	}
+	for i := 1; i <= 30; i++ {
+		s.Append("INBOX", stringsReader(msg(i)), AppendOptions{Flags: FlagSeen})
+		m.Refresh(false)
+		m.Changes()
+		uids := m.UIDs()
+		stop := make(chan struct{})
+		wg := renamer(t, s.Root(), curBase(t, s.Root()), stop)
+		mv, err := m.Move(uids, "Archive")
+		close(stop)
+		wg.Wait()
+		if err != nil || len(uids) != 1 || len(mv.DstUIDs) != 1 {
+			t.Fatalf("move %d of %v: %+v %v", i, uids, mv, err)
+		}
+		m.Changes()
+	}
+	a := mustSelect(t, s, "Archive")
+	got := contents(t, a)
+	if len(got) != 331 {
+		t.Fatalf("archive has %d messages, want 331", len(got))
+	}
+	n := map[string]int{}
+	for _, c := range got {
+		n[c]++
+	}
+	if n[msg(0)] != 301 || n[msg(30)] != 1 {
+		t.Fatalf("archive contents: %d copies of the first, %d of the last", n[msg(0)], n[msg(30)])
+	}
+}
+
+// A message whose file is truly gone from cur/ and new/ is expunged:
+// Open says so with ErrExpunged, never with a file-system error.
+func TestOpenOfDeletedFileIsExpunged(t *testing.T) {
+	_, s := newStore(t)
+	s.Append("INBOX", stringsReader(msg(1)), AppendOptions{Flags: FlagSeen})
+	m := mustSelect(t, s, "INBOX")
+	base := curBase(t, s.Root())
+	if err := os.Remove(filepath.Join(s.Root(), "cur", base+":2,S")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Open(1); !errors.Is(err, ErrExpunged) {
+		t.Fatalf("open of a deleted file: %v, want ErrExpunged", err)
+	}
+}
