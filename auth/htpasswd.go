@@ -81,6 +81,8 @@ type userTable struct {
 	// dummy is a bcrypt hash at the file's highest bcrypt cost, compared
 	// against when there is no usable hash.
 	dummy []byte
+	// verified remembers the pairs this version of the file accepted.
+	verified *verifiedCache
 }
 
 // userEntry is one user's usable line.
@@ -176,13 +178,23 @@ func (h *Htpasswd) Authenticate(ctx context.Context, username, password string) 
 	case !e.match.MatchesPassword(password):
 		return Identity{}, fmt.Errorf("%w: wrong password", ErrFailed)
 	}
-	return Identity{
+	id := Identity{
 		Username: username,
 		Maildir:  e.maildir,
 		Home:     e.home,
 		UID:      h.uid,
 		GID:      h.gid,
-	}, nil
+	}
+	t.verified.put(username, password, id)
+	return id, nil
+}
+
+// QuickCheck confirms a pair that Authenticate accepted within the last
+// minutes from the same version of the file (QuickChecker), without
+// hashing.
+func (h *Htpasswd) QuickCheck(username, password string) (Identity, bool) {
+	h.maybeReload()
+	return h.table.Load().verified.get(username, password)
 }
 
 // equalise spends the time of a real comparison; the result is ignored.
@@ -250,7 +262,7 @@ func (h *Htpasswd) reloadLocked() error {
 		return fmt.Errorf("htpasswd: %w", err)
 	}
 
-	t := &userTable{users: make(map[string]userEntry), stamp: stampOf(fi)}
+	t := &userTable{users: make(map[string]userEntry), stamp: stampOf(fi), verified: newVerifiedCache(h.now)}
 	usable, refused, maxCost := 0, 0, 0
 	for i, raw := range strings.Split(string(data), "\n") {
 		user, hash, ok := splitEntry(raw)

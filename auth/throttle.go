@@ -92,9 +92,9 @@ type Throttle struct {
 	opts ThrottleOptions
 	// table is the per-address failure counts and gates.
 	table *addrTable
-	// sem holds a token per password check running; its capacity is
-	// opts.Concurrency.
-	sem chan struct{}
+	// pool holds a token per password check running, opts.Concurrency
+	// in all, served round-robin by address block (fairpool.go).
+	pool *fairPool
 }
 
 // NewThrottle wraps a with the given options.
@@ -129,7 +129,7 @@ func NewThrottle(a Authenticator, opts ThrottleOptions) *Throttle {
 	}
 	return &Throttle{auth: a, opts: opts,
 		table: newAddrTable(opts.Base, opts.Max, opts.Window, opts.MaxWait, opts.MaxAddrs),
-		sem:   make(chan struct{}, opts.Concurrency)}
+		pool:  newFairPool(opts.Concurrency)}
 }
 
 // Authenticate waits for the address's turn and a free place in the
@@ -140,6 +140,14 @@ func NewThrottle(a Authenticator, opts ThrottleOptions) *Throttle {
 // after a failure with an error that matches both the failure and
 // ctx.Err(). The password is never logged.
 func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username, password string) (Identity, error) {
+	if q, ok := t.auth.(QuickChecker); ok {
+		// A pair verified minutes ago: no hashing, no queue. Only the
+		// exact right password gets here, so the gate, which is there
+		// to slow guessing, has nothing to slow.
+		if id, ok := q.QuickCheck(username, password); ok {
+			return id, nil
+		}
+	}
 	log := t.opts.Logger.With("remote", addrString(remote), "user", logUsername(username))
 	p := pass{key: blockOf(remote)}
 	if err := t.enter(ctx, &p); err != nil {
@@ -155,7 +163,7 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 	start := t.opts.Now()
 	id, err := t.auth.Authenticate(ctx, username, password)
 	if err == nil || !errors.Is(err, ErrFailed) {
-		<-t.sem
+		t.pool.release()
 		t.table.done(&p)
 	}
 	if err == nil {
@@ -176,7 +184,7 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 	// Counted before the pool's token goes back, so that an attempt from
 	// the same address that takes the token sees the failure.
 	n, delay, refused := t.table.fail(&p, start)
-	<-t.sem
+	t.pool.release()
 	attrs := []any{"reason", err.Error(), "failures", n, "delay", delay}
 	if refused > 0 {
 		attrs = append(attrs, "refused", refused)
@@ -191,7 +199,7 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 }
 
 // enter takes p through the gate and into the hashing pool: on success the
-// caller holds a token in t.sem. An attempt that entered the pool without
+// caller holds a token of t.pool. An attempt that entered the pool without
 // a slot, from an address that failed while it waited for the token, gives
 // the token back and takes a slot first: a burst of parallel attempts from
 // a fresh address is gated as soon as one of them fails.
@@ -206,15 +214,13 @@ func (t *Throttle) enter(ctx context.Context, p *pass) error {
 				return err
 			}
 		}
-		select {
-		case t.sem <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := t.pool.acquire(ctx, p.key); err != nil {
+			return err
 		}
 		if p.slotted() || !t.table.gated(p.key, t.opts.Now()) {
 			return nil
 		}
-		<-t.sem
+		t.pool.release()
 	}
 }
 

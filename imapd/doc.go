@@ -24,13 +24,18 @@
 //   - Errors become responses in one place (errors.go): syntax is BAD,
 //     what the user can act on is NO with a code, anything else is NO
 //     [SERVERBUG] with the details only in the log.
-//   - Untagged EXPUNGE, EXISTS, RECENT and FETCH FLAGS for changes by
-//     anyone (this session included: its EXPUNGE, COPY or APPEND to the
-//     selected folder) come from Mailbox.Poll, flushed by the dispatcher
-//     after each command and before its tagged response, and at once in
-//     IDLE. After FETCH, STORE and SEARCH (not their UID forms) expunges
-//     are held back (RFC 3501 §7.4.1). A session's own STORE is
-//     answered by the STORE handler itself.
+//   - The selected folder as the client knows it is a tracker
+//     (tracker.go): the UIDs it was told of, in sequence order, and the
+//     keywords of its last FLAGS. The store's changes by anyone (this
+//     session included: its EXPUNGE, COPY or APPEND to the selected
+//     folder) are fed to it before each command; it alone turns them
+//     into untagged EXPUNGE, EXISTS, RECENT and FETCH FLAGS, flushed by
+//     the dispatcher after each command and before its tagged response,
+//     and at once in IDLE. After FETCH, STORE and SEARCH (not their UID
+//     forms) expunges are held back (RFC 3501 §7.4.1): such a message
+//     stays in view, answered from its last metadata. A new keyword goes
+//     out in FLAGS before any FETCH that carries it (§7.2.6). A
+//     session's own STORE is answered by the STORE handler itself.
 //   - A panic in a session is recovered, logged, counted
 //     (Server.RecoveredPanics) and ends that connection with BYE.
 package imapd

@@ -44,10 +44,12 @@ func TestIDLimits(t *testing.T) {
 	}
 }
 
-// A client that sends many big IDs makes one short log line.
+// A client that sends many big IDs makes one short log line. (Logged
+// in: before login a line is at most 8 KiB, less than an ID at RFC
+// 2971's limits.)
 func TestIDLogOnce(t *testing.T) {
 	ts, logs := newLimitsServer(t, nil, Limits{})
-	tc := ts.dial()
+	tc := ts.login()
 	value := strings.Repeat("\x1b[31mred", 1024/8)
 	var b strings.Builder
 	for i := range 30 {

@@ -31,6 +31,9 @@ type Limits struct {
 	// It is announced as APPENDLIMIT (RFC 7889).
 	MaxAppend int64
 
+	// PreLoginMaxLine bounds a command line before login (8 KiB, as
+	// Dovecot's imap-login): LOGIN, AUTHENTICATE and ID need far less.
+	PreLoginMaxLine int
 	// PreLoginMaxLiteral bounds every literal, synchronising or not,
 	// before login (4 KiB, RFC 7888's LITERAL- limit). APPEND before
 	// login is refused before its literal is read.
@@ -93,6 +96,7 @@ const (
 	DefaultMaxLiterals             = 256
 	DefaultMaxCommand              = 256 << 10
 	DefaultMaxAppend               = 64 << 20
+	DefaultPreLoginMaxLine         = 8 << 10
 	DefaultPreLoginMaxLiteral      = 4 << 10
 	DefaultPreLoginMaxLiterals     = 4
 	DefaultPreLoginTimeout         = time.Minute
@@ -119,6 +123,7 @@ func (l Limits) withDefaults() Limits {
 	setInt64(&l.MaxCommand, DefaultMaxCommand)
 	l.MaxCommand = max(l.MaxCommand, int64(l.MaxLine)+l.MaxLiteral)
 	setInt64(&l.MaxAppend, DefaultMaxAppend)
+	setInt(&l.PreLoginMaxLine, DefaultPreLoginMaxLine)
 	setInt64(&l.PreLoginMaxLiteral, DefaultPreLoginMaxLiteral)
 	setInt(&l.PreLoginMaxLiterals, DefaultPreLoginMaxLiterals)
 	setDuration(&l.PreLoginTimeout, DefaultPreLoginTimeout)

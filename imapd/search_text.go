@@ -28,6 +28,11 @@ type searchMsg struct {
 	fields  []headerField // the root header, decoded
 	envText []byte        // envelopeText, from the store's cache
 	body    *string       // decoded text of the body parts (see containsFold)
+	// rawFolded is the raw header with its line breaks removed, folded,
+	// made once for every TEXT key (rawHeaderLacks); plain: it can be
+	// used (the header has no encoded word).
+	rawFolded *string
+	plain     bool
 }
 
 type headerField struct {
@@ -298,7 +303,15 @@ func (m *searchMsg) headerTextContains(value string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if rawHeaderLacks(raw, value) {
+	if m.rawFolded == nil {
+		s := ""
+		m.plain = !bytes.Contains(raw, []byte("=?"))
+		if m.plain {
+			s = foldedJoin(raw)
+		}
+		m.rawFolded = &s
+	}
+	if m.plain && rawLacks(*m.rawFolded, value) {
 		return false, nil
 	}
 	fields, err := m.header()
@@ -333,11 +346,25 @@ func fieldsContain(fields []headerField, value string) bool {
 // leading space where the raw field may have none) is in the whole raw
 // header with its line breaks removed, folded.
 func rawHeaderLacks(raw []byte, value string) bool {
-	if strings.ContainsRune(value, ':') || strings.HasPrefix(value, " ") || bytes.Contains(raw, []byte("=?")) {
+	if bytes.Contains(raw, []byte("=?")) {
 		return false
 	}
+	return rawLacks(foldedJoin(raw), value)
+}
+
+// foldedJoin is raw with its line breaks removed, folded.
+func foldedJoin(raw []byte) string {
 	joined := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r"), nil), []byte("\n"), nil)
-	return !strings.Contains(fold(string(joined)), value)
+	return fold(string(joined))
+}
+
+// rawLacks is rawHeaderLacks on foldedJoin of a header without encoded
+// words.
+func rawLacks(folded, value string) bool {
+	if strings.ContainsRune(value, ':') || strings.HasPrefix(value, " ") {
+		return false
+	}
+	return !strings.Contains(folded, value)
 }
 
 // bodyContains searches the decoded text of the body: every text part

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -47,15 +48,15 @@ type session struct {
 	tls    bool // TLS is active (implicit, or after STARTTLS)
 	secure bool // plaintext passwords may be sent: TLS, loopback, pipe
 
-	user    auth.Identity
-	store   *maildir.Store
-	mbox    *maildir.Mailbox
+	user  auth.Identity
+	store *maildir.Store
+	mbox  *maildir.Mailbox
 	// sel is the selected folder as the client knows it (tracker.go);
 	// nil when none is selected.
 	sel *tracker
 	// updScratch is flushUpdates' list, reused.
 	updScratch []update
-	enabled map[string]bool
+	enabled    map[string]bool
 	// parseWarned holds the UIDs of the selected mailbox for which
 	// [PARSE] was sent (fetch.go); reset with the selection.
 	parseWarned map[uint32]struct{}
@@ -147,13 +148,13 @@ func (s *session) setupIO(c net.Conn) {
 // kilobytes. After login the configured limits apply; APPEND's message
 // is streamed to disk (cmd_append.go), so its size costs no memory; a
 // refused literal costs none either, only the time to read it, so one of
-// up to twice MaxAppend (at least 1 MiB) is read and thrown away rather
-// than closing the connection (RFC 7888 §4 allows either).
+// up to MaxAppend (at least 1 MiB, at most 16 MiB) is read and thrown
+// away rather than closing the connection (RFC 7888 §4 allows either).
 func (s *session) readLimits() wire.Limits {
 	l := s.srv.opts.Limits
 	if s.state&authed == 0 {
 		return wire.Limits{
-			MaxLine:          l.MaxLine,
+			MaxLine:          l.PreLoginMaxLine,
 			MaxLiteral:       l.PreLoginMaxLiteral,
 			MaxAppendLiteral: l.PreLoginMaxLiteral,
 			MaxLiterals:      l.PreLoginMaxLiterals,
@@ -167,7 +168,7 @@ func (s *session) readLimits() wire.Limits {
 		MaxAppendLiteral: l.MaxAppend,
 		MaxLiterals:      l.MaxLiterals,
 		MaxCommand:       l.MaxCommand,
-		MaxDiscard:       max(2*l.MaxAppend, 1<<20),
+		MaxDiscard:       max(min(l.MaxAppend, 16<<20), 1<<20),
 	}
 }
 
@@ -181,6 +182,10 @@ func (s *session) continueLiteral(li wire.LiteralInfo) error {
 }
 
 var errNotNow = errors.New("command not allowed in this state")
+
+// maxPreLoginBads is how many BAD answers a client gets before login
+// before it is disconnected, as Dovecot's imap-login does.
+const maxPreLoginBads = 10
 
 // maxOverlongLines is how many overlong command lines in a row a client
 // may send before it is disconnected: one is a mistake, three a pattern.
@@ -254,6 +259,13 @@ func (s *session) run(preauth *auth.Identity) {
 		if !s.next() {
 			return
 		}
+		// A client that pipelines commands as fast as it can would hold
+		// a processor for as long as it likes: Go's scheduler lets a
+		// running goroutine go on, and a read of input already waiting
+		// never parks it. Going to the back of the run queue after each
+		// command shares the processors out by command, so one flooding
+		// connection (or sixty) cannot make another wait for seconds.
+		runtime.Gosched()
 	}
 }
 
@@ -286,6 +298,14 @@ func (s *session) next() bool {
 		s.dispatch(cmd)
 	}
 	if s.w.Flush() != nil {
+		return false
+	}
+	if s.state == stateNotAuth && s.w.Bads() >= maxPreLoginBads {
+		// A client that has not logged in and keeps sending what we
+		// cannot take is not a mail client (Dovecot's login process
+		// counts the same way).
+		s.log.Info("too many invalid commands before login", "bad", s.w.Bads())
+		s.bye("Too many invalid commands")
 		return false
 	}
 	return s.refusePending()

@@ -95,16 +95,19 @@
 //
 // # Sessions and changes
 //
-// A session's Mailbox has a view: the UIDs it announced, in sequence
-// order. Every change, whoever made it (this session, another session,
-// another process, Postfix), travels one road: the folder notices it (its
-// own write or a rescan), records it, and queues an event for every
-// session that has the folder selected, waking it. Poll applies queued
-// events to the view and returns the untagged responses owed; expunges
-// wait while the server says they may not be sent (RFC 3501 §7.4.1). A
-// session's own flag changes are reported by its STORE, not again by
-// Poll; its own expunges, appends and copies come through Poll like
-// everyone else's.
+// A session's Mailbox knows messages by UID only: there are no sequence
+// numbers in this package. What the client has been told, and when it may
+// be told more (RFC 3501 §7.4.1), is the server's (imapd's tracker).
+// Initial is the folder's UIDs at selection. Every later change, whoever
+// made it (this session, another session, another process, Postfix),
+// travels one road: the folder notices it (its own write or a rescan),
+// records it, and queues an event for every session that has the folder
+// selected, waking it. Changes drains the queue: Added (a UID above every
+// UID the folder gave before), Expunged (with the message's metadata as
+// it went, so that a client not yet told can still be answered), and
+// FlagsChanged. A session's own flag changes are reported by its STORE,
+// not again by Changes; its own expunges, appends and copies come
+// through Changes like everyone else's.
 //
 // \Recent (RFC 3501 §2.3.2) is one number in the sidecar, as in
 // Dovecot: messages whose UID is at or above it are recent. Whenever a

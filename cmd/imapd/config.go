@@ -76,6 +76,7 @@ type LimitsConfig struct {
 	MaxLiterals             int      `toml:"max_literals"`
 	MaxCommand              int64    `toml:"max_command"`
 	MaxAppend               int64    `toml:"max_append"`
+	PreLoginMaxLine         int      `toml:"prelogin_max_line"`
 	PreLoginMaxLiteral      int64    `toml:"prelogin_max_literal"`
 	PreLoginMaxLiterals     int      `toml:"prelogin_max_literals"`
 	PreLoginTimeout         Duration `toml:"prelogin_timeout"`
@@ -101,6 +102,7 @@ func (c LimitsConfig) imapd() imapd.Limits {
 		MaxLiterals:             c.MaxLiterals,
 		MaxCommand:              c.MaxCommand,
 		MaxAppend:               c.MaxAppend,
+		PreLoginMaxLine:         c.PreLoginMaxLine,
 		PreLoginMaxLiteral:      c.PreLoginMaxLiteral,
 		PreLoginMaxLiterals:     c.PreLoginMaxLiterals,
 		PreLoginTimeout:         c.PreLoginTimeout.Duration,

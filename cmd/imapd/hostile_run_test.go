@@ -225,14 +225,20 @@ func (run *hostileRun) startSlots(ctx context.Context, conns int) []*kindStats {
 func hostileCounts(conns int) []int {
 	counts := make([]int, len(hostileMix))
 	total, largest := 0, 0
+	only := os.Getenv("IMAPD_HOSTILE_ONLY")
 	for i, k := range hostileMix {
 		counts[i] = max(1, (k.per1000*conns+500)/1000)
+		if only != "" && !slices.ContainsFunc(strings.Split(only, ","), func(p string) bool { return strings.HasPrefix(k.name, p) }) {
+			counts[i] = 0
+		}
 		total += counts[i]
 		if k.per1000 > hostileMix[largest].per1000 {
 			largest = i
 		}
 	}
-	counts[largest] = max(1, counts[largest]+conns-total)
+	if only == "" {
+		counts[largest] = max(1, counts[largest]+conns-total)
+	}
 	return counts
 }
 

@@ -318,17 +318,60 @@ func (l *probeLog) results() []probeResult {
 }
 
 // probeLoop runs a probe every hostileProbeGap (one at a time) until ctx
-// ends.
+// ends, in a process of its own (TestHostileProbeChild): in this one it
+// would wait for the processor behind the harness's own thousand
+// goroutines, and measure the harness, not the server. (Seen: 650 ms
+// in-process while a separate client got its answers in 30 ms.) The
+// child runs at a higher priority than the harness, as a client on
+// another machine would not share its processors.
 func probeLoop(ctx context.Context, addr string, out *probeLog) {
-	start := time.Now()
-	for ctx.Err() == nil {
-		t := time.Now()
-		took, err := probeOnce(addr)
-		out.add(probeResult{at: t.Sub(start), took: took, err: err})
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Until(t.Add(hostileProbeGap))):
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHostileProbeChild$")
+	cmd.Env = append(os.Environ(), "IMAPD_HOSTILE_PROBE_ADDR="+addr)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		out.add(probeResult{err: err})
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		out.add(probeResult{err: err})
+		return
+	}
+	syscall.Setpriority(syscall.PRIO_PROCESS, cmd.Process.Pid, -10) // root only; else as it is
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		// "probe <at ns> <took ns> <error or ok>"
+		f := strings.SplitN(sc.Text(), " ", 4)
+		if len(f) != 4 || f[0] != "probe" {
+			continue
 		}
+		at, _ := strconv.ParseInt(f[1], 10, 64)
+		took, _ := strconv.ParseInt(f[2], 10, 64)
+		r := probeResult{at: time.Duration(at), took: time.Duration(took)}
+		if f[3] != "ok" {
+			r.err = fmt.Errorf("%s", f[3])
+		}
+		out.add(r)
+	}
+	cmd.Wait()
+}
+
+// TestHostileProbeChild is the probe's process (see probeLoop); it does
+// nothing unless started by it.
+func TestHostileProbeChild(t *testing.T) {
+	addr := os.Getenv("IMAPD_HOSTILE_PROBE_ADDR")
+	if addr == "" {
+		t.Skip("the hostile benchmark's probe process; started by probeLoop")
+	}
+	start := time.Now()
+	for {
+		t0 := time.Now()
+		took, err := probeOnce(addr)
+		res := "ok"
+		if err != nil {
+			res = strings.ReplaceAll(err.Error(), "\n", " ")
+		}
+		fmt.Printf("probe %d %d %s\n", t0.Sub(start), took, res)
+		time.Sleep(time.Until(t0.Add(hostileProbeGap)))
 	}
 }
 

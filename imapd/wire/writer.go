@@ -27,6 +27,7 @@ type Writer struct {
 	small *bufio.Writer
 	err   error
 	num   [20]byte
+	bads  int // "BAD" status responses written
 }
 
 // smallBuffer is a Writer's own buffer: 4 KiB keeps an idle connection
@@ -392,12 +393,19 @@ func (w *Writer) Status(tag, kind, code, text string) error {
 	if tag == "" {
 		tag = "*"
 	}
+	if kind == "BAD" {
+		w.bads++
+	}
 	w.Raw(tag).SP().Raw(kind).SP()
 	if code != "" {
 		w.Code(code).EndCode()
 	}
 	return w.Text(text).CRLF()
 }
+
+// Bads returns how many BAD responses Status wrote: a server counts a
+// client's invalid commands with it.
+func (w *Writer) Bads() int { return w.bads }
 
 // Continue writes a continuation request "+ text" ("+ " alone for an empty
 // text) and flushes, as the client is waiting for it (RFC 3501 §7.5).
