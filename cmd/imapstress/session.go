@@ -262,7 +262,7 @@ func (s *session) do(c *command, line string, lit []byte) error {
 	if c.wantLo > 0 && c.tagged.Type == "OK" && len(c.expunged) == 0 {
 		var missing []string
 		for n := c.wantLo; n <= c.wantHi; n++ {
-			if !c.gotSeq[n] {
+			if !c.gotSeq[n] && !s.skippedExpunged(c, n) {
 				missing = append(missing, strconv.Itoa(n))
 			}
 		}
@@ -642,4 +642,23 @@ func (s *session) onCopyUID(c *command) {
 		pairs[i] = [2]uint32{src[i], dst[i]}
 	}
 	s.st.reg.copied(s.sel.key(s.cred.user), boxKey{user: s.cred.user, mbox: c.dest, uidv: uint32(v)}, pairs)
+}
+
+// skippedExpunged reports whether message n may be missing from a FETCH
+// that ended OK: the server said [EXPUNGEISSUED] (RFC 5530: someone else
+// expunged messages), and n is a message some session removed. A server
+// that leaves out what it can no longer serve, and says so, tells the
+// client no untruth; empty data would (RFC 2180 §4.1.3 allows both).
+func (s *session) skippedExpunged(c *command, n int) bool {
+	if c.tagged.Code != "EXPUNGEISSUED" || s.sel == nil || s.sel.uidv == 0 || n > len(s.sel.slots) {
+		return false
+	}
+	uid := s.sel.slots[n-1].uid
+	if uid == 0 {
+		// The session never learnt this message's UID, so it cannot
+		// tell; the server's word stands, and the report counts it.
+		s.st.rec.note(nSkippedUnknown)
+		return true
+	}
+	return s.st.reg.isRemovable(s.sel.key(s.cred.user), uid)
 }

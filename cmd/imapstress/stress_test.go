@@ -22,12 +22,13 @@ import (
 // in this process (the same Options the daemon builds: htpasswd users,
 // a maildir Hub, inotify), with Postfix-style deliveries into user1's
 // INBOX. IMAPSTRESS_DURATION (a Go duration) makes it longer,
-// IMAPSTRESS_CLIENTS wider; -v prints the whole report.
+// IMAPSTRESS_CLIENTS wider, IMAPSTRESS_SEED another; -v prints the whole
+// report. Any violation fails it (issue 10).
 func TestStress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress run skipped in -short mode")
 	}
-	duration := 10 * time.Second
+	duration := 30 * time.Second
 	if s := os.Getenv("IMAPSTRESS_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil {
@@ -41,6 +42,12 @@ func TestStress(t *testing.T) {
 			t.Fatalf("IMAPSTRESS_CLIENTS: %v", err)
 		}
 	}
+	seed := uint64(1)
+	if s := os.Getenv("IMAPSTRESS_SEED"); s != "" {
+		if _, err := fmt.Sscan(s, &seed); err != nil {
+			t.Fatalf("IMAPSTRESS_SEED: %v", err)
+		}
+	}
 	dir := t.TempDir()
 	users := []string{"user1:pass", "user2:pass", "user3:pass"}
 	addr, srv := startServer(t, dir, users)
@@ -51,6 +58,7 @@ func TestStress(t *testing.T) {
 	}
 	cfg.Clients = clients
 	cfg.Duration = duration
+	cfg.Seed = seed
 	cfg.DeliverDir = filepath.Join(dir, "mail", "user1", "Maildir")
 	cfg.DeliverRate = 5
 	cfg.Examples = 2
@@ -73,10 +81,10 @@ func TestStress(t *testing.T) {
 	if n := srv.RecoveredPanics(); n != 0 {
 		t.Errorf("server recovered %d panics", n)
 	}
-	// TODO(issue 10): when the session tracker redesign lands, every
-	// class must be zero here, as it is against Dovecot:
-	//	if rep.Total != 0 { t.Errorf("%d protocol violations: %v", rep.Total, rep.Violations) }
-	// Until then the counts are only logged above.
+	// Issue 10: every class is zero, as it is against Dovecot.
+	if rep.Total != 0 {
+		t.Errorf("%d protocol violations: %v", rep.Total, rep.Violations)
+	}
 }
 
 // startServer serves imapd on a loopback port with the users ("name:pass")
@@ -111,7 +119,9 @@ func startServer(t *testing.T, dir string, users []string) (string, *imapd.Serve
 		Throttle:  auth.NewThrottle(ht, auth.ThrottleOptions{Logger: logger}),
 		OpenStore: func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) },
 		Logger:    logger,
-		Limits:    imapd.Limits{MaxConnections: 1000},
+		// Every client comes from 127.0.0.1: the per-address caps are
+		// lifted as the total is.
+		Limits: imapd.Limits{MaxConnections: 1000, MaxConnectionsPerIP: 1000, MaxUserConnectionsPerIP: 1000},
 	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
