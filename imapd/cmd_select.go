@@ -75,6 +75,7 @@ func (s *session) announceKeywords(m maildir.Message) {
 	if len(m.Keywords) > 0 && s.sel.unknownKeywords(m.Keywords) {
 		s.writeFlags()
 	}
+	s.sel.told(m.UID)
 }
 
 // cmdClose is RFC 3501 §6.4.2: expunge silently (unless read-only),

@@ -77,3 +77,27 @@ func TestIdle(t *testing.T) {
 		t.Fatalf("after DONE: %q", l)
 	}
 }
+
+// Issue 10, class 2: a keyword another session stored first reaches this
+// one in a new FLAGS (and PERMANENTFLAGS) before the FETCH that carries
+// it (RFC 3501 §7.2.6), whether the FETCH is an update or asked for.
+func TestCrossSessionNewKeyword(t *testing.T) {
+	ts := newTestServer(t)
+	ts.deliver("INBOX", "Subject: one\n\nx\n")
+	ts.deliver("INBOX", "Subject: two\n\ny\n")
+	a, b := ts.login(), ts.login()
+	a.transactOK("a1", "SELECT INBOX")
+	b.transactOK("b1", "SELECT INBOX")
+	a.transactOK("a2", `STORE 1 +FLAGS.SILENT ($Label5)`)
+	u := b.transactOK("b2", "NOOP")
+	expectUntagged(t, u,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Label5)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Label5 \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS ($Label5))`)
+	a.transactOK("a3", `STORE 2 +FLAGS.SILENT ($Label6)`)
+	u = b.transactOK("b3", "FETCH 2 (FLAGS)")
+	expectUntagged(t, u,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Label5 $Label6)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Label5 $Label6 \*)] Flags permitted`,
+		`* 2 FETCH (FLAGS ($Label6))`)
+}

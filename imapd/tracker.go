@@ -202,6 +202,15 @@ func (t *tracker) flush(allowExpunge bool, out []update) []update {
 	return out
 }
 
+// told records that the client was just sent uid's flags (a FETCH or
+// STORE response): a change of them noticed before needs no FETCH of
+// its own.
+func (t *tracker) told(uid uint32) {
+	if len(t.flagged) > 0 {
+		delete(t.flagged, uid)
+	}
+}
+
 // unknownKeywords reports whether any of kws was not named in the last
 // FLAGS response.
 func (t *tracker) unknownKeywords(kws []string) bool {
