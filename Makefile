@@ -7,6 +7,8 @@ GO ?= go
 FUZZTIME ?= 300000x
 # A session input is a whole connection: far fewer per second.
 FUZZTIME_FuzzSession ?= 2000x
+# A tracker input is a whole folder history checked against a model.
+FUZZTIME_FuzzTracker ?= 40000x
 
 .PHONY: all build run test test-unit fuzz-smoke vet bench clean
 
@@ -31,6 +33,7 @@ fuzz-smoke:
 	@set -e; for spec in $$($(GO) test -list 'Fuzz.*' ./... | awk '/^Fuzz/ {names = names " " $$1} /^ok/ {n = split(names, a, " "); for (i = 1; i <= n; i++) print $$2":"a[i]; names = ""}'); do \
 		pkg=$${spec%%:*}; fn=$${spec##*:}; \
 		ft=$(FUZZTIME); [ "$$fn" = FuzzSession ] && ft=$(FUZZTIME_FuzzSession); \
+		[ "$$fn" = FuzzTracker ] && ft=$(FUZZTIME_FuzzTracker); \
 		echo "fuzz $$pkg $$fn ($$ft)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $$ft $$pkg; \
 	done
