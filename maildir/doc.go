@@ -34,22 +34,33 @@
 //
 // Each folder has an imapd-uidlist file (see sidecarFile for its format):
 // UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and per message its UID, MODSEQ,
-// base name, fingerprint (inode, size, mtime), CRLF size and the location
-// and info of its file. Changes are appended as records; the file is
-// rewritten (temp file, fsync, rename, fsync of the directory) only when
-// it is created, damaged, or mostly dead records. Adding a message to a
-// folder of 100,000 appends one line. Records that give out UIDs are
-// forced to disk before the client hears of them (unless fsync is off);
-// flag changes are not, as in Dovecot: a power cut may undo the last of
-// them, never a delivery.
+// base name, fingerprint (size and mtime, and the inode that spares a
+// stat), CRLF size and the location and info of its file. Changes are
+// appended as records; the file is rewritten (temp file, fsync, rename,
+// fsync of the directory) only when it is created, damaged, or mostly
+// dead records. Adding a message to a folder of 100,000 appends one
+// line. Records that give out UIDs are forced to disk before the client
+// hears of them (unless fsync is off); flag changes are not, as in
+// Dovecot: a power cut may undo the last of them, never a delivery.
 //
-// Identity is the base name plus the inode. A file only renamed (flags
-// changed, moved from new/ to cur/) keeps its UID; so does a file another
-// tool gave a new base name, when its inode shows it is the same file. A
-// file whose content changed (replaced under the same base name: a new
-// inode; or rewritten in place: a new size or mtime, found by the full
-// check of CHECK and of the watcher) gets a new UID and its old UID is
-// expunged. UIDs never repeat within a UIDVALIDITY: UIDNEXT only grows.
+// Identity is the base name (the part before ":2,"), as in Dovecot's
+// dovecot-uidlist. A file only renamed (flags changed, moved from new/ to
+// cur/) keeps its UID; so does a file another tool gave a new base name,
+// when its inode, size and mtime show it is the same file. A rewrite is
+// told by what a rewrite changes, the size or the mtime, never by the
+// inode alone: a copy of the Maildir (cp -a, rsync -a, tar, mv to another
+// file system) has new inodes and keeps its UIDs. A file found on a new
+// inode with its recorded size and mtime is the same message; its new
+// inode is recorded (an "i" record), so that listings match it by its
+// directory entry again, without a stat. An mtime equal to the recorded
+// one cut to the whole second counts as equal, since tar in GNU's default
+// format restores only seconds. A file whose content changed (replaced
+// under the same base name, or rewritten in place; found by any listing
+// when the inode changed, by the full check of CHECK and of the watcher
+// when it did not) gets a new UID and its old UID is expunged. The limit:
+// a rewrite to the same size that leaves the mtime where it was, or
+// within the second of a recorded whole-second mtime, is not seen.
+// UIDs never repeat within a UIDVALIDITY: UIDNEXT only grows.
 // UIDVALIDITY changes only when the sidecar is truly lost, and then to a
 // value larger than any this Maildir handed out before (the root's
 // imapd-uidvalidity file remembers the last one). A sidecar that cannot be

@@ -77,6 +77,13 @@ func (f *folder) scanLocked(full bool) error {
 		for _, e := range ents {
 			base, inf, hasInfo := splitName(e.name)
 			r := s.baseIndex()[base]
+			if r != nil && !r.seen && r.ino != e.ino {
+				// The same base name on another inode: a copy of the
+				// folder (cp -a, rsync -a, tar, mv across file systems)
+				// or a file replaced by another program. Size and mtime
+				// tell them apart; a copy keeps its UID.
+				f.sameFileLocked(r, filepath.Join(dirOf(inNew), e.name), e.ino, &log)
+			}
 			if r == nil || r.ino != e.ino || r.seen {
 				fresh = append(fresh, found{dirent: e, base: base, inNew: inNew, hasInfo: hasInfo, raw: rawInfoOf(e.name, hasInfo)})
 				continue
@@ -176,19 +183,61 @@ func (f *folder) scanLocked(full bool) error {
 }
 
 // checkContentLocked stats the files of recs: one whose size or mtime
-// changed under the same inode and name was rewritten in place, and is a
-// new message. It expunges those and returns them to be added again.
+// changed was rewritten (in place, or replaced under the same base name),
+// and is a new message. It expunges those and returns them to be added
+// again. A file on a new inode with the same size and mtime is the same
+// message (a restored copy): it keeps its UID and its new inode is
+// recorded.
 func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
 	var added []found
 	for _, r := range append([]*msgRec(nil), recs...) {
 		st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
-		if err != nil || (inodeOf(st) == r.ino && st.Size() == r.size && st.ModTime().UnixNano() == r.mtime) {
+		if err != nil {
+			continue
+		}
+		if sameContent(r, st.Size(), st.ModTime().UnixNano()) {
+			if ino := inodeOf(st); ino != r.ino {
+				r.ino = ino
+				log.WriteString(inodeLine(r))
+			}
 			continue
 		}
 		f.expungeRecLocked(r, log)
 		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
 	}
 	return added
+}
+
+// sameFileLocked decides whether the file at rel (new/ or cur/ and its
+// name), listed with inode ino under r's base name, is r's message on a
+// new inode. If so it records the inode, so that later listings match it
+// without a stat, and returns true.
+func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.Builder) bool {
+	st, err := os.Stat(filepath.Join(f.dir, rel))
+	if err != nil || inodeOf(st) != ino || !sameContent(r, st.Size(), st.ModTime().UnixNano()) {
+		return false
+	}
+	r.ino = ino
+	log.WriteString(inodeLine(r))
+	return true
+}
+
+// sameContent reports whether a file of this size and mtime (ns) holds
+// r's message. Identity is the base name; a rewrite changes the size or
+// the mtime. The mtime may have lost its sub-second part: tar (GNU
+// format) restores whole seconds, where cp -a and rsync -a keep
+// nanoseconds. A rewrite that keeps the size within the second a
+// whole-second mtime names is not told apart (a documented limit).
+func sameContent(r *msgRec, size, mtime int64) bool {
+	if size != r.size {
+		return false
+	}
+	if mtime == r.mtime {
+		return true
+	}
+	const sec = int64(time.Second)
+	floor := r.mtime - ((r.mtime%sec)+sec)%sec
+	return mtime == floor
 }
 
 // found is a file a listing found that has no UID yet.

@@ -25,6 +25,7 @@ import (
 //	s <uid> <crlf-size>                                      its CRLF size was computed
 //	k <uid> [<keyword> ...]                                  keywords that have no letter
 //	b <uid> <base>                                           its base name changed (same inode)
+//	i <uid> <inode>                                          its file is on a new inode (a copy)
 //	d <new-mtime> <new-scan> <cur-mtime> <cur-scan>          what we know of new/ and cur/ (ns)
 //	r <uid>                                                  messages from this UID on are \Recent
 //
@@ -432,6 +433,15 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 				s.notes = append(s.notes, event{kind: evFlags, uid: uid})
 			}
 		}
+	case "i":
+		ino, ok := num(2)
+		if len(f) != 3 || !ok {
+			s.badLine("bad inode record")
+			return false
+		}
+		if r := s.get(uid); r != nil {
+			r.ino = uint64(ino)
+		}
 	case "b":
 		base, ok := "", len(f) == 3
 		if ok {
@@ -636,6 +646,10 @@ func (s *sidecar) dirLine() string {
 
 func addLine(r *msgRec) string {
 	return fmt.Sprintf("a %d %d %d %d %d %d %s %s\n", r.uid, r.modseq, r.ino, r.size, r.mtime, r.vsize, r.loc(), escapeBase(r.base))
+}
+
+func inodeLine(r *msgRec) string {
+	return fmt.Sprintf("i %d %d\n", r.uid, r.ino)
 }
 
 func flagsLine(r *msgRec) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -171,4 +172,42 @@ func TestImportUIDs(t *testing.T) {
 	// An unreadable foreign list is reported, not skipped.
 	writeFile(t, filepath.Join(plain, "dovecot-uidlist"), "9 nonsense\n")
 	wantError(t, runCtl(t, "", "import-uids", plain), 1, `folder "INBOX": `)
+}
+
+// TestCheckCopiedMaildir: a Maildir restored with cp -a has new inodes,
+// and imapctl check finds nothing to repair in it: every message keeps its
+// UID, none is expunged or added.
+func TestCheckCopiedMaildir(t *testing.T) {
+	if _, err := exec.LookPath("cp"); err != nil {
+		t.Skipf("cp is not installed: %v", err)
+	}
+	root := filepath.Join(t.TempDir(), "Maildir")
+	deliver(t, root, maildir.Inbox, 5)
+	deliver(t, root, "Sent", 3)
+	wantInbox, wantInboxV := uidsOf(t, root, maildir.Inbox)
+	wantSent, wantSentV := uidsOf(t, root, "Sent")
+
+	dst := filepath.Join(t.TempDir(), "Maildir")
+	if out, err := exec.Command("cp", "-a", root, dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v\n%s", err, out)
+	}
+	r := runCtl(t, "", "check", "--json", dst)
+	var got []checkEntry
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != 0 {
+		t.Fatalf("check --json: exit %d, %v in %q (stderr %q)", r.code, err, r.stdout, r.stderr)
+	}
+	if len(got) != 2 {
+		t.Fatalf("check --json = %+v", got)
+	}
+	for _, c := range got {
+		if c.Added != 0 || c.Expunged != 0 || c.Changed != 0 || c.SidecarNew || c.SidecarRewritten {
+			t.Errorf("check of the copy found work: %+v", c)
+		}
+	}
+	if uids, v := uidsOf(t, dst, maildir.Inbox); !slices.Equal(uids, wantInbox) || v != wantInboxV {
+		t.Errorf("INBOX of the copy: uids %v validity %d, want %v %d", uids, v, wantInbox, wantInboxV)
+	}
+	if uids, v := uidsOf(t, dst, "Sent"); !slices.Equal(uids, wantSent) || v != wantSentV {
+		t.Errorf("Sent of the copy: uids %v validity %d, want %v %d", uids, v, wantSent, wantSentV)
+	}
 }
