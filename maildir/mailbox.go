@@ -136,8 +136,13 @@ func (m *Mailbox) addRecentLocked(uids []uint32) {
 }
 
 // Initial returns the folder's UIDs at selection, ascending: what SELECT
-// announces. Every later change comes from Changes.
-func (m *Mailbox) Initial() []uint32 { return m.initial }
+// announces; the slice is the caller's (a second call returns nil).
+// Every later change comes from Changes.
+func (m *Mailbox) Initial() []uint32 {
+	uids := m.initial
+	m.initial = nil
+	return uids
+}
 
 // UIDs returns the UIDs in the folder now, ascending.
 func (m *Mailbox) UIDs() []uint32 {
