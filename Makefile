@@ -18,8 +18,9 @@ build:
 	$(GO) build -o bin/imapd ./cmd/imapd
 	$(GO) build -o bin/imapctl ./cmd/imapctl
 
+# PORT=2143 serves the demo on 127.0.0.1:2143 instead of the demo config's 1143.
 run:
-	$(GO) run ./cmd/imapd -demo ./var
+	$(GO) run ./cmd/imapd -demo ./var $(if $(PORT),-listen 127.0.0.1:$(PORT))
 
 vet:
 	$(GO) vet ./...
