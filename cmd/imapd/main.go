@@ -227,7 +227,7 @@ func run() error {
 		shutdown(srv, logger)
 	}
 	if *demo != "" {
-		printDemoHelp(cfg)
+		printDemoHelp(cfg, *configPath)
 	}
 
 	sigs := make(chan os.Signal, 1)
