@@ -1,45 +1,102 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"imapd/auth"
+	"imapd/internal/atomicfile"
 	"imapd/maildir"
 )
 
-// setupDemo makes dir/imapd.toml, dir/htpasswd (demo/demo) and a demo
-// Maildir on first run, and returns the config's path. An existing
-// config is used as it is.
+// setupDemo makes dir/imapd.toml, dir/htpasswd (demo/demo), a demo
+// Maildir and a self-signed certificate (dir/cert.pem, dir/key.pem) on
+// first run, and returns the config's path. A config the demo wrote
+// before it had TLS, unedited, is replaced by the current one; any other
+// existing config is used as it is. A missing certificate is made again.
 func setupDemo(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
 	cfgPath := filepath.Join(dir, "imapd.toml")
-	if _, err := os.Stat(cfgPath); err == nil {
+	pw := filepath.Join(dir, "htpasswd")
+	mailTmpl := filepath.Join(dir, "mail", "%u", "Maildir")
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	cfg := fmt.Sprintf(demoConfig, certPath, keyPath, pw, mailTmpl)
+
+	old, err := os.ReadFile(cfgPath)
+	switch {
+	case err == nil:
+		if err := demoCert(certPath, keyPath); err != nil {
+			return "", fmt.Errorf("demo certificate: %w", err)
+		}
+		if string(old) == fmt.Sprintf(demoConfigNoTLS, pw, mailTmpl) {
+			if err := atomicfile.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+				return "", err
+			}
+		}
 		return cfgPath, nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	case !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", err
 	}
-	pw := filepath.Join(dir, "htpasswd")
 	err = auth.Update(pw, func(f *auth.File) error { return f.Set("demo", "demo") })
 	if err != nil {
 		return "", fmt.Errorf("demo htpasswd: %w", err)
 	}
-	mailTmpl := filepath.Join(dir, "mail", "%u", "Maildir")
 	if err := demoMaildir(filepath.Join(dir, "mail", "demo", "Maildir")); err != nil {
 		return "", fmt.Errorf("demo Maildir: %w", err)
 	}
-	cfg := fmt.Sprintf(`# Demo configuration made by "imapd -demo"; see imapd.toml.example.
+	if err := demoCert(certPath, keyPath); err != nil {
+		return "", fmt.Errorf("demo certificate: %w", err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return "", err
+	}
+	return cfgPath, nil
+}
+
+// demoConfig is the demo's config; its verbs are the certificate, the key,
+// the htpasswd file and the mail location.
+const demoConfig = `# Demo configuration made by "imapd -demo"; see imapd.toml.example.
+listen = ["127.0.0.1:1143"]
+# No passwords before STARTTLS from other hosts. Loopback connections, the
+# only ones the demo listens for, are exempt: clients may log in with or
+# without STARTTLS.
+allow_plaintext = false
+
+# A self-signed certificate for 127.0.0.1 and localhost, made on first run.
+[tls]
+cert = %q
+key = %q
+
+[auth]
+htpasswd = %q
+mail_location = %q
+
+[log]
+level = "info"
+`
+
+// demoConfigNoTLS is the config the demo wrote before it made a
+// certificate: found unedited, it is replaced by demoConfig.
+const demoConfigNoTLS = `# Demo configuration made by "imapd -demo"; see imapd.toml.example.
 listen = ["127.0.0.1:1143"]
 # Loopback connections may send passwords in clear anyway; this says so.
 allow_plaintext = false
@@ -50,27 +107,86 @@ mail_location = %q
 
 [log]
 level = "info"
-`, pw, mailTmpl)
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return "", err
+`
+
+// demoCert writes a self-signed ECDSA P-256 certificate for 127.0.0.1,
+// ::1 and localhost unless both files exist. The key is written first,
+// mode 0600, so a certificate never exists without its key.
+func demoCert(certPath, keyPath string) error {
+	_, errCert := os.Stat(certPath)
+	_, errKey := os.Stat(keyPath)
+	if errCert == nil && errKey == nil {
+		return nil
 	}
-	return cfgPath, nil
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "127.0.0.1", Organization: []string{"imapd demo"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(10, 0, 0),
+		// Its own CA, so that clients can be told to trust this file.
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return atomicfile.WriteFile(certPath, certPEM, 0o644)
 }
 
-func printDemoHelp(cfg Config) {
+// printDemoHelp says where the demo listens and how clients reach it.
+// Clients that insist on TLS (neomutt's default ssl_force_tls) get
+// STARTTLS and are told to trust the demo's certificate file, which
+// mutt and neomutt accept without asking when it matches the server's.
+func printDemoHelp(cfg Config, cfgPath string) {
 	addr := "127.0.0.1:1143"
 	if len(cfg.Listen) > 0 {
 		addr = cfg.Listen[0]
 	}
-	host, port, _ := strings.Cut(addr, ":")
-	fmt.Fprintf(os.Stderr, `
-imapd demo is running on %s (user demo, password demo).
-  telnet:  telnet %s %s     then: a LOGIN demo demo
-  curl:    curl -v 'imap://demo:demo@%s/INBOX;UID=1'
-  mutt:    mutt -f 'imap://demo@%s/'
-Stop it with Ctrl-C.
-
-`, addr, host, port, addr, addr)
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	fmt.Fprintf(os.Stderr, "\nimapd demo is running on %s (user demo, password demo).\n", addr)
+	fmt.Fprintf(os.Stderr, "  telnet:  telnet %s %s     then: a LOGIN demo demo\n", host, port)
+	if cfg.TLS.Cert == "" {
+		fmt.Fprintf(os.Stderr, `  curl:    curl -v 'imap://demo:demo@%s/INBOX;UID=1'
+  neomutt: neomutt -e 'set ssl_force_tls=no' -f 'imap://demo@%s/'
+There is no STARTTLS: %s has no [tls] section. To add one, put
+  [tls]
+  cert = %q
+  key = %q
+in it (the demo has made these files).
+`, addr, addr, cfgPath, filepath.Join(filepath.Dir(cfgPath), "cert.pem"), filepath.Join(filepath.Dir(cfgPath), "key.pem"))
+	} else {
+		fmt.Fprintf(os.Stderr, `  curl:    curl -v --ssl-reqd --cacert %s 'imap://demo:demo@%s/INBOX;UID=1'
+  neomutt: neomutt -e 'set certificate_file=%s' -f 'imap://demo@%s/'
+           (STARTTLS with the demo's self-signed certificate; the same for mutt)
+`, cfg.TLS.Cert, addr, cfg.TLS.Cert, addr)
+	}
+	fmt.Fprint(os.Stderr, "Stop it with Ctrl-C.\n\n")
 }
 
 // demoMaildir fills a Maildir with a few varied messages.

@@ -282,3 +282,63 @@ func TestNoCgoBinary(t *testing.T) {
 		t.Fatalf("htpasswd login on a cgo-less binary: %v\n%s", err, got)
 	}
 }
+
+// freeAddr returns a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// dialRetry dials addr until the daemon listens there, for up to 5 s.
+func dialRetry(t *testing.T, addr string, stderr *lockedBuffer) net.Conn {
+	t.Helper()
+	var err error
+	for i := 0; i < 100; i++ {
+		var c net.Conn
+		if c, err = net.Dial("tcp", addr); err == nil {
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("dial %s: %v\n%s", addr, err, stderr.String())
+	return nil
+}
+
+// TestListenFlag: -listen replaces the config's listen addresses, given
+// twice or comma-separated, as `make run PORT=...` uses it.
+func TestListenFlag(t *testing.T) {
+	cfgAddr := freeAddr(t)
+	cfg, _ := deployConfig(t, "")
+	body, _ := os.ReadFile(cfg)
+	body = []byte(strings.Replace(string(body), "listen = []", fmt.Sprintf("listen = [%q]", cfgAddr), 1))
+	if err := os.WriteFile(cfg, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, a3 := freeAddr(t), freeAddr(t), freeAddr(t)
+	cmd := exec.Command(imapdBin, "-config", cfg, "-listen", a1+","+a2, "-listen", a3)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for _, addr := range []string{a1, a2, a3} {
+		c := dialRetry(t, addr, &stderr)
+		d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
+		if g := d.line(); !strings.HasPrefix(g, "* OK") {
+			t.Fatalf("%s: greeting %q", addr, g)
+		}
+		d.ok("a", "LOGIN alice secret")
+		d.ok("b", "LOGOUT")
+	}
+	if c, err := net.Dial("tcp", cfgAddr); err == nil {
+		c.Close()
+		t.Fatalf("the config's address %s still listens; -listen must replace it", cfgAddr)
+	}
+}

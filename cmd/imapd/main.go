@@ -4,6 +4,7 @@
 //	imapd -config ... -inetd              serve one connection on stdin/stdout
 //	imapd -config ... -preauth            the same, logged in as the invoking user
 //	imapd -demo ./var                     make a demo setup under ./var and serve it
+//	imapd ... -listen 127.0.0.1:2143      listen there instead of the config's listen
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -43,6 +45,8 @@ func run() error {
 	preauth := flag.Bool("preauth", false, "serve the invoking user on stdin/stdout with a PREAUTH greeting")
 	tlsStdin := flag.Bool("tls", false, "with -inetd: the connection speaks TLS from the start (port 993)")
 	demo := flag.String("demo", "", "create a demo setup in `DIR` on first run (user demo, password demo) and serve it")
+	var listen addrList
+	flag.Var(&listen, "listen", "plain (STARTTLS) `ADDR` to listen on instead of the config's listen; repeat it or separate by commas")
 	flag.Parse()
 
 	if *demo != "" {
@@ -55,6 +59,9 @@ func run() error {
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
+	}
+	if len(listen) > 0 {
+		cfg.Listen = listen
 	}
 	logger, err := newLogger(cfg.Log, (*inetd || *preauth) && os.Getenv("IMAPD_CHILD") == "")
 	if err != nil {
@@ -156,7 +163,7 @@ func run() error {
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, len(cfg.Listen)+len(cfg.ListenTLS))
-	listen := func(addr string, tlsOn bool) error {
+	listenOn := func(addr string, tlsOn bool) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
@@ -192,12 +199,12 @@ func run() error {
 		}
 	} else {
 		for _, a := range cfg.Listen {
-			if err := listen(a, false); err != nil {
+			if err := listenOn(a, false); err != nil {
 				return err
 			}
 		}
 		for _, a := range cfg.ListenTLS {
-			if err := listen(a, true); err != nil {
+			if err := listenOn(a, true); err != nil {
 				return err
 			}
 		}
@@ -220,7 +227,7 @@ func run() error {
 		shutdown(srv, logger)
 	}
 	if *demo != "" {
-		printDemoHelp(cfg)
+		printDemoHelp(cfg, *configPath)
 	}
 
 	sigs := make(chan os.Signal, 1)
@@ -251,6 +258,23 @@ func run() error {
 			return nil
 		}
 	}
+}
+
+// addrList is the -listen flag: addresses given by repeating the flag,
+// by commas, or both.
+type addrList []string
+
+func (a *addrList) String() string { return strings.Join(*a, ",") }
+
+func (a *addrList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return fmt.Errorf("empty address in %q", v)
+		}
+		*a = append(*a, s)
+	}
+	return nil
 }
 
 func shutdown(srv *imapd.Server, logger *slog.Logger) {
