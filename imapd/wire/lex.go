@@ -191,9 +191,9 @@ func (p *parser) astring(what string) (string, error) {
 
 // mailboxName reads a mailbox: an astring (RFC 3501 §9) whose atom form
 // may also hold "%" and "*". They are list-wildcards, not ATOM-CHARs, but
-// offlineimap sends "SELECT 100%" unquoted and Dovecot accepts it; a
-// mailbox atom ends only at SP, CRLF or ")" of the grammar around it, so
-// nothing can be read two ways. LIST and LSUB patterns are read by
+// offlineimap sends "SELECT 100%" unquoted and Dovecot accepts it. In
+// every command a mailbox is followed by SP or the end of the command,
+// never by "%" or "*", so nothing can be read two ways. LIST and LSUB patterns are read by
 // listMailbox, where the two are wildcards.
 func (p *parser) mailboxName(what string) (string, error) {
 	return p.astringOf(what, isListChar)
