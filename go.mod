@@ -7,7 +7,6 @@ require (
 	github.com/GehirnInc/crypt v0.0.0-20230320061759-8cc1b52080c5
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/emersion/go-imap/v2 v2.0.0-beta.8
-	github.com/emersion/go-maildir v0.6.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/msteinert/pam/v2 v2.1.0
@@ -17,6 +16,4 @@ require (
 	golang.org/x/text v0.44.0
 )
 
-require (
-	github.com/emersion/go-message v0.18.2 // indirect
-)
+require github.com/emersion/go-message v0.18.2 // indirect

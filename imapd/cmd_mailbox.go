@@ -77,7 +77,24 @@ func cmdRename(s *session, c *wire.Command) error {
 	if err != nil {
 		return err
 	}
-	return s.store.Rename(from, strings.TrimSuffix(to, string(maildir.Delimiter)))
+	if err := s.store.Rename(from, strings.TrimSuffix(to, string(maildir.Delimiter))); err != nil {
+		return err
+	}
+	if s.mbox != nil && s.mbox.Name() != maildir.Inbox {
+		// The selected folder, or a parent of it, has moved away under
+		// this session's own command. Left selected, it would be Gone at
+		// the next command and end the session with BYE, which is for
+		// changes made by someone else; deselect it instead and say so
+		// with [CLOSED], as DELETE does. (RENAME of INBOX leaves INBOX
+		// in place, emptied: the session sees EXPUNGEs, not a close.)
+		if canon, err := maildir.CanonicalName(from); err == nil {
+			if sel := s.mbox.Name(); sel == canon || strings.HasPrefix(sel, canon+string(maildir.Delimiter)) {
+				s.closeMailbox()
+				s.w.Status("", "OK", "CLOSED", "Selected mailbox renamed")
+			}
+		}
+	}
+	return nil
 }
 
 // cmdSubscribe is RFC 3501 §6.3.6.

@@ -52,6 +52,10 @@ func classify(err error, target bool) (re *respError, unexpected bool) {
 		return &respError{"NO", "CANNOT", "Invalid mailbox name"}, false
 	case errors.Is(err, maildir.ErrOutside):
 		return &respError{"NO", "NOPERM", "Mailbox is not accessible"}, false
+	case errors.Is(err, maildir.ErrRenameIntoChild):
+		// Before ErrCannot, which it wraps: the reason is one the user
+		// can act on, so it is worth saying.
+		return &respError{"NO", "CANNOT", "Cannot rename a mailbox into itself or its own child"}, false
 	case errors.Is(err, maildir.ErrCannot):
 		return &respError{"NO", "CANNOT", "Operation not permitted on this mailbox"}, false
 	case errors.Is(err, maildir.ErrExpunged):

@@ -133,8 +133,8 @@ func TestRenameWithChildren(t *testing.T) {
 	if err := s.Rename("Job", "Workshop"); !errors.Is(err, ErrExists) {
 		t.Fatalf("rename onto existing: %v", err)
 	}
-	if err := s.Rename("Job", "Job.Sub"); !errors.Is(err, ErrCannot) {
-		t.Fatalf("rename into itself: %v", err)
+	if err := s.Rename("Job", "Job.Sub"); !errors.Is(err, ErrCannot) || !errors.Is(err, ErrRenameIntoChild) {
+		t.Fatalf("rename into itself: %v, want ErrRenameIntoChild (an ErrCannot)", err)
 	}
 }
 

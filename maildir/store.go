@@ -322,7 +322,7 @@ func (s *Store) Rename(oldName, newName string) error {
 		return fmt.Errorf("%s: %w", newName, ErrExists)
 	}
 	if oldName == newName || isParent(oldName, newName) {
-		return fmt.Errorf("%s: cannot rename into itself: %w", newName, ErrCannot)
+		return fmt.Errorf("%s: %w", newName, ErrRenameIntoChild)
 	}
 	if oldName == Inbox {
 		return s.renameInbox(newName)

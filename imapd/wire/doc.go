@@ -53,7 +53,9 @@
 // accepts a little more than the grammar where clients are known to
 // stray and nothing can be misread: a bare LF as line end, octets above
 // 0x7f in quoted strings and in the atom form of astrings, a 1-digit day
-// in date-time.
+// in date-time, and "%" and "*" in the atom form of a mailbox name
+// ("SELECT 100%", as offlineimap sends it; LIST and LSUB patterns read
+// them as wildcards, as the grammar has it).
 //
 // It leaves meaning to the server: strings are raw octets (SEARCH
 // CHARSET decoding, modified UTF-7 of mailbox names via Mailbox.UTF8),

@@ -186,12 +186,27 @@ func (p *parser) atom(what string) (string, error) {
 // many clients send UTF-8 that way, and what it means is the server's
 // business (CHARSET, mailbox name checks).
 func (p *parser) astring(what string) (string, error) {
+	return p.astringOf(what, isAStringChar)
+}
+
+// mailboxName reads a mailbox: an astring (RFC 3501 §9) whose atom form
+// may also hold "%" and "*". They are list-wildcards, not ATOM-CHARs, but
+// offlineimap sends "SELECT 100%" unquoted and Dovecot accepts it. In
+// every command a mailbox is followed by SP or the end of the command,
+// never by "%" or "*", so nothing can be read two ways. LIST and LSUB patterns are read by
+// listMailbox, where the two are wildcards.
+func (p *parser) mailboxName(what string) (string, error) {
+	return p.astringOf(what, isListChar)
+}
+
+// astringOf reads an astring whose atom form is 1*(isChar or 8-bit).
+func (p *parser) astringOf(what string, isChar func(byte) bool) (string, error) {
 	switch p.peek() {
 	case '"', '{':
 		return p.str(what)
 	}
 	start := p.pos
-	for p.pos < len(p.buf) && (isAStringChar(p.buf[p.pos]) || p.buf[p.pos] >= 0x80) {
+	for p.pos < len(p.buf) && (isChar(p.buf[p.pos]) || p.buf[p.pos] >= 0x80) {
 		p.pos++
 	}
 	if p.pos == start {

@@ -103,8 +103,9 @@ func (*RenameArgs) isArgs()  {}
 func (*ListArgs) isArgs()    {}
 func (*StatusArgs) isArgs()  {}
 
+// mailbox reads a mailbox name (leniently: see mailboxName).
 func (p *parser) mailbox(what string) (Mailbox, error) {
-	s, err := p.astring(what)
+	s, err := p.mailboxName(what)
 	return Mailbox(s), err
 }
 
