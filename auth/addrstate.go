@@ -9,8 +9,10 @@ import (
 // addrTable is the failed-login state that all attempts from an address
 // block share, whatever connection they come on: the failure count that
 // sets the delay, and the gate that spaces the block's password checks.
-// It is the whole of the Throttle's shared state, in one place, so that it
-// could be backed by a locked file shared by processes (inetd mode).
+// It is the whole of the Throttle's shared state, in one place: in a
+// process serving one connection (inetd, and PAM mode's session
+// processes) it is backed by a ThrottleState file that all of them share
+// (addrfile.go), so that the count goes on from one process to the next.
 //
 // The gate: a block with recent failures has a next slot, the earliest
 // time its next password check may start. An attempt takes the slot and
@@ -34,11 +36,20 @@ type addrTable struct {
 	maxAddrs int
 
 	// mu guards addrs and every addrState in it; it is never held while
-	// sleeping or while a backend runs.
+	// sleeping or while a backend runs. See lock.
 	mu sync.Mutex
 	// addrs holds the blocks that failed within window (or have queued
-	// attempts).
+	// attempts). With a file, it is what the file held when mu was last
+	// taken, plus this process's changes since.
 	addrs map[netip.Prefix]*addrState
+	// file, if not nil, holds addrs for all processes: it is read when
+	// mu is taken and written back when mu is released.
+	file *ThrottleState
+	// now is the clock the file's entries are pruned by.
+	now func() time.Time
+	// onError reports a file that cannot be read or written; the table
+	// then goes on with what it holds in memory.
+	onError func(error)
 }
 
 // addrState is one address block's recent failures and its gate.
@@ -62,18 +73,68 @@ type addrState struct {
 type pass struct {
 	// key is the attempt's address block.
 	key netip.Prefix
-	// st is the block's state once the attempt holds a slot in it.
-	st *addrState
+	// held is whether the attempt holds a slot in its block's state.
+	held bool
 	// slot is the attempt's slot and after the next slot it left behind.
 	slot, after time.Time
 }
 
 // slotted reports whether the attempt holds a slot.
-func (p *pass) slotted() bool { return p.st != nil }
+func (p *pass) slotted() bool { return p.held }
 
 func newAddrTable(base, maxDelay, window, maxWait time.Duration, maxAddrs int) *addrTable {
 	return &addrTable{base: base, max: maxDelay, window: window, maxWait: maxWait,
-		maxAddrs: maxAddrs, addrs: make(map[netip.Prefix]*addrState)}
+		maxAddrs: maxAddrs, addrs: make(map[netip.Prefix]*addrState), now: time.Now, onError: func(error) {}}
+}
+
+// lock takes mu and, with a file, the file's lock, and reads the file
+// into addrs; the function it returns writes addrs back if write is set
+// (pruned to maxAddrs) and releases both. A file that cannot be read or
+// written is reported and the table goes on with addrs as they are.
+func (t *addrTable) lock(write bool) (unlock func()) {
+	t.mu.Lock()
+	if t.file == nil {
+		return t.mu.Unlock
+	}
+	addrs, err := t.file.lockAndRead()
+	if err != nil {
+		t.onError(err)
+		return t.mu.Unlock
+	}
+	t.addrs = addrs
+	return func() {
+		if write {
+			now := t.now()
+			for k, st := range t.addrs {
+				// Forgotten, and no slot ahead: read by every attempt,
+				// so kept short.
+				if now.Sub(st.last) >= t.window && !st.next.After(now) {
+					delete(t.addrs, k)
+				}
+			}
+			for len(t.addrs) > t.maxAddrs {
+				t.pruneLocked(now)
+			}
+			if err := t.file.write(t.addrs); err != nil {
+				t.onError(err)
+			}
+		}
+		t.file.unlock()
+		t.mu.Unlock()
+	}
+}
+
+// closeFile closes the file, if any; from then on the table is this
+// process's memory, starting from what the file last held.
+func (t *addrTable) closeFile() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.file == nil {
+		return nil
+	}
+	err := t.file.Close()
+	t.file = nil
+	return err
 }
 
 // admit lets an attempt through the gate at now: for a block without
@@ -85,8 +146,7 @@ func (t *addrTable) admit(p *pass, now time.Time) (time.Duration, error) {
 	if p.slotted() {
 		return 0, nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.lock(true)()
 	st := t.recentLocked(p.key, now)
 	if st == nil {
 		return 0, nil
@@ -102,15 +162,14 @@ func (t *addrTable) admit(p *pass, now time.Time) (time.Duration, error) {
 	}
 	st.queued++
 	st.next = slot.Add(t.delayFor(st.n))
-	p.st, p.slot, p.after = st, slot, st.next
+	p.held, p.slot, p.after = true, slot, st.next
 	return wait, nil
 }
 
 // gated reports whether key has recent failures, so that an attempt without
 // a slot must take one before it is checked.
 func (t *addrTable) gated(key netip.Prefix, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.lock(false)()
 	return t.recentLocked(key, now) != nil
 }
 
@@ -131,13 +190,16 @@ func (t *addrTable) done(p *pass) {
 	if !p.slotted() {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p.st.queued--
-	if p.st.next.Equal(p.after) {
-		p.st.next = p.slot
+	defer t.lock(true)()
+	p.held = false
+	st := t.addrs[p.key]
+	if st == nil {
+		return // dropped to make room: nothing to give back
 	}
-	p.st = nil
+	st.queued = max(st.queued-1, 0)
+	if st.next.Equal(p.after) {
+		st.next = p.slot
+	}
 }
 
 // fail counts a failed check from p's block that started at checked, and
@@ -145,13 +207,14 @@ func (t *addrTable) done(p *pass) {
 // the last failure. The block's next check starts no earlier than
 // checked + delay.
 func (t *addrTable) fail(p *pass, checked time.Time) (n int, delay time.Duration, refused int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if p.slotted() {
-		p.st.queued--
-		p.st = nil
-	}
+	defer t.lock(true)()
 	st := t.addrs[p.key]
+	if p.slotted() {
+		p.held = false
+		if st != nil {
+			st.queued = max(st.queued-1, 0)
+		}
+	}
 	if st != nil && checked.Sub(st.last) >= t.window {
 		st.n = 0
 	}

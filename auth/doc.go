@@ -30,7 +30,10 @@
 //     its connections, and an attempt that would wait too long is refused
 //     unchecked (ErrThrottled). At most ThrottleOptions.Concurrency checks
 //     run at once per Throttle. All of the per-address state is one type,
-//     addrTable.
+//     addrTable, in memory or, with a ThrottleState, in a file that the
+//     processes serving one connection each share: each step reads it
+//     and writes it back under an exclusive flock on it, taken inside
+//     addrTable.mu and only there.
 //   - Every username accepted is a single safe path element (ValidUsername),
 //     and a Maildir built from a template stays below the template's base.
 //   - Writers: only File.Save writes the htpasswd file, always under an

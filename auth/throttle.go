@@ -31,6 +31,10 @@ type ThrottleOptions struct {
 	// MaxAddrs bounds the number of addresses remembered; when full, the
 	// forgotten and then the oldest are dropped. Default 65536.
 	MaxAddrs int
+	// State, if not nil, holds the per-address counts for all the
+	// processes that open it, instead of this process's memory: for a
+	// process that serves one connection. See ThrottleState.
+	State *ThrottleState
 	// Logger receives a line per failed login; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -83,8 +87,9 @@ type ThrottleOptions struct {
 // "too many failed logins from your address", not "wrong password", and
 // the attacker keeps about one guess per Max delay.
 //
-// The state shared by all attempts is one addrTable (addrstate.go); the
-// hashing pool is per Throttle, hence per process.
+// The state shared by all attempts is one addrTable (addrstate.go), in
+// memory or, with State, in a file shared by processes; the hashing pool
+// is per Throttle, hence per process.
 type Throttle struct {
 	// auth is the backend.
 	auth Authenticator
@@ -127,10 +132,23 @@ func NewThrottle(a Authenticator, opts ThrottleOptions) *Throttle {
 	if opts.Sleep == nil {
 		opts.Sleep = sleep
 	}
-	return &Throttle{auth: a, opts: opts,
-		table: newAddrTable(opts.Base, opts.Max, opts.Window, opts.MaxWait, opts.MaxAddrs),
-		pool:  newFairPool(opts.Concurrency)}
+	table := newAddrTable(opts.Base, opts.Max, opts.Window, opts.MaxWait, opts.MaxAddrs)
+	table.now = opts.Now
+	if opts.State != nil {
+		table.file = opts.State
+		log := opts.Logger
+		table.onError = func(err error) {
+			log.Error("failed-login counts not shared with other processes", "err", err)
+		}
+	}
+	return &Throttle{auth: a, opts: opts, table: table, pool: newFairPool(opts.Concurrency)}
 }
+
+// CloseState closes the State file, if any: a process calls it when its
+// connection has logged in and it has no more passwords to check, before
+// it runs the session, which then cannot touch the counts. Further
+// attempts would count in this process's memory.
+func (t *Throttle) CloseState() error { return t.table.closeFile() }
 
 // Authenticate waits for the address's turn and a free place in the
 // hashing pool, asks the backend and, on failure, logs the attempt and

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 
 	"imapd/auth"
@@ -78,28 +79,70 @@ func addrBlock(c net.Conn) netip.Prefix {
 	return auth.AddrBlock(remoteAddr(c))
 }
 
-// addConnLocked counts a new connection from block; false if its
-// address already has MaxConnectionsPerIP. Under s.mu.
-func (s *Server) addConnLocked(block netip.Prefix) bool {
-	if !block.IsValid() {
-		return true
-	}
-	if s.perIP[block] >= s.opts.Limits.MaxConnectionsPerIP {
-		return false
-	}
-	s.perIP[block]++
-	return true
+// ConnCounter counts open connections against MaxConnections and
+// MaxConnectionsPerIP. The Server holds one; a parent that hands each
+// connection to a process of its own (PAM mode) holds another, so that
+// the caps hold there too. Safe for concurrent use.
+type ConnCounter struct {
+	// max and maxPerIP are the limits, defaults filled in.
+	max, maxPerIP int
+	// mu guards total and perIP.
+	mu sync.Mutex
+	// total counts the connections admitted and not yet released.
+	total int
+	// perIP counts them by address block; a block at zero is deleted.
+	perIP map[netip.Prefix]int
 }
 
-// removeConnLocked undoes addConnLocked. Under s.mu.
-func (s *Server) removeConnLocked(block netip.Prefix) {
+// The refusals of ConnCounter.Admit; their text is what the client is
+// told, after "* BYE [UNAVAILABLE] ".
+var (
+	ErrTooManyConnections = errors.New("Too many connections, try again later")
+	ErrTooManyFromAddress = errors.New("Too many connections from your address")
+)
+
+// NewConnCounter counts against l's MaxConnections and
+// MaxConnectionsPerIP (zero: the defaults).
+func NewConnCounter(l Limits) *ConnCounter {
+	l = l.withDefaults()
+	return &ConnCounter{max: l.MaxConnections, maxPerIP: l.MaxConnectionsPerIP, perIP: map[netip.Prefix]int{}}
+}
+
+// Admit counts a connection from block (auth.AddrBlock of its remote
+// address; invalid for a pipe or Unix socket, which is counted in the
+// total only), or refuses it with ErrTooManyConnections or
+// ErrTooManyFromAddress and counts nothing.
+func (c *ConnCounter) Admit(block netip.Prefix) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.total >= c.max {
+		return ErrTooManyConnections
+	}
+	if block.IsValid() {
+		if c.perIP[block] >= c.maxPerIP {
+			return ErrTooManyFromAddress
+		}
+		c.perIP[block]++
+	}
+	c.total++
+	return nil
+}
+
+// Release undoes an Admit of block that succeeded.
+func (c *ConnCounter) Release(block netip.Prefix) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.total--
 	if !block.IsValid() {
 		return
 	}
-	if s.perIP[block]--; s.perIP[block] <= 0 {
-		delete(s.perIP, block)
+	if c.perIP[block]--; c.perIP[block] <= 0 {
+		delete(c.perIP, block)
 	}
 }
+
+// MaxPerIP is the MaxConnectionsPerIP counted against, for log lines.
+func (c *ConnCounter) MaxPerIP() int { return c.maxPerIP }
 
 // userBlock is what MaxUserConnectionsPerIP counts: one user from one
 // address block.

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -308,4 +309,35 @@ func TestMaxUserConnectionsPerIP(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	tc.transactOK("s2", "SELECT INBOX")
+}
+
+// TestConnCounter: the total cap, the per-block cap, connections without
+// an address (counted in the total only), and slots coming back.
+func TestConnCounter(t *testing.T) {
+	c := NewConnCounter(Limits{MaxConnections: 4, MaxConnectionsPerIP: 2})
+	a := netip.MustParsePrefix("192.0.2.1/32")
+	b := netip.MustParsePrefix("2001:db8::/64")
+	steps := []struct {
+		block netip.Prefix
+		want  error
+	}{
+		{a, nil}, {a, nil}, {a, ErrTooManyFromAddress},
+		{netip.Prefix{}, nil}, {b, nil}, {b, ErrTooManyConnections},
+	}
+	for i, s := range steps {
+		if err := c.Admit(s.block); !errors.Is(err, s.want) {
+			t.Fatalf("step %d (%v): %v, want %v", i, s.block, err, s.want)
+		}
+	}
+	c.Release(a)
+	if err := c.Admit(b); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if err := c.Admit(a); !errors.Is(err, ErrTooManyConnections) {
+		t.Fatalf("full again: %v", err)
+	}
+	c.Release(netip.Prefix{})
+	if err := c.Admit(a); err != nil {
+		t.Fatalf("a has one of two: %v", err)
+	}
 }

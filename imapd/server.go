@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,10 +57,11 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	// perIP counts the connections from each address block
-	// (MaxConnectionsPerIP); perUserIP the logged-in ones of each user
-	// from each block (MaxUserConnectionsPerIP). See connlimits.go.
-	perIP     map[netip.Prefix]int
+	// conns counts the connections (MaxConnections) and those from each
+	// address block (MaxConnectionsPerIP); perUserIP the logged-in ones
+	// of each user from each block (MaxUserConnectionsPerIP). See
+	// connlimits.go.
+	conns     *ConnCounter
 	perUserIP map[userBlock]int
 	closing   bool
 	done      chan struct{} // closed by Shutdown
@@ -88,7 +88,7 @@ func New(o Options) *Server {
 	o.Limits = o.Limits.withDefaults()
 	s := &Server{opts: o, log: o.Logger, throttle: o.Throttle,
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
-		perIP: map[netip.Prefix]int{}, perUserIP: map[userBlock]int{},
+		conns: NewConnCounter(o.Limits), perUserIP: map[userBlock]int{},
 		done: make(chan struct{}), scanPool: newScanPool(o.Limits.SearchWorkers)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.throttle == nil && o.Authenticator != nil {
@@ -188,23 +188,20 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 		c.Close()
 		return
 	}
-	full := len(s.sessions) >= s.opts.Limits.MaxConnections
-	fullIP := !full && !s.addConnLocked(sess.block)
-	if !full && !fullIP {
+	refused := s.conns.Admit(sess.block)
+	if refused == nil {
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1)
 	}
 	s.mu.Unlock()
-	switch {
-	case full:
-		s.log.Warn("too many connections", "remote", remoteString(c))
-		sess.w.Status("", "BYE", "UNAVAILABLE", "Too many connections, try again later")
-	case fullIP:
-		s.log.Warn("too many connections from one address", "remote", remoteString(c),
-			"limit", s.opts.Limits.MaxConnectionsPerIP)
-		sess.w.Status("", "BYE", "UNAVAILABLE", "Too many connections from your address")
-	}
-	if full || fullIP {
+	if refused != nil {
+		if errors.Is(refused, ErrTooManyFromAddress) {
+			s.log.Warn("too many connections from one address", "remote", remoteString(c),
+				"limit", s.conns.MaxPerIP())
+		} else {
+			s.log.Warn("too many connections", "remote", remoteString(c))
+		}
+		sess.w.Status("", "BYE", "UNAVAILABLE", refused.Error())
 		sess.w.Flush()
 		c.Close()
 		return
@@ -212,7 +209,7 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.sessions, sess)
-		s.removeConnLocked(sess.block)
+		s.conns.Release(sess.block)
 		s.mu.Unlock()
 		s.wg.Done()
 	}()

@@ -66,6 +66,9 @@ type AuthConfig struct {
 	PAMMailLocation string `toml:"pam_mail_location"`
 	PAMMinUID       int    `toml:"pam_min_uid"`
 	PAMConcurrency  int    `toml:"pam_concurrency"`
+	// ThrottleState is the file of failed-login counts shared by the
+	// processes that serve one connection each (see throttlestate.go).
+	ThrottleState string `toml:"throttle_state"`
 }
 
 // LimitsConfig bounds what clients may do; imapd.Limits says what each

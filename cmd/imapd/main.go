@@ -69,7 +69,14 @@ func run() error {
 	}
 	hub := maildir.NewHub(storeOptions(cfg.Store, logger))
 	defer hub.Close()
+	var shared *auth.Throttle // -inetd: the throttle whose counts other processes share
 	openStore := func(id auth.Identity) (*maildir.Store, error) {
+		if shared != nil {
+			// Logged in: the session never holds the shared counts' file.
+			if err := shared.CloseState(); err != nil {
+				logger.Warn("closing the failed-login counts", "err", err)
+			}
+		}
 		// A system user's session runs as the user (see privsep.go): only
 		// ever in a process serving that one connection.
 		if id.System {
@@ -112,6 +119,14 @@ func run() error {
 		return err
 	}
 	opts.Authenticator = authn
+	if *inetd {
+		// One connection per process: failed logins count across them
+		// (throttlestate.go).
+		if shared, err = sharedThrottle(cfg, authn, opts.Limits, logger); err != nil {
+			return err
+		}
+		opts.Throttle = shared
+	}
 	srv := imapd.New(opts)
 
 	if *inetd {
@@ -146,7 +161,7 @@ func run() error {
 	}
 	var children *childServer
 	if cfg.Auth.Backend == "pam" {
-		if children, err = newChildServer(*configPath, logger); err != nil {
+		if children, err = newChildServer(*configPath, opts.Limits, logger); err != nil {
 			return err
 		}
 	}

@@ -1,17 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"imapd/auth"
+	"imapd/imapd"
 )
 
 // The privilege model for system users (auth.backend = "pam"):
@@ -26,6 +34,14 @@ import (
 // Maildir. inetd and systemd Accept=yes run exactly that child themselves.
 // Virtual users share one mail uid and are served in the daemon's own
 // process, which drops to that uid after binding.
+//
+// The parent is the one long-lived process, so it holds what must count
+// across connections: max_connections and max_connections_per_ip are
+// counted here before a child starts and released when it exits (a child
+// is a root process until login: the caps bound how many there are). A
+// child gets the connection as stdin and stdout and, as stderr, a pipe
+// the parent copies, line by line, into its own log: it inherits no
+// descriptor of the daemon's.
 
 // childServer hands each accepted connection to a child process.
 type childServer struct {
@@ -36,14 +52,24 @@ type childServer struct {
 	closed  bool
 	running map[*exec.Cmd]struct{}
 	wg      sync.WaitGroup
+	// conns counts the connections with a child against the caps.
+	conns *imapd.ConnCounter
+	// logOut is where the children's log lines go (the daemon's stderr);
+	// logMu keeps each line whole.
+	logMu  sync.Mutex
+	logOut io.Writer
 }
 
-func newChildServer(config string, log *slog.Logger) (*childServer, error) {
+func newChildServer(config string, limits imapd.Limits, log *slog.Logger) (*childServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return &childServer{self: self, config: config, log: log, running: map[*exec.Cmd]struct{}{}}, nil
+	if err := closeOnExec(); err != nil {
+		return nil, err
+	}
+	return &childServer{self: self, config: config, log: log, running: map[*exec.Cmd]struct{}{},
+		conns: imapd.NewConnCounter(limits), logOut: os.Stderr}, nil
 }
 
 // serve accepts until l is closed; tlsOn makes the child do implicit TLS.
@@ -59,14 +85,68 @@ func (cs *childServer) serve(l net.Listener, tlsOn bool) error {
 			}
 			return err
 		}
-		if err := cs.spawn(c, tlsOn); err != nil {
+		block := connBlock(c)
+		if err := cs.conns.Admit(block); err != nil {
+			cs.refuse(c, tlsOn, err)
+			continue
+		}
+		if err := cs.spawn(c, tlsOn, block); err != nil {
 			cs.log.Error("cannot start a session process", "remote", c.RemoteAddr().String(), "err", err)
 			c.Close()
+			cs.conns.Release(block)
 		}
 	}
 }
 
-func (cs *childServer) spawn(c net.Conn, tlsOn bool) error {
+// refuse turns a connection beyond the caps away, with BYE on a plain
+// listener. On an implicit-TLS one it is closed without a word: writing
+// BYE there would need the TLS handshake, which the daemon, being root,
+// does not do with untrusted clients.
+func (cs *childServer) refuse(c net.Conn, tlsOn bool, why error) {
+	attrs := []any{"remote", c.RemoteAddr().String()}
+	if errors.Is(why, imapd.ErrTooManyFromAddress) {
+		cs.log.Warn("too many connections from one address", append(attrs, "limit", cs.conns.MaxPerIP())...)
+	} else {
+		cs.log.Warn("too many connections", attrs...)
+	}
+	if !tlsOn {
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(c, "* BYE [UNAVAILABLE] "+why.Error()+"\r\n")
+	}
+	c.Close()
+}
+
+// closeOnExec marks every descriptor from 3 on close-on-exec. Go opens
+// its own that way, but those the daemon inherited (from a shell, a
+// supervisor, systemd's sockets) are not, and exec would pass them to
+// every child; the daemon itself keeps them.
+func closeOnExec() error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return nil
+	}
+	// Before Linux 5.11: one at a time.
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("cannot list descriptors to close in session processes: %w", err)
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd) // the directory's own descriptor is gone: EBADF, nothing to do
+		}
+	}
+	return nil
+}
+
+// connBlock is the address block c is counted in (auth.AddrBlock).
+func connBlock(c net.Conn) netip.Prefix {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return auth.AddrBlock(a.AddrPort().Addr())
+	}
+	return netip.Prefix{}
+}
+
+// spawn starts the child for c, counted in block until it exits.
+func (cs *childServer) spawn(c net.Conn, tlsOn bool, block netip.Prefix) error {
 	fc, ok := c.(interface{ File() (*os.File, error) })
 	if !ok {
 		return fmt.Errorf("connection of type %T has no file descriptor", c)
@@ -82,8 +162,12 @@ func (cs *childServer) spawn(c net.Conn, tlsOn bool) error {
 		args = append(args, "-tls")
 	}
 	cmd := exec.Command(cs.self, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, os.Stderr
-	cmd.Env = append(os.Environ(), "IMAPD_CHILD=1") // stderr is ours, not the socket: log there
+	cmd.Stdin, cmd.Stdout = f, f
+	// exec makes the pipe and copies it until the child and whatever
+	// it started have closed it (or WaitDelay after the child exits).
+	cmd.Stderr = &lineRelay{out: cs.logOut, mu: &cs.logMu}
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Env = append(os.Environ(), "IMAPD_CHILD=1") // stderr is our pipe, not the socket: log there
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if cs.closed {
@@ -97,11 +181,60 @@ func (cs *childServer) spawn(c net.Conn, tlsOn bool) error {
 	go func() {
 		defer cs.wg.Done()
 		cmd.Wait()
+		cmd.Stderr.(*lineRelay).flush()
+		cs.conns.Release(block)
 		cs.mu.Lock()
 		delete(cs.running, cmd)
 		cs.mu.Unlock()
 	}()
 	return nil
+}
+
+// lineRelay copies a child's log output to out one whole line at a time,
+// so that the lines of children logging at once never interleave. A line
+// longer than maxRelayLine is cut there.
+type lineRelay struct {
+	out io.Writer
+	mu  *sync.Mutex
+	buf []byte
+}
+
+const maxRelayLine = 16 << 10
+
+func (r *lineRelay) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		room := maxRelayLine - len(r.buf)
+		switch i := bytes.IndexByte(p, '\n'); {
+		case i >= 0 && i <= room: // the end of a line
+			r.buf = append(r.buf, p[:i]...)
+			p = p[i+1:]
+			r.emit()
+		case i < 0 && len(p) < room: // a line to be continued
+			r.buf = append(r.buf, p...)
+			p = nil
+		default: // too long: cut
+			r.buf = append(r.buf, p[:room]...)
+			p = p[room:]
+			r.emit()
+		}
+	}
+	return n, nil
+}
+
+// flush writes what is left of an unfinished last line.
+func (r *lineRelay) flush() {
+	if len(r.buf) > 0 {
+		r.emit()
+	}
+}
+
+func (r *lineRelay) emit() {
+	r.buf = append(r.buf, '\n')
+	r.mu.Lock()
+	r.out.Write(r.buf)
+	r.mu.Unlock()
+	r.buf = r.buf[:0]
 }
 
 // shutdown asks every session process to finish (they send BYE) and

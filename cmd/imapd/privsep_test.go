@@ -22,67 +22,8 @@ import (
 // and groups; files it creates belong to the user; and a folder a user
 // links to the other user's Maildir is refused (and unreadable anyway).
 func TestSystemUsersPrivileges(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates system users and a PAM service (CI runs as root)")
-	}
-	for _, tool := range []string{"useradd", "userdel", "chpasswd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian package passwd)", tool)
-		}
-	}
-	if !pamBuilt() {
-		t.Skip("binary built without PAM (cgo)")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	suffix := hex.EncodeToString(rnd[:])
-	service := "imapd-privsep-" + suffix
-	svcPath := filepath.Join("/etc/pam.d", service)
-	if err := os.WriteFile(svcPath, []byte("auth required pam_unix.so nodelay\naccount required pam_unix.so\n"), 0o644); err != nil {
-		t.Skipf("cannot write a PAM service: %v", err)
-	}
-	t.Cleanup(func() { os.Remove(svcPath) })
-	users := map[string]*user.User{}
-	for _, base := range []string{"ann", "ben"} {
-		name := "ps" + base + suffix
-		run := func(stdin string, args ...string) {
-			cmd := exec.Command(args[0], args[1:]...)
-			cmd.Stdin = strings.NewReader(stdin)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%v: %v\n%s", args, err, out)
-			}
-		}
-		run("", "useradd", "-m", "-s", "/bin/sh", name)
-		t.Cleanup(func() { exec.Command("userdel", "-r", name).Run() })
-		run(name+":pw-"+base+"\n", "chpasswd")
-		u, err := user.Lookup(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(u.HomeDir, 0o700)
-		users[base] = u
-	}
-
-	cfgDir := t.TempDir()
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	cfg := filepath.Join(cfgDir, "imapd.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`listen = [%q]
-[auth]
-backend = "pam"
-pam_service = %q
-pam_mail_location = "~/Maildir"
-[log]
-level = "info"
-`, addr, service)), 0o600)
-	daemon := exec.Command(imapdBin, "-config", cfg)
-	var stderr lockedBuffer
-	daemon.Stderr = &stderr
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { daemon.Process.Signal(syscall.SIGTERM); daemon.Wait() })
+	service, users := pamUsers(t, "ann", "ben")
+	addr, daemon, stderr := startPAMDaemon(t, service, "")
 
 	login := func(base string) *dialog {
 		t.Helper()
@@ -150,9 +91,96 @@ level = "info"
 	ann.ok("z", "LOGOUT")
 }
 
+// pamUsers skips unless the test can make system users (root, passwd's
+// tools, a cgo build), then makes a PAM service and a user "ps"+base+suffix
+// with password "pw-"+base for each base, all removed at the end.
+func pamUsers(t *testing.T, bases ...string) (service string, users map[string]*user.User) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates system users and a PAM service (CI runs as root)")
+	}
+	for _, tool := range []string{"useradd", "userdel", "chpasswd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian package passwd)", tool)
+		}
+	}
+	if !pamBuilt() {
+		t.Skip("binary built without PAM (cgo)")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	suffix := hex.EncodeToString(rnd[:])
+	service = "imapd-privsep-" + suffix
+	svcPath := filepath.Join("/etc/pam.d", service)
+	if err := os.WriteFile(svcPath, []byte("auth required pam_unix.so nodelay\naccount required pam_unix.so\n"), 0o644); err != nil {
+		t.Skipf("cannot write a PAM service: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(svcPath) })
+	users = map[string]*user.User{}
+	for _, base := range bases {
+		name := "ps" + base + suffix
+		run := func(stdin string, args ...string) {
+			cmd := exec.Command(args[0], args[1:]...)
+			cmd.Stdin = strings.NewReader(stdin)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+		}
+		run("", "useradd", "-m", "-s", "/bin/sh", name)
+		t.Cleanup(func() { exec.Command("userdel", "-r", name).Run() })
+		run(name+":pw-"+base+"\n", "chpasswd")
+		u, err := user.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(u.HomeDir, 0o700)
+		users[base] = u
+	}
+	return service, users
+}
+
+// startPAMDaemon starts the daemon as root with the PAM backend on a
+// loopback port; extra is appended to the config's top level (before
+// its tables). It is stopped at the end of the test.
+func startPAMDaemon(t *testing.T, service, extra string) (addr string, daemon *exec.Cmd, stderr *lockedBuffer) {
+	t.Helper()
+	cfgDir := t.TempDir()
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr = l.Addr().String()
+	l.Close()
+	cfg := filepath.Join(cfgDir, "imapd.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`listen = [%q]
+%s
+[auth]
+backend = "pam"
+pam_service = %q
+pam_mail_location = "~/Maildir"
+[log]
+level = "info"
+`, addr, extra, service)), 0o600)
+	daemon = exec.Command(imapdBin, "-config", cfg)
+	stderr = &lockedBuffer{}
+	daemon.Stderr = stderr
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Process.Signal(syscall.SIGTERM); daemon.Wait() })
+	return addr, daemon, stderr
+}
+
 // sessionProcess finds the child of the daemon that serves a connection.
 func sessionProcess(t *testing.T, parent int) int {
 	t.Helper()
+	kids := childProcesses(parent)
+	if len(kids) == 0 {
+		t.Fatal("no session process under the daemon")
+	}
+	return kids[0]
+}
+
+// childProcesses lists the processes whose parent is parent.
+func childProcesses(parent int) []int {
+	var kids []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -165,11 +193,10 @@ func sessionProcess(t *testing.T, parent int) int {
 		}
 		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
-			return pid
+			kids = append(kids, pid)
 		}
 	}
-	t.Fatal("no session process under the daemon")
-	return 0
+	return kids
 }
 
 // pamBuilt asks the binary whether it has PAM: a config with the pam
