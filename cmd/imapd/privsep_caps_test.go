@@ -14,21 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dialRetry dials addr, waiting for a daemon that is still starting.
-func dialRetry(t *testing.T, addr string, stderr *lockedBuffer) net.Conn {
-	t.Helper()
-	var c net.Conn
-	var err error
-	for i := 0; i < 100; i++ {
-		if c, err = net.Dial("tcp", addr); err == nil {
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("dial: %v\n%s", err, stderr.String())
-	return nil
-}
 
 // TestPAMConnectionCaps: in PAM mode the daemon counts max_connections in
 // the parent, so 20 connections against a cap of 5 make 5 session
