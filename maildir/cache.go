@@ -171,7 +171,13 @@ func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
 	if k, ok := c.keyIdx[key]; ok {
 		return k, true
 	}
-	if !add || len(c.keys) >= maxCacheKeys || len(key) > 255 {
+	// The fingerprint's key is ours: it always has room and takes none
+	// from callers' keys.
+	n := len(c.keys)
+	if _, ok := c.keyIdx[fpKey]; ok {
+		n--
+	}
+	if !add || (n >= maxCacheKeys && key != fpKey) || len(key) > 255 {
 		return 0, false
 	}
 	k := uint8(len(c.keys))
@@ -290,6 +296,13 @@ func (c *metaCache) resetLocked(why string) error {
 // lookup returns the data cached for uid under key, or nil. The slice
 // must not be modified.
 func (c *metaCache) lookup(uid uint32, key string) []byte {
+	return c.lookupVia(uid, key, true)
+}
+
+// lookupVia is lookup; without window, the record alone is read, not a
+// window around it: for look-ups in no particular order (a listing's),
+// where a window would be read per record.
+func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, ok := c.keyIdx[key]
@@ -309,7 +322,7 @@ func (c *metaCache) lookup(uid uint32, key string) []byte {
 			return nil
 		}
 	}
-	rec, err := c.readLocked(loc.off, 12+int(loc.n))
+	rec, err := c.readLocked(loc.off, 12+int(loc.n), window)
 	if err != nil {
 		c.damaged = true
 		return nil
@@ -324,8 +337,9 @@ func (c *metaCache) lookup(uid uint32, key string) []byte {
 	return payload[1+len(key):]
 }
 
-// readLocked returns n bytes of the file from off, through the windows.
-func (c *metaCache) readLocked(off int64, n int) ([]byte, error) {
+// readLocked returns n bytes of the file from off, through the windows
+// (with window, reading one around them when none holds them).
+func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
 	c.tick++
 	lru := &c.wins[0]
 	for i := range c.wins {
@@ -339,7 +353,7 @@ func (c *metaCache) readLocked(off int64, n int) ([]byte, error) {
 		}
 	}
 	size := int64(n)
-	if n < cacheWindow/2 {
+	if window && n < cacheWindow/2 {
 		size = max(size, min(cacheWindow, c.end-off))
 	}
 	b := make([]byte, size)

@@ -57,9 +57,19 @@
 // format restores only seconds. A file whose content changed (replaced
 // under the same base name, or rewritten in place; found by any listing
 // when the inode changed, by the full check of CHECK and of the watcher
-// when it did not) gets a new UID and its old UID is expunged. The limit:
-// a rewrite to the same size that leaves the mtime where it was, or
-// within the second of a recorded whole-second mtime, is not seen.
+// when it did not) gets a new UID and its old UID is expunged. Where size
+// and mtime pass but cannot tell (the file is on another inode, or its
+// mtime has lost the recorded fraction of a second: a copy, or a rewrite
+// to the same size with its mtime put back), the message's content
+// fingerprint decides: SHA-256 of its octets, kept in the cache, taken
+// when APPEND writes the file or when its structure is first parsed. The
+// file is hashed only then, never on the quick path, and once: a match
+// records the new inode, and the cache the file it matched. The limit:
+// a message without a fingerprint (delivered by another program or by
+// COPY and never read since, or whose structure an older imapd cached)
+// rewritten to the same size with its mtime put back,
+// or any message rewritten in place on its inode with its exact mtime
+// put back, keeps its UID.
 // UIDs never repeat within a UIDVALIDITY: UIDNEXT only grows.
 // UIDVALIDITY changes only when the sidecar is truly lost, and then to a
 // value larger than any this Maildir handed out before (the root's
@@ -133,7 +143,8 @@
 //
 // imapd-cache keeps, per UID, the parsed structure of the message
 // (package message): CRLF sizes, envelope fields, the MIME tree with
-// offsets and line counts, and what callers derive from a message and ask
+// offsets and line counts, its content fingerprint (see above), and what
+// callers derive from a message and ask
 // to keep (Mailbox.Derived: imapd keeps rendered ENVELOPE, BODYSTRUCTURE
 // and HEADER.FIELDS answers there, as Dovecot keeps them in its
 // dovecot.index.cache). Entries are never invalidated, only dropped with

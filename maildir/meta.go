@@ -32,11 +32,19 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	}
 	m.f.cache.put(uid, p)
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
+	// The octets are in the page cache now: their fingerprint costs one
+	// more pass over them, once per message (see fingerprint.go).
+	if _, _, _, ok := m.f.cache.fingerprint(uid); !ok {
+		if fp, err := hashOf(io.NewSectionReader(fh, 0, fi.Size())); err == nil {
+			m.f.cache.putFingerprint(uid, fp, 0, 0)
+		}
+	}
 	return p, nil
 }
 
 // Derived returns data the caller derives from uid's message and names
-// key (1 to 255 bytes; an IMAP BODYSTRUCTURE rendered once, say): from
+// key (1 to 255 bytes, not beginning with a NUL byte, which names our
+// own records; an IMAP BODYSTRUCTURE rendered once, say): from
 // the cache, or by calling build with the structure and keeping what it
 // returns for every later call, in any process. build may read the
 // message itself (Open); what it derives must depend on the message
@@ -44,8 +52,8 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 // modified. A folder keeps data under a bounded number of distinct keys;
 // beyond that, build is called every time.
 func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]byte, error)) ([]byte, error) {
-	if key == "" {
-		return nil, errors.New("maildir: Derived needs a key")
+	if key == "" || key[0] == 0 {
+		return nil, errors.New("maildir: Derived needs a key that does not begin with a NUL byte")
 	}
 	if data := m.f.cache.lookup(uid, key); data != nil {
 		return data, nil

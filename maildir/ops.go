@@ -3,6 +3,7 @@ package maildir
 import (
 	"bufio"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -72,17 +73,19 @@ var tmpBuffers = sync.Pool{New: func() any {
 }}
 
 // tmpFile is a message file writeTmp finished in tmp/: its path, its
-// size, its size with CRLF line endings, and its stat after the last
-// change.
+// size, its size with CRLF line endings, its content fingerprint, and
+// its stat after the last change.
 type tmpFile struct {
 	path        string
 	size, vsize int64
+	fp          fingerprint
 	info        os.FileInfo
 }
 
 // writeTmp copies r into a new file in dir/tmp, counting its size and
-// its size with CRLF line endings, gives it date as mtime (the internal
-// date) unless date is zero, and makes it durable.
+// its size with CRLF line endings and hashing it (the fingerprint, while
+// the octets pass by), gives it date as mtime (the internal date) unless
+// date is zero, and makes it durable.
 func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (t tmpFile, err error) {
 	path := filepath.Join(dir, "tmp", newBase(""))
 	fh, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
@@ -105,12 +108,14 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (
 	defer w.Reset(nil)
 	var crlf message.CRLFCounter
 	var size int64
+	hash := sha256.New()
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			size += int64(n)
 			crlf.Write(chunk)
+			hash.Write(chunk)
 			if _, err = w.Write(chunk); err != nil {
 				return tmpFile{}, err
 			}
@@ -144,7 +149,9 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (
 	if err != nil {
 		return tmpFile{}, err
 	}
-	return tmpFile{path: path, size: size, vsize: crlf.N, info: info}, nil
+	t = tmpFile{path: path, size: size, vsize: crlf.N, info: info}
+	copy(t.fp[:], hash.Sum(nil))
+	return t, nil
 }
 
 // ErrTooBig says an appended message exceeded the limit given.
@@ -189,6 +196,9 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 		res = Appended{UIDValidity: f.side.uidValidity, UID: r.uid, Size: tmp.vsize}
 		return nil
 	})
+	if err == nil {
+		f.cache.putFingerprint(res.UID, tmp.fp, 0, 0)
+	}
 	return res, err
 }
 

@@ -187,15 +187,20 @@ func (f *folder) scanLocked(full bool) error {
 // and is a new message. It expunges those and returns them to be added
 // again. A file on a new inode with the same size and mtime is the same
 // message (a restored copy): it keeps its UID and its new inode is
-// recorded.
+// recorded. Where size and mtime pass but the inode or the mtime's
+// fraction of a second differ, a recorded fingerprint decides
+// (fingerprintSame).
 func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
 	var added []found
 	for _, r := range append([]*msgRec(nil), recs...) {
-		st, err := os.Stat(filepath.Join(f.dir, dirOf(r.inNew), r.name()))
+		path := filepath.Join(f.dir, dirOf(r.inNew), r.name())
+		st, err := os.Stat(path)
 		if err != nil {
 			continue
 		}
-		if sameContent(r, st.Size(), st.ModTime().UnixNano()) {
+		mtime := st.ModTime().UnixNano()
+		if sameContent(r, st.Size(), mtime) &&
+			((inodeOf(st) == r.ino && mtime == r.mtime) || f.fingerprintSame(r, path, st)) {
 			if ino := inodeOf(st); ino != r.ino {
 				r.ino = ino
 				log.WriteString(inodeLine(r))
@@ -210,11 +215,14 @@ func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []foun
 
 // sameFileLocked decides whether the file at rel (new/ or cur/ and its
 // name), listed with inode ino under r's base name, is r's message on a
-// new inode. If so it records the inode, so that later listings match it
-// without a stat, and returns true.
+// new inode: size and mtime say so and, when the message has a recorded
+// fingerprint, so does the file's content. If so it records the inode,
+// so that later listings match it without a stat, and returns true.
 func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.Builder) bool {
-	st, err := os.Stat(filepath.Join(f.dir, rel))
-	if err != nil || inodeOf(st) != ino || !sameContent(r, st.Size(), st.ModTime().UnixNano()) {
+	path := filepath.Join(f.dir, rel)
+	st, err := os.Stat(path)
+	if err != nil || inodeOf(st) != ino || !sameContent(r, st.Size(), st.ModTime().UnixNano()) ||
+		!f.fingerprintSame(r, path, st) {
 		return false
 	}
 	r.ino = ino
@@ -226,8 +234,9 @@ func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.
 // r's message. Identity is the base name; a rewrite changes the size or
 // the mtime. The mtime may have lost its sub-second part: tar (GNU
 // format) restores whole seconds, where cp -a and rsync -a keep
-// nanoseconds. A rewrite that keeps the size within the second a
-// whole-second mtime names is not told apart (a documented limit).
+// nanoseconds. A rewrite that keeps the size and lands on such an mtime
+// is told apart only by the message's fingerprint (fingerprintSame),
+// where one is recorded.
 func sameContent(r *msgRec, size, mtime int64) bool {
 	if size != r.size {
 		return false

@@ -62,6 +62,7 @@ type Stats struct {
 	MessageReads atomic.Int64 // message files opened for reading
 	Lookups      atomic.Int64 // lstat calls that look for a folder's directory by name
 	RootListings atomic.Int64 // listings of a Maildir root (LIST, a folder count)
+	Fingerprints atomic.Int64 // message files hashed to tell a rewrite from a copy
 }
 
 // Stats returns the Hub's counters.

@@ -1,0 +1,113 @@
+package maildir
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"io"
+	"os"
+)
+
+// A message's content fingerprint settles what size and mtime cannot:
+// whether a file found under a known base name on another inode, or with
+// its mtime cut to the second, still holds the message its UID names (a
+// restored copy) or was rewritten to the same size with its mtime put
+// back (a new message). It is the SHA-256 of the file's octets, cut to
+// 16 bytes: a rewrite is told from a copy by accident, not against an
+// adversary (whoever can rewrite the files owns the mailbox anyway), and
+// 128 bits make an accidental match out of reach while keeping the
+// record small, one per message.
+//
+// It is kept in the cache under fpKey, recorded when we have the octets
+// in hand anyway: when APPEND writes the file, and when the structure is
+// first parsed (a message delivered by another program and never read
+// has none). The record may carry the inode and mtime the file last
+// matched with, so that a file seen again as it was is not hashed again.
+// A message is hashed only in that ambiguous case (fingerprintSame), never
+// when a listing matches its recorded inode, size and mtime.
+
+// fpKey names fingerprint records in the cache. Callers' keys (Derived)
+// never begin with a NUL byte.
+const fpKey = "\x00sha256/128"
+
+const fpLen = 16
+
+type fingerprint [fpLen]byte
+
+func hashOf(r io.Reader) (fingerprint, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return fingerprint{}, err
+	}
+	var fp fingerprint
+	copy(fp[:], h.Sum(nil))
+	return fp, nil
+}
+
+// putFingerprint records uid's fingerprint, with the inode and mtime of
+// the file it was verified against when ino is not 0.
+func (c *metaCache) putFingerprint(uid uint32, fp fingerprint, ino uint64, mtime int64) {
+	data := append([]byte(nil), fp[:]...)
+	if ino != 0 {
+		data = binary.BigEndian.AppendUint64(data, ino)
+		data = binary.BigEndian.AppendUint64(data, uint64(mtime))
+	}
+	c.store(uid, fpKey, data)
+}
+
+// fingerprint returns uid's recorded fingerprint, and the inode and mtime
+// it was last verified against (ino 0: none).
+func (c *metaCache) fingerprint(uid uint32) (fp fingerprint, ino uint64, mtime int64, ok bool) {
+	// Asked in the order of a listing, not of UIDs: no read windows.
+	data := c.lookupVia(uid, fpKey, false)
+	switch len(data) {
+	case fpLen + 16:
+		ino = binary.BigEndian.Uint64(data[fpLen:])
+		mtime = int64(binary.BigEndian.Uint64(data[fpLen+8:]))
+	case fpLen:
+	default:
+		return fp, 0, 0, false
+	}
+	copy(fp[:], data)
+	return fp, ino, mtime, true
+}
+
+// fingerprintSame decides the ambiguous case: the file at path (stat'ed
+// as st) passes sameContent for r but is on another inode or has another
+// mtime than recorded. With a fingerprint recorded for r's UID, the file
+// is hashed (unless it is the file last verified, same inode and mtime)
+// and it is r's message only if the hashes match; a match is recorded
+// with the file's inode and mtime when the mtime is not the recorded one
+// (the inode is recorded by the caller). Without a fingerprint, or when the
+// file cannot be read, it is r's message, as size and mtime say.
+func (f *folder) fingerprintSame(r *msgRec, path string, st os.FileInfo) bool {
+	want, vino, vmtime, ok := f.cache.fingerprint(r.uid)
+	if !ok {
+		return true
+	}
+	ino, mtime := inodeOf(st), st.ModTime().UnixNano()
+	if vino != 0 && vino == ino && vmtime == mtime {
+		return true
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return true // gone or renamed: the next listing sees to it
+	}
+	defer fh.Close()
+	if fst, err := fh.Stat(); err != nil || inodeOf(fst) != ino {
+		return true // replaced since the stat: the next rescan sees to it
+	}
+	f.hub.stats.Fingerprints.Add(1)
+	got, err := hashOf(io.LimitReader(fh, st.Size()+1))
+	if err != nil {
+		return true
+	}
+	if got != want {
+		return false
+	}
+	if mtime != r.mtime {
+		// The recorded inode will match from now on (an "i" record), the
+		// mtime never will: remember the file that matched.
+		f.cache.putFingerprint(r.uid, want, ino, mtime)
+	}
+	return true
+}
