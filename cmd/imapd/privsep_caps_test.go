@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // TestPAMConnectionCaps: in PAM mode the daemon counts max_connections in
 // the parent, so 20 connections against a cap of 5 make 5 session
 // processes (each root until login), and the other 15 get BYE
