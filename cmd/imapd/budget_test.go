@@ -40,7 +40,7 @@ func startBudgetServer(t *testing.T, limits string) *budgetServer {
 	}
 	vmail := filepath.Join(dir, "vmail")
 	cfg := filepath.Join(dir, "imapd.toml")
-	body := fmt.Sprintf("listen = [\"127.0.0.1:0\"]\n[auth]\nhtpasswd = %q\nmail_location = %q\n[store]\nfsync = false\n[limits]\n%s\n[log]\nlevel = \"info\"\n",
+	body := fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nallow_root = true\n[auth]\nhtpasswd = %q\nmail_location = %q\n[store]\nfsync = false\n[limits]\n%s\n[log]\nlevel = \"info\"\n",
 		pw, vmail+"/%u/Maildir", limits)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

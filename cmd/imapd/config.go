@@ -25,6 +25,10 @@ type Config struct {
 	// tree). With the PAM backend the daemon keeps root to authenticate.
 	User  string `toml:"user"`
 	Group string `toml:"group"`
+	// AllowRoot lets a daemon (or --inetd process) with the htpasswd
+	// backend keep running as root when User is empty; without it such a
+	// start is refused (see refuseRoot). -demo implies it.
+	AllowRoot bool `toml:"allow_root"`
 
 	TLS    TLSConfig    `toml:"tls"`
 	Auth   AuthConfig   `toml:"auth"`

@@ -80,6 +80,11 @@ listen = ["127.0.0.1:1143"]
 # only ones the demo listens for, are exempt: clients may log in with or
 # without STARTTLS.
 allow_plaintext = false
+# The demo serves this directory as whoever runs it, root included (make
+# run on a machine where you are root): there is no separate mail user to
+# switch to. A real setup sets user = "vmail" instead; see
+# imapd.toml.example.
+allow_root = true
 
 # A self-signed certificate for 127.0.0.1 and localhost, made on first run.
 [tls]
@@ -185,6 +190,9 @@ in it (the demo has made these files).
   neomutt: neomutt -e 'set certificate_file=%s' -f 'imap://demo@%s/'
            (STARTTLS with the demo's self-signed certificate; the same for mutt)
 `, cfg.TLS.Cert, addr, cfg.TLS.Cert, addr)
+	}
+	if os.Geteuid() == 0 {
+		fmt.Fprintf(os.Stderr, "Running as root: -demo implies allow_root, and %s is served as root.\n", filepath.Dir(cfgPath))
 	}
 	fmt.Fprint(os.Stderr, "Stop it with Ctrl-C.\n\n")
 }

@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 }
 
 // deployConfig writes a config with one htpasswd user (alice/secret) and
-// returns its path and the mail base.
+// returns its path and the mail base. The tests run as root (CI does) and
+// keep the daemon there, hence allow_root.
 func deployConfig(t *testing.T, extra string) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -52,7 +53,7 @@ func deployConfig(t *testing.T, extra string) (string, string) {
 	}
 	vmail := filepath.Join(dir, "vmail")
 	cfg := filepath.Join(dir, "imapd.toml")
-	body := fmt.Sprintf("listen = []\n%s\n[auth]\nhtpasswd = %q\nmail_location = %q\n[log]\nlevel = \"info\"\n", extra, pw, vmail+"/%u/Maildir")
+	body := fmt.Sprintf("listen = []\nallow_root = true\n%s\n[auth]\nhtpasswd = %q\nmail_location = %q\n[log]\nlevel = \"info\"\n", extra, pw, vmail+"/%u/Maildir")
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

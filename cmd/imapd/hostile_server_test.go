@@ -92,7 +92,7 @@ func startHostileServer(tb testing.TB, bin string, messages int) *hostileServer 
 		}
 	}
 	cfg := filepath.Join(dir, "imapd.toml")
-	body := fmt.Sprintf("listen = [\"127.0.0.1:0\"]\n[auth]\nhtpasswd = %q\nmail_location = %q\n[limits]\nmax_connections = 2000\n[log]\nlevel = \"info\"\n",
+	body := fmt.Sprintf("listen = [\"127.0.0.1:0\"]\nallow_root = true\n[auth]\nhtpasswd = %q\nmail_location = %q\n[limits]\nmax_connections = 2000\n[log]\nlevel = \"info\"\n",
 		pw, vmail+"/%u/Maildir")
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)

@@ -63,6 +63,16 @@ func run() error {
 	if len(listen) > 0 {
 		cfg.Listen = listen
 	}
+	if *demo != "" {
+		// The demo serves its directory as whoever runs it, root included
+		// (make run), even from a config written before allow_root existed.
+		cfg.AllowRoot = true
+	}
+	if !*preauth {
+		if err := refuseRoot(cfg, os.Geteuid(), *configPath); err != nil {
+			return err
+		}
+	}
 	logger, err := newLogger(cfg.Log, (*inetd || *preauth) && os.Getenv("IMAPD_CHILD") == "")
 	if err != nil {
 		return err

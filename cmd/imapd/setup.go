@@ -77,6 +77,19 @@ func lookupUser(name, group string) (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
+// refuseRoot stops a root daemon or --inetd process that would serve
+// virtual users as root: every user's mail, the htpasswd file and the
+// server's own code would then share root's rights. It needs user (the
+// owner of the mail tree) or, deliberately, allow_root. PAM mode keeps
+// root only in the parent, whose sessions become their users, and
+// --preauth runs as whoever invokes it, so neither is checked.
+func refuseRoot(cfg Config, euid int, configPath string) error {
+	if euid != 0 || cfg.Auth.Backend != "htpasswd" || cfg.User != "" || cfg.AllowRoot {
+		return nil
+	}
+	return fmt.Errorf("%s: refusing to serve htpasswd users as root: set user = \"vmail\" (the owner of the mail tree; group too if needed), or allow_root = true to run as root on purpose", configPath)
+}
+
 // dropPrivileges switches a root daemon with virtual users to the
 // configured user once its sockets are bound. With PAM it keeps root:
 // pam_unix reads /etc/shadow.
