@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -142,6 +144,62 @@ func TestSocketActivation(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "socket activation") {
 		t.Fatalf("the daemon did not use the passed socket:\n%s", stderr.String())
+	}
+}
+
+// TestSocketActivationTLS passes two sockets the systemd way
+// (LISTEN_FDS, LISTEN_FDNAMES=imap:imaps), as imapd.socket and
+// imapd-tls.socket do: the one named "imaps" speaks TLS from the first
+// byte, the other plain IMAP.
+func TestSocketActivationTLS(t *testing.T) {
+	sa, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
+	}
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := demoCert(certPath, keyPath); err != nil {
+		t.Fatal(err)
+	}
+	pemBytes, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("no certificate made")
+	}
+	cfg, _ := deployConfig(t, fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n", certPath, keyPath))
+	plain, secure := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(sa, "-l", plain, "-l", secure, "--fdname=imap:imaps", imapdBin, "-config", cfg)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	c := dialRetry(t, plain, &stderr)
+	d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
+	if g := d.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("plain socket: greeting %q\n%s", g, stderr.String())
+	}
+	d.ok("a", "LOGOUT")
+
+	tc := tls.Client(dialRetry(t, secure, &stderr), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS on the imaps socket: %v\n%s", err, stderr.String())
+	}
+	d = &dialog{t: t, c: tc, r: bufio.NewReader(tc)}
+	if g := d.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("imaps socket: greeting %q", g)
+	}
+	d.ok("a", "LOGIN alice secret")
+	d.ok("b", "SELECT INBOX")
+	d.ok("c", "LOGOUT")
+	if !strings.Contains(stderr.String(), "socket activation") || !strings.Contains(stderr.String(), "tls=true") {
+		t.Fatalf("the daemon did not serve the passed imaps socket with TLS:\n%s", stderr.String())
 	}
 }
 
