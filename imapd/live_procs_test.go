@@ -58,6 +58,7 @@ func liveStartDaemon(tb testing.TB, bin, dir, name, htpasswd, mailLocation strin
 	addr := liveFreePort(tb)
 	cfg := filepath.Join(dir, name+".toml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen = [%q]
+allow_root = true
 [auth]
 htpasswd = %q
 mail_location = %q
