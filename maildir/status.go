@@ -69,7 +69,7 @@ func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
 		return 0, err
 	}
 	last := uint64(0)
-	if data, err := os.ReadFile(path); err == nil {
+	if data, err := readRegular(path); err == nil {
 		last, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
@@ -81,7 +81,7 @@ func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
 	if v > 1<<32-1 {
 		return 0, fmt.Errorf("UIDVALIDITY space exhausted in %s", root)
 	}
-	if err := atomicfile.WriteFile(path, []byte(strconv.FormatUint(v, 10)+"\n"), perm); err != nil {
+	if err := atomicfile.WriteFileNoFollow(path, []byte(strconv.FormatUint(v, 10)+"\n"), perm); err != nil {
 		return 0, err
 	}
 	return uint32(v), nil
