@@ -375,3 +375,25 @@ func TestOddFileLoggedOnce(t *testing.T) {
 		t.Fatalf("the link was logged %d times, want once:\n%s", n, logs.String())
 	}
 }
+
+// TestOnlyLinksNotMarked: a folder never opened whose new/ holds only a
+// link and a FIFO has no message, so LIST does not call it \Marked.
+func TestOnlyLinksNotMarked(t *testing.T) {
+	_, s := newStore(t)
+	if err := s.Create("Planted"); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := s.FolderDir("Planted")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secretFile(t), filepath.Join(dir, "new", "1796190000.M9P9.evil")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "new", "1796190001.M9P9.fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if marked, err := reopen(t, s).Marked("Planted"); err != nil || marked {
+		t.Fatalf("Marked = %v, %v; want false", marked, err)
+	}
+}

@@ -118,8 +118,10 @@ func (s *Store) Marked(name string) (bool, error) {
 	return st.Recent > 0, err
 }
 
-// hasMessageFile reports whether dir holds an entry not starting with a
-// dot, reading it a few entries at a time.
+// hasMessageFile reports whether dir holds a regular file whose name does
+// not start with a dot (a link, FIFO or directory is never a message),
+// reading it a few entries at a time. The type comes with the entry
+// (d_type; an lstat where the file system does not give it).
 func hasMessageFile(dir string) (bool, error) {
 	fh, err := os.Open(dir)
 	if err != nil {
@@ -127,9 +129,9 @@ func hasMessageFile(dir string) (bool, error) {
 	}
 	defer fh.Close()
 	for {
-		names, err := fh.Readdirnames(16)
-		for _, n := range names {
-			if !strings.HasPrefix(n, ".") {
+		ents, err := fh.ReadDir(16)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
 				return true, nil
 			}
 		}
