@@ -193,12 +193,17 @@ func (c *metaCache) syncLocked() error {
 		// would be taken for ours, or ours for another's.
 		return errValidityUnknown
 	}
-	fi, err := os.Stat(c.path)
+	fi, err := lstatRegular(c.path)
+	if isNotRegular(err) {
+		// Never read or append through a link or to a FIFO: a new,
+		// empty cache replaces it.
+		c.log.Warn("message cache is not a regular file, replacing it", "path", c.path)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := atomicfile.WriteFile(c.path, c.header(), 0o600); err != nil {
+		if err := atomicfile.WriteFileNoFollow(c.path, c.header(), 0o600); err != nil {
 			return err
 		}
-		fi, err = os.Stat(c.path)
+		fi, err = lstatRegular(c.path)
 	}
 	if err != nil {
 		return err
@@ -207,7 +212,7 @@ func (c *metaCache) syncLocked() error {
 		if c.fh != nil {
 			c.fh.Close()
 		}
-		fh, err := os.OpenFile(c.path, os.O_RDWR|os.O_APPEND, 0)
+		fh, err := openRegular(c.path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			return err
 		}
@@ -286,7 +291,7 @@ func (c *metaCache) resetLocked(why string) error {
 	default:
 		c.log.Warn("message cache damaged, rebuilding it", "path", c.path, "why", why)
 	}
-	if err := atomicfile.WriteFile(c.path, c.header(), 0o600); err != nil {
+	if err := atomicfile.WriteFileNoFollow(c.path, c.header(), 0o600); err != nil {
 		return err
 	}
 	c.loaded = false
@@ -471,7 +476,7 @@ func (c *metaCache) compact(live func(uid uint32) bool) {
 		}
 		b.Write(rec)
 	}
-	if err := atomicfile.WriteFile(c.path, b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFileNoFollow(c.path, b.Bytes(), 0o600); err != nil {
 		return
 	}
 	c.loaded = false

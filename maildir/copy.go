@@ -147,7 +147,7 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 // (withFile); one expunged meanwhile is skipped.
 func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 	tmp := filepath.Join(dstDir, "tmp", newBase(""))
-	err := m.withFile(it.uid, func(p string) error { return linkFile(p, tmp) })
+	err := m.withFile(it.uid, func(p string) error { return linkRegular(p, tmp) })
 	if err == nil {
 		it.tmp = tmp
 		return nil
@@ -178,6 +178,22 @@ func (m *Mailbox) stage(dstDir string, it *copyItem) error {
 
 // linkFile is os.Link; a test replaces it to take the byte-copy path.
 var linkFile = os.Link
+
+// linkRegular hard-links the message file p to tmp, if p is a regular
+// file. link(2) does not follow a symbolic link: it links the link, so
+// what the new name holds is checked without following it, and anything
+// but a regular file is removed again and reported as errNotRegular (for
+// withFile, as if p were gone: not a message).
+func linkRegular(p, tmp string) error {
+	if err := linkFile(p, tmp); err != nil {
+		return err
+	}
+	if _, err := lstatRegular(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
 
 func cleanupStaged(items []copyItem) {
 	for _, it := range items {
@@ -258,7 +274,7 @@ func (f *folder) receiveLocked(items []copyItem, res *Copied, maxKw int) error {
 // again by its base name.
 func (it *copyItem) statSource() (os.FileInfo, error) {
 	for try := 0; ; try++ {
-		st, err := os.Stat(it.tmp)
+		st, err := lstatRegular(it.tmp)
 		if err == nil || !it.relocate(err, try) {
 			return st, err
 		}

@@ -14,16 +14,24 @@ type dirent struct {
 	ino  uint64
 }
 
-// listDir returns the regular-looking entries of dir (not "." and "..",
-// nor names starting with a dot). On Linux it reads getdents64 records
-// directly, because they carry the inode number for free.
+// listDir returns the regular files of dir (not "." and "..", nor names
+// starting with a dot). On Linux it reads getdents64 records directly,
+// because they carry the inode number and the file type for free.
 func listDir(dir string) ([]dirent, error) {
+	out, _, err := listDirOdd(dir)
+	return out, err
+}
+
+// listDirOdd is listDir that also returns the names of what it left out
+// for not being a regular file: a symbolic link, FIFO, socket, device or
+// directory is never a message. A file system that does not give the
+// type (DT_UNKNOWN) costs an lstat of that entry.
+func listDirOdd(dir string) (out []dirent, odd []string, err error) {
 	f, err := os.Open(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	var out []dirent
 	buf := make([]byte, 64<<10)
 	fd := int(f.Fd())
 	for {
@@ -32,15 +40,16 @@ func listDir(dir string) ([]dirent, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
+			return nil, nil, &os.PathError{Op: "getdents", Path: dir, Err: err}
 		}
 		if n <= 0 {
-			return out, nil
+			return out, odd, nil
 		}
 		for b := buf[:n]; len(b) >= 19; {
 			// struct linux_dirent64 { u64 ino; s64 off; u16 reclen; u8 type; char name[]; }
 			ino := binary.NativeEndian.Uint64(b[0:8])
 			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			typ := b[18]
 			if reclen < 19 || reclen > len(b) {
 				break
 			}
@@ -53,6 +62,19 @@ func listDir(dir string) ([]dirent, error) {
 			}
 			b = b[reclen:]
 			if ino == 0 || len(name) == 0 || name[0] == '.' {
+				continue
+			}
+			if typ == syscall.DT_UNKNOWN {
+				var st syscall.Stat_t
+				if err := syscall.Lstat(dir+"/"+string(name), &st); err != nil {
+					continue // gone meanwhile
+				}
+				if st.Mode&syscall.S_IFMT == syscall.S_IFREG {
+					typ = syscall.DT_REG
+				}
+			}
+			if typ != syscall.DT_REG {
+				odd = append(odd, string(name))
 				continue
 			}
 			out = append(out, dirent{name: string(name), ino: ino})

@@ -18,6 +18,14 @@
 // (ErrInvalidName). Nothing below the root that is a symbolic link is ever
 // followed: a linked folder is not listed and refused by name
 // (ErrOutside), and so is a folder whose cur/, new/ or tmp/ is a link.
+// Nor is any file followed: a message file, a sidecar, the lock file,
+// dovecot-keywords and subscriptions are opened with O_NOFOLLOW|O_NONBLOCK
+// and must be regular files (fstat on the descriptor). A link, FIFO,
+// device or directory in new/ or cur/ is not a message: listings skip it
+// and log it once; a keyword or sidecar file that is not a regular file is
+// ignored (logged) and replaced, never written through: every one of them
+// is written by atomicfile.WriteFileNoFollow, a rename over the name, and
+// files in tmp/ are created O_EXCL|O_NOFOLLOW (nofollow.go).
 //
 // Messages are files named "<base>:2,<info>". The info letters are S
 // \Seen, R \Answered, F \Flagged, T \Deleted, D \Draft, and P, which we

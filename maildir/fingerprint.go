@@ -88,9 +88,9 @@ func (f *folder) fingerprintSame(r *msgRec, path string, st os.FileInfo) bool {
 	if vino != 0 && vino == ino && vmtime == mtime {
 		return true
 	}
-	fh, err := os.Open(path)
+	fh, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
-		return true // gone or renamed: the next listing sees to it
+		return true // gone, renamed or not a regular file: the next listing sees to it
 	}
 	defer fh.Close()
 	if fst, err := fh.Stat(); err != nil || inodeOf(fst) != ino {

@@ -34,6 +34,8 @@ type folder struct {
 	idleSince   time.Time       // when the last reference went (guarded by hub.mu)
 	rootWatched bool            // counted in watch.roots (guarded by watch.mu)
 	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
+	oddNew      map[string]bool // entries of new/ that are not regular files, logged once (noteOdd)
+	oddCur      map[string]bool // the same for cur/
 }
 
 // event is one change to a folder, as sessions queue it.
@@ -59,7 +61,7 @@ func (h *Hub) acquire(root, dir string) (*folder, error) {
 	if f == nil {
 		f = &folder{hub: h, dir: dir, root: root}
 		f.side = newSidecar(filepath.Join(dir, sidecarFile), h.log)
-		f.kw.path = filepath.Join(dir, keywordsFile)
+		f.kw.path, f.kw.log = filepath.Join(dir, keywordsFile), h.log
 		f.cache = newMetaCache(filepath.Join(dir, cacheFile), h.log)
 		h.folders[dir] = f
 	}
@@ -227,7 +229,7 @@ func (f *folder) quietLocked() bool {
 	if !f.tmpSwept || len(f.suspects) > 0 || len(s.notes) > 0 || s.broken || s.ino == 0 {
 		return false
 	}
-	if fi, err := os.Stat(s.path); err != nil || !s.unchanged(fi) {
+	if fi, err := os.Lstat(s.path); err != nil || !s.unchanged(fi) {
 		return false
 	}
 	if st, err := stampOf(f.kw.path); (err != nil && !errors.Is(err, fs.ErrNotExist)) || !f.kw.known || st != f.kw.stamp {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ type keywordTable struct {
 	names [26]string // index 0 is letter 'a'; "" is a free letter
 	stamp fileStamp  // of the file as last read or written
 	known bool       // stamp is of the file as it was (zero: missing)
+	log   *slog.Logger
 }
 
 func (t *keywordTable) load() error {
@@ -36,7 +38,15 @@ func (t *keywordTable) load() error {
 	}
 	t.names = [26]string{}
 	t.stamp, t.known = st, true
-	data, err := os.ReadFile(t.path)
+	data, err := readRegular(t.path)
+	if isNotRegular(err) {
+		// A link or FIFO under the name: never read through it (a link
+		// to a secret would turn its lines into keyword names). The
+		// folder has no keyword letters until we write the file, by a
+		// rename that replaces the link.
+		t.log.Warn("keyword file is not a regular file, ignoring it", "path", t.path)
+		return nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
@@ -97,7 +107,7 @@ func (t *keywordTable) save() error {
 			fmt.Fprintf(&b, "%d %s\n", i, n)
 		}
 	}
-	if err := atomicfile.WriteFile(t.path, b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFileNoFollow(t.path, b.Bytes(), 0o600); err != nil {
 		return err
 	}
 	st, err := stampOf(t.path)
@@ -117,7 +127,7 @@ type fileStamp struct {
 }
 
 func stampOf(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path) // a link is stamped as itself, never followed
 	if err != nil {
 		return fileStamp{}, err
 	}

@@ -17,8 +17,20 @@ type flock struct {
 	fd int
 }
 
+// openLock opens (creating it if need be) the lock file at path. It never
+// opens through a link nor blocks on a FIFO (openRegular): a link planted
+// under the name is removed (the link, not what it names) and a regular
+// file created in its place; anything else there is an error.
 func openLock(path string) (*flock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if isNotRegular(err) {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			if uerr := syscall.Unlink(path); uerr != nil && uerr != syscall.ENOENT {
+				return nil, &os.PathError{Op: "unlink", Path: path, Err: uerr}
+			}
+			f, err = openRegular(path, os.O_RDWR|os.O_CREATE, 0o600)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"imapd/internal/atomicfile"
 )
 
 // Mailbox is one session's handle on a selected folder. It knows
@@ -340,13 +338,16 @@ func (m *Mailbox) path(uid uint32) (string, string, error) {
 
 // Open opens the file of uid for reading. A file another program renamed
 // meanwhile is found again by its base name (see withFile); a message
-// whose file is gone from new/ and cur/ is ErrExpunged.
+// whose file is gone from new/ and cur/ is ErrExpunged. The file is
+// opened without following a link and without blocking on a FIFO, and
+// must be a regular file: anything else under a message's name is not a
+// message (see nofollow.go) and counts as gone.
 func (m *Mailbox) Open(uid uint32) (*os.File, error) {
 	var fh *os.File
 	err := m.withFile(uid, func(p string) error {
 		m.f.hub.stats.MessageReads.Add(1)
 		var err error
-		fh, err = atomicfile.OpenFile(p, os.O_RDONLY, 0)
+		fh, err = openRegular(p, os.O_RDONLY, 0)
 		return err
 	})
 	if err != nil {

@@ -175,7 +175,7 @@ func (m *Mailbox) Check() error {
 		return err
 	}
 	for _, p := range []string{f.side.path, f.cache.path} {
-		if fh, err := os.Open(p); err == nil {
+		if fh, err := openRegular(p, os.O_RDONLY, 0); err == nil {
 			serr := fh.Sync()
 			fh.Close()
 			if serr != nil {

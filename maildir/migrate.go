@@ -49,7 +49,7 @@ func ReadForeignUIDs(dir string) (source string, uidValidity, uidNext uint32, ui
 }
 
 func readUIDList(path string) (*migration, error) {
-	fh, err := os.Open(path)
+	fh, err := openRegular(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 
 	"imapd/internal/atomicfile"
 	"imapd/message"
+
+	"golang.org/x/sys/unix"
 )
 
 // AppendOptions are the flags, keywords and internal date of a new message.
@@ -88,7 +90,7 @@ type tmpFile struct {
 // date is zero, and makes it durable.
 func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (t tmpFile, err error) {
 	path := filepath.Join(dir, "tmp", newBase(""))
-	fh, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, h.opts.FilePerm)
+	fh, err := atomicfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, h.opts.FilePerm)
 	if err != nil {
 		return tmpFile{}, err
 	}
@@ -134,8 +136,11 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (
 	}
 	// Without a date, the moment the file was written is its date.
 	if !date.IsZero() {
-		if err = os.Chtimes(path, date, date); err != nil {
-			return tmpFile{}, err
+		// Set on the name without following it (it is our O_EXCL
+		// file, but tmp/ is the user's directory).
+		ts := []unix.Timespec{unix.NsecToTimespec(date.UnixNano()), unix.NsecToTimespec(date.UnixNano())}
+		if err = unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return tmpFile{}, &os.PathError{Op: "utimensat", Path: path, Err: err}
 		}
 	}
 	if !h.opts.NoSync {

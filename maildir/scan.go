@@ -2,7 +2,6 @@ package maildir
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -35,9 +34,11 @@ func (f *folder) scanLocked(full bool) error {
 	var newEnts, curEnts []dirent
 	if listNew {
 		f.hub.stats.Listings.Add(1)
-		if newEnts, err = listDir(newPath); err != nil {
+		var odd []string
+		if newEnts, odd, err = listDirOdd(newPath); err != nil {
 			return err
 		}
+		f.oddNew = f.noteOdd("new", odd, f.oddNew)
 	}
 	curM, err := mtimeOf(curPath)
 	if err != nil {
@@ -46,9 +47,11 @@ func (f *folder) scanLocked(full bool) error {
 	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
 	if listCur {
 		f.hub.stats.Listings.Add(1)
-		if curEnts, err = listDir(curPath); err != nil {
+		var odd []string
+		if curEnts, odd, err = listDirOdd(curPath); err != nil {
 			return err
 		}
+		f.oddCur = f.noteOdd("cur", odd, f.oddCur)
 	}
 	// Files the watcher saw written to may have been rewritten in place.
 	var suspects []*msgRec
@@ -182,6 +185,25 @@ func (f *folder) scanLocked(full bool) error {
 	return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
 }
 
+// noteOdd logs each entry of sub (new or cur) that a listing left out for
+// not being a regular file, once: known holds those logged before, and
+// the set returned (what this listing found) replaces it, so an entry
+// removed and planted again is logged again, and the set never holds
+// more than the directory does.
+func (f *folder) noteOdd(sub string, odd []string, known map[string]bool) map[string]bool {
+	if len(odd) == 0 {
+		return nil
+	}
+	now := make(map[string]bool, len(odd))
+	for _, name := range odd {
+		now[name] = true
+		if !known[name] {
+			f.hub.log.Warn("ignoring a file that is not a regular file (link, FIFO, device or directory): not a message", "dir", f.dir, "file", sub+"/"+name)
+		}
+	}
+	return now
+}
+
 // checkContentLocked stats the files of recs: one whose size or mtime
 // changed was rewritten (in place, or replaced under the same base name),
 // and is a new message. It expunges those and returns them to be added
@@ -194,9 +216,9 @@ func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []foun
 	var added []found
 	for _, r := range append([]*msgRec(nil), recs...) {
 		path := filepath.Join(f.dir, dirOf(r.inNew), r.name())
-		st, err := os.Stat(path)
+		st, err := lstatRegular(path)
 		if err != nil {
-			continue
+			continue // gone, or no longer a regular file: the listing drops it
 		}
 		mtime := st.ModTime().UnixNano()
 		if sameContent(r, st.Size(), mtime) &&
@@ -220,7 +242,7 @@ func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []foun
 // so that later listings match it without a stat, and returns true.
 func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.Builder) bool {
 	path := filepath.Join(f.dir, rel)
-	st, err := os.Stat(path)
+	st, err := lstatRegular(path)
 	if err != nil || inodeOf(st) != ino || !sameContent(r, st.Size(), st.ModTime().UnixNano()) ||
 		!f.fingerprintSame(r, path, st) {
 		return false
@@ -268,9 +290,9 @@ func (c *found) info() info {
 }
 
 func (c *found) stat(dir string) {
-	st, err := os.Stat(filepath.Join(dir, dirOf(c.inNew), c.name))
+	st, err := lstatRegular(filepath.Join(dir, dirOf(c.inNew), c.name))
 	if err != nil {
-		c.gone = true
+		c.gone = true // or replaced by something that is not a message
 		return
 	}
 	c.ino, c.size, c.mtime, c.statted = inodeOf(st), st.Size(), st.ModTime().UnixNano(), true

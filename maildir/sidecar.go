@@ -174,14 +174,21 @@ var errSidecarMissing = errors.New("sidecar missing")
 // process replaced it. The caller holds the folder lock.
 func (s *sidecar) sync() error {
 	// Most of the time nothing changed: one stat says so.
-	if fi, err := os.Stat(s.path); errors.Is(err, fs.ErrNotExist) {
+	if fi, err := os.Lstat(s.path); errors.Is(err, fs.ErrNotExist) {
 		return errSidecarMissing
 	} else if err != nil {
 		return err
 	} else if s.unchanged(fi) {
 		return nil
 	}
-	f, err := os.Open(s.path)
+	f, err := openRegular(s.path, os.O_RDONLY, 0)
+	if isNotRegular(err) {
+		// A link (to a file the user may not read) or a FIFO under our
+		// name: never read through it. Missing, the sidecar is rebuilt
+		// and written by a rename that replaces the link.
+		s.log.Warn("sidecar is not a regular file, ignoring and replacing it", "path", s.path)
+		return errSidecarMissing
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return errSidecarMissing
 	} else if err != nil {
@@ -577,9 +584,16 @@ func (s *sidecar) appendLines(b []byte, durable bool) error {
 	}
 	if s.afh == nil || s.afhIno != s.ino {
 		s.close()
-		f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := openRegular(s.path, os.O_WRONLY|os.O_APPEND, 0)
+		if isNotRegular(err) {
+			return s.rewrite() // replaced by a link or FIFO since sync
+		}
 		if err != nil {
 			return err
+		}
+		if fi, serr := f.Stat(); serr != nil || inodeOf(fi) != s.ino {
+			f.Close()
+			return s.rewrite()
 		}
 		s.afh, s.afhIno = f, s.ino
 	}
@@ -622,7 +636,7 @@ func (s *sidecar) rewrite() error {
 		b.WriteString(s.dirLine())
 	}
 	b.WriteString(s.recentLine())
-	if err := atomicfile.WriteFile(s.path, b.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFileNoFollow(s.path, b.Bytes(), 0o600); err != nil {
 		return err
 	}
 	st, err := stampOf(s.path)

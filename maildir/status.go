@@ -69,7 +69,7 @@ func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
 		return 0, err
 	}
 	last := uint64(0)
-	if data, err := os.ReadFile(path); err == nil {
+	if data, err := readRegular(path); err == nil {
 		last, _ = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 32)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, err
@@ -81,7 +81,7 @@ func nextUIDValidity(root string, perm fs.FileMode) (uint32, error) {
 	if v > 1<<32-1 {
 		return 0, fmt.Errorf("UIDVALIDITY space exhausted in %s", root)
 	}
-	if err := atomicfile.WriteFile(path, []byte(strconv.FormatUint(v, 10)+"\n"), perm); err != nil {
+	if err := atomicfile.WriteFileNoFollow(path, []byte(strconv.FormatUint(v, 10)+"\n"), perm); err != nil {
 		return 0, err
 	}
 	return uint32(v), nil
@@ -118,8 +118,10 @@ func (s *Store) Marked(name string) (bool, error) {
 	return st.Recent > 0, err
 }
 
-// hasMessageFile reports whether dir holds an entry not starting with a
-// dot, reading it a few entries at a time.
+// hasMessageFile reports whether dir holds a regular file whose name does
+// not start with a dot (a link, FIFO or directory is never a message),
+// reading it a few entries at a time. The type comes with the entry
+// (d_type; an lstat where the file system does not give it).
 func hasMessageFile(dir string) (bool, error) {
 	fh, err := os.Open(dir)
 	if err != nil {
@@ -127,9 +129,9 @@ func hasMessageFile(dir string) (bool, error) {
 	}
 	defer fh.Close()
 	for {
-		names, err := fh.Readdirnames(16)
-		for _, n := range names {
-			if !strings.HasPrefix(n, ".") {
+		ents, err := fh.ReadDir(16)
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") && e.Type().IsRegular() {
 				return true, nil
 			}
 		}

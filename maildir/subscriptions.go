@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,7 +20,12 @@ const subscriptionsFile = "subscriptions"
 // namespace separator, names as IMAP sends them) and version 2 (a "V\t2"
 // header line and a blank line, levels joined by tabs).
 func (s *Store) Subscriptions() ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(s.root, subscriptionsFile))
+	data, err := readRegular(filepath.Join(s.root, subscriptionsFile))
+	if isNotRegular(err) {
+		// Never read through a link; the next change replaces it.
+		s.hub.log.Warn("subscriptions file is not a regular file, ignoring it", "path", filepath.Join(s.root, subscriptionsFile))
+		return nil, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
@@ -105,5 +109,5 @@ func (s *Store) editSubscriptions(name string, add bool) error {
 	if add {
 		b.WriteString(mutf7.Encode(name) + "\n")
 	}
-	return atomicfile.WriteFile(filepath.Join(s.root, subscriptionsFile), b.Bytes(), s.hub.opts.FilePerm)
+	return atomicfile.WriteFileNoFollow(filepath.Join(s.root, subscriptionsFile), b.Bytes(), s.hub.opts.FilePerm)
 }

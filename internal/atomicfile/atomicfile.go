@@ -14,9 +14,16 @@
 //
 // Only one writer at a time should replace a given file; callers that need
 // read-modify-write must hold a lock of their own (see auth.Update).
+//
+// WriteFile follows a symbolic link at the target (an admin's htpasswd may
+// be one). WriteFileNoFollow never does: it is for files inside a tree
+// that a less trusted user controls (a Maildir), where a link planted
+// under the target's name must be replaced, never written through.
 package atomicfile
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,21 +41,35 @@ import (
 //
 // If path is a symbolic link, the file it points to is replaced and the link
 // is kept.
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm os.FileMode) error {
 	target, err := resolve(path)
 	if err != nil {
 		return err
 	}
+	return write(target, data, perm, true)
+}
+
+// WriteFileNoFollow atomically replaces the file at path with data, as
+// WriteFile does, but never follows a symbolic link: a link at path is
+// itself replaced by the new regular file and whatever it pointed to is
+// left untouched; the temporary file is created with O_EXCL|O_NOFOLLOW,
+// and the owner kept is that of a regular file at path only.
+func WriteFileNoFollow(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, false)
+}
+
+// write replaces target; follow says whether keepOwner may look through
+// a link at target (WriteFile resolved it already).
+func write(target string, data []byte, perm os.FileMode, follow bool) (err error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
 
-	f, err := os.CreateTemp(dir, base+".tmp*")
+	f, tmp, err := createTemp(dir, base+".tmp")
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close() // already closed on most paths; a second Close is harmless
@@ -59,7 +80,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
 	// Permissions and owner are set before any data goes in, so the content
 	// is never readable by someone who may not read the final file.
 	// Chown first: it may clear set-id bits that Chmod then restores.
-	if err := keepOwner(f, target); err != nil {
+	if err := keepOwner(f, target, follow); err != nil {
 		return err
 	}
 	if err := f.Chmod(perm); err != nil {
@@ -134,19 +155,46 @@ func resolve(path string) (string, error) {
 	return target, nil
 }
 
+// createTemp creates a new file in dir named prefix and a random suffix,
+// with O_EXCL|O_NOFOLLOW: it is always a new regular file of ours, never
+// a name someone placed there before.
+func createTemp(dir, prefix string) (*os.File, string, error) {
+	var rnd [8]byte
+	for try := 0; ; try++ {
+		rand.Read(rnd[:])
+		name := filepath.Join(dir, prefix+hex.EncodeToString(rnd[:]))
+		f, err := OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		return f, name, nil
+	}
+}
+
 // keepOwner gives f the owner and group of the existing file at target, when
 // running as root. Other users cannot give a file away, and a file they
-// create is theirs, which is what they expect.
-func keepOwner(f *os.File, target string) error {
+// create is theirs, which is what they expect. Without follow, only a
+// regular file at target lends its owner (a planted link lends nothing).
+func keepOwner(f *os.File, target string, follow bool) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	fi, err := os.Stat(target)
+	stat := os.Stat
+	if !follow {
+		stat = os.Lstat
+	}
+	fi, err := stat(target)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if !follow && !fi.Mode().IsRegular() {
+		return nil
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {

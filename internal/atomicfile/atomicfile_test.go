@@ -256,3 +256,42 @@ func umask() os.FileMode {
 	syscall.Umask(m)
 	return os.FileMode(m)
 }
+
+// TestWriteFileNoFollow: a link at the target is replaced by a regular
+// file; what it pointed to is never written, nor created when dangling.
+func TestWriteFileNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(victim, []byte("victim\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "f")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileNoFollow(path, []byte("new\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(victim); err != nil || string(b) != "victim\n" {
+		t.Fatalf("victim now %q, %v", b, err)
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("target is %v, %v; want a regular file", fi, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new\n" {
+		t.Fatalf("content %q", b)
+	}
+	noTemps(t, dir, "f")
+
+	dangling := filepath.Join(t.TempDir(), "never")
+	path2 := filepath.Join(dir, "g")
+	if err := os.Symlink(dangling, path2); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileNoFollow(path2, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(dangling); err == nil {
+		t.Fatal("a dangling link's target was created")
+	}
+}
