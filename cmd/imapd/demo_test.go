@@ -20,14 +20,7 @@ import (
 func TestDemoSTARTTLS(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "var")
 	addr := freeAddr(t)
-	cmd := exec.Command(imapdBin, "-demo", dir, "-listen", addr)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := dialRetry(t, addr, &stderr)
+	c, stderr := startListening(t, addr, "-demo", dir, "-listen", addr)
 
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if fi, err := os.Stat(keyPath); err != nil || fi.Mode().Perm() != 0o600 {

@@ -353,6 +353,20 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// startListening runs the binary with args, which make it listen on
+// addr, and returns a connection to it (killed at cleanup) and its stderr.
+func startListening(t *testing.T, addr string, args ...string) (net.Conn, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(imapdBin, args...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return dialRetry(t, addr, stderr), stderr
+}
+
 // dialRetry dials addr until the daemon listens there, for up to 5 s.
 func dialRetry(t *testing.T, addr string, stderr *lockedBuffer) net.Conn {
 	t.Helper()

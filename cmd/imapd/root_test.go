@@ -61,14 +61,7 @@ func TestRootNeedsUser(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
-	cmd := exec.Command(imapdBin, "-config", cfg, "-listen", addr)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := dialRetry(t, addr, &stderr)
+	c, _ := startListening(t, addr, "-config", cfg, "-listen", addr)
 	d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
 	if g := d.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting with allow_root = true: %q", g)
@@ -94,14 +87,7 @@ func TestDemoOldConfigAsRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	cmd := exec.Command(imapdBin, "-demo", dir, "-listen", addr)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	c := dialRetry(t, addr, &stderr)
+	c, stderr := startListening(t, addr, "-demo", dir, "-listen", addr)
 	d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
 	if g := d.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting %q", g)
