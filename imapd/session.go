@@ -58,6 +58,10 @@ type session struct {
 	// parseWarned holds the UIDs of the selected mailbox for which
 	// [PARSE] was sent (fetch.go); reset with the selection.
 	parseWarned map[uint32]struct{}
+	// searchRes is the search result variable of RFC 5182, "$": the UIDs
+	// the last SEARCH ... RETURN (SAVE) kept, ascending; reset with the
+	// selection (§2.1: SELECT, EXAMINE, CLOSE, UNSELECT).
+	searchRes []uint32
 
 	// fetchVals is FETCH's scratch space, reused from message to message.
 	fetchVals []fetchValue
@@ -424,6 +428,7 @@ func (s *session) closeMailbox() {
 	}
 	s.sel = nil
 	s.parseWarned = nil
+	s.searchRes = nil
 	if s.state == stateSelected {
 		s.state = stateAuth
 	}
