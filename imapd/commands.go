@@ -131,8 +131,9 @@ var extensions = []extension{
 	{name: "UNSELECT"},
 	{name: "CHILDREN"}, // RFC 3348: LIST's \HasChildren, \HasNoChildren
 	{name: "MOVE"},
-	{name: "ESEARCH"},   // RFC 4731: SEARCH RETURN (MIN MAX COUNT ALL)
-	{name: "SEARCHRES"}, // RFC 5182: SEARCH RETURN (SAVE) and "$"
+	{name: "ESEARCH"},     // RFC 4731: SEARCH RETURN (MIN MAX COUNT ALL)
+	{name: "SEARCHRES"},   // RFC 5182: SEARCH RETURN (SAVE) and "$"
+	{name: "STATUS=SIZE"}, // RFC 8438: STATUS (SIZE)
 	{name: "APPENDLIMIT", value: func(s *session) string { // RFC 7889
 		return strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10)
 	}},
