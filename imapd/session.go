@@ -409,6 +409,11 @@ func (s *session) login(id auth.Identity) error {
 	s.user, s.store, s.state = id, st, stateAuth
 	s.r.SetLimits(s.readLimits())
 	s.log = s.log.With("user", id.Username)
+	if err := s.createSpecialFolders(); err != nil {
+		// The login stands: the user can still create them, and the
+		// next login tries again.
+		s.log.Warn("cannot create the special folders", "err", err)
+	}
 	return nil
 }
 
