@@ -98,6 +98,14 @@ var dovecotDifferences = []dovecotDiff{
 	{"esearch", "e2", diffDovecot, diffRe(`^\* \d+ RECENT$`), "", nil, diffChoice, "RFC 3501 §7.3.2",
 		"(as store d3: Dovecot sends the new RECENT count after MOVE took \\Recent messages away)"},
 
+	// listext.txt
+	{"listext", "e2", diffOurs, diffRe(`^\* LIST \(\\Trash\) "\." "Bin"$`), "", nil, diffDeviation, "RFC 6154 §3",
+		"Dovecot 2.3 (no CREATE-SPECIAL-USE) creates Bin for CREATE Bin (USE (\\Trash)) but drops the use; we record it"},
+	{"listext", "e5", diffOurs, diffRe(`^\* LIST \(\\Trash\) "\." "Bin"$`), `* LIST () "." "Bin"`, nil, diffDeviation, "RFC 6154 §3", "(as e2)"},
+	{"listext", "e3", diffBoth, diffRe(`^e3 (?:OK|NO \[USEATTR\])$`), "e3 NO|OK", nil, diffDeviation, "RFC 6154 §3",
+		"CREATE with a use the server cannot give (\\All) must create nothing and answer NO [USEATTR]; Dovecot creates the folder"},
+	{"listext", "e5", diffDovecot, diffRe(`^\* LIST \(\) "\." "Everything"$`), "", nil, diffDeviation, "RFC 6154 §3", "(as e3: the folder Dovecot created)"},
+
 	// fetch.txt
 	{"fetch", "f3 f4 f7", diffBoth, diffRe(`("text" "[a-z]+" \((?:"[^"]*" ?)*\) (?:NIL|"[^"]*") (?:NIL|"[^"]*") "[^"]*" \d+) \d+`), "$1 <lines>", nil,
 		diffChoice, "RFC 3501 §7.4.2 body-fld-lines",
