@@ -63,7 +63,7 @@
 // and HasStar help with RFC 3501's BAD for numbers beyond it), "$" of
 // SEARCHRES is left in SeqSet.Saved for the server, and whether a
 // command is allowed in the current state, or an extension enabled
-// (QRESYNC for VANISHED, MULTIAPPEND for several messages), is for the
+// (QRESYNC for VANISHED), is for the
 // server's command table.
 //
 // # Writing
