@@ -14,12 +14,19 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	for _, it := range a.Items {
-		if it == wire.StatusHighestModSeq {
-			return outcome{}, bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
-		}
+	if err := checkStatusItems(a.Items); err != nil {
+		return outcome{}, err
 	}
 	return outcome{}, s.writeStatus(name, a.Items)
+}
+
+// checkStatusItems refuses the status items the parser knows but we do
+// not serve, for STATUS and LIST ... RETURN (STATUS ...).
+func checkStatusItems(items []wire.StatusItem) error {
+	if slices.Contains(items, wire.StatusHighestModSeq) {
+		return bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
+	}
+	return nil
 }
 
 // writeStatus sends the STATUS response on the folder name with items,
