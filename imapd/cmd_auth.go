@@ -62,7 +62,7 @@ func cmdLogin(s *session, c *wire.Command) error {
 		return no("PRIVACYREQUIRED", "Plaintext login is disabled before STARTTLS")
 	}
 	a := c.Args.(*wire.LoginArgs)
-	return s.authenticate(a.Username, a.Password)
+	return s.authenticate(c.Tag, a.Username, a.Password)
 }
 
 // cmdAuthenticate is RFC 3501 §6.2.2 with SASL-IR (RFC 4959); PLAIN is
@@ -81,7 +81,7 @@ func cmdAuthenticate(s *session, c *wire.Command) error {
 			authErr = no("AUTHORIZATIONFAILED", "Cannot log in as another user")
 			return authErr
 		}
-		authErr = s.authenticate(username, password)
+		authErr = s.authenticate(c.Tag, username, password)
 		return authErr
 	})
 	var resp []byte
@@ -122,7 +122,7 @@ func cmdAuthenticate(s *session, c *wire.Command) error {
 // authenticate checks a password and logs in. Too many failures on one
 // connection end it with BYE; attempts refused unchecked (the address's
 // queue is full) count too, so that a connection cannot retry forever.
-func (s *session) authenticate(user, pass string) error {
+func (s *session) authenticate(tag, user, pass string) error {
 	if s.srv.throttle == nil {
 		return no("UNAVAILABLE", "No authentication backend is configured")
 	}
@@ -136,8 +136,11 @@ func (s *session) authenticate(user, pass string) error {
 		}
 		return err
 	}
+	if s.srv.opts.Handoff != nil {
+		return s.handOff(tag, id)
+	}
 	if err := s.login(id); err != nil {
-		if errors.Is(err, errUserConnections) {
+		if errors.Is(err, ErrUserConnections) {
 			return no("LIMIT", "Too many connections for this user from your address")
 		}
 		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")

@@ -96,6 +96,11 @@ type session struct {
 	// response (too many failed logins).
 	pendingLogout bool
 
+	// preauth and handoff, when set, start the session logged in: with
+	// a PREAUTH greeting, or answering the login of another process.
+	preauth *auth.Identity
+	handoff *Handoff
+
 	mu          sync.Mutex // guards interrupted
 	interrupted bool       // Shutdown asked the session to end
 }
@@ -222,7 +227,7 @@ func (s *session) isInterrupted() bool {
 }
 
 // run is the connection's life: greeting, commands, BYE.
-func (s *session) run(preauth *auth.Identity) {
+func (s *session) run() {
 	defer s.conn.Close()
 	defer s.releaseUserSlot()
 	defer s.closeMailbox()
@@ -241,15 +246,20 @@ func (s *session) run(preauth *auth.Identity) {
 		s.bye("Server shutting down")
 		return
 	}
-	if preauth != nil {
-		if err := s.login(*preauth); err != nil {
+	switch {
+	case s.handoff != nil:
+		if !s.startHandedOff(s.handoff) {
+			return
+		}
+	case s.preauth != nil:
+		if err := s.login(*s.preauth); err != nil {
 			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
 			s.w.Flush()
 			return
 		}
-		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+preauth.Username)
+		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+s.preauth.Username)
 		s.sendLoginAlert()
-	} else {
+	default:
 		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
 	}
 	if s.w.Flush() != nil {
@@ -402,7 +412,7 @@ func (s *session) bye(text string) {
 }
 
 // login moves to the authenticated state as id, opening the user's
-// store. It fails with errUserConnections beyond MaxUserConnectionsPerIP.
+// store. It fails with ErrUserConnections beyond MaxUserConnectionsPerIP.
 func (s *session) login(id auth.Identity) error {
 	if err := s.holdUserSlot(id); err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -70,6 +71,11 @@ type AuthConfig struct {
 	PAMMailLocation string `toml:"pam_mail_location"`
 	PAMMinUID       int    `toml:"pam_min_uid"`
 	PAMConcurrency  int    `toml:"pam_concurrency"`
+	// LoginUser and LoginChroot confine PAM mode's login processes (see
+	// privsep.go): the user they run as, and their root directory
+	// ("": none).
+	LoginUser   string `toml:"login_user"`
+	LoginChroot string `toml:"login_chroot"`
 	// ThrottleState is the file of failed-login counts shared by the
 	// processes that serve one connection each (see throttlestate.go).
 	ThrottleState string `toml:"throttle_state"`
@@ -156,6 +162,8 @@ func defaultConfig() Config {
 			MailLocation:    "/var/vmail/%u/Maildir",
 			PAMService:      "imapd",
 			PAMMailLocation: "~/Maildir",
+			LoginUser:       "nobody",
+			LoginChroot:     "/run/imapd/login",
 		},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
@@ -164,10 +172,20 @@ func defaultConfig() Config {
 // loadConfig reads path over the defaults; unknown keys are an error, so
 // that a typo does not silently leave a default in place.
 func loadConfig(path string) (Config, error) {
-	c := defaultConfig()
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return defaultConfig(), err
+	}
+	return parseConfig(data, path)
+}
+
+// parseConfig is loadConfig of the file's text, data; path is for
+// messages.
+func parseConfig(data []byte, path string) (Config, error) {
+	c := defaultConfig()
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())

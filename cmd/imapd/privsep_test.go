@@ -43,7 +43,9 @@ func TestSystemUsersPrivileges(t *testing.T) {
 		if g := d.line(); !strings.HasPrefix(g, "* OK") {
 			t.Fatalf("greeting %q", g)
 		}
-		d.ok("l", "LOGIN "+users[base].Username+" pw-"+base)
+		if out := d.cmd("l", "LOGIN "+users[base].Username+" pw-"+base); !strings.HasPrefix(out[len(out)-1], "l OK") {
+			t.Fatalf("login: %q\n%s", out, stderr.String())
+		}
 		return d
 	}
 	ann := login("ann")

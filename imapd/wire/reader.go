@@ -119,6 +119,16 @@ func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
 // yet consumed.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// Drain consumes and returns what was read from the connection but not
+// yet consumed: the commands a client pipelined behind the one that hands
+// its connection to another process (imapd.Handoff).
+func (r *Reader) Drain() []byte {
+	b, _ := r.br.Peek(r.br.Buffered())
+	b = bytes.Clone(b)
+	r.br.Discard(len(b))
+	return b
+}
+
 // ReadLine reads one line without literal processing, for the client's
 // lines inside AUTHENTICATE (RFC 3501 §6.2.2) and the DONE that ends IDLE
 // (RFC 2177). The line ending (CRLF, or a bare LF) is removed. A line
