@@ -179,8 +179,10 @@ func TestPAMPipelinedAfterLogin(t *testing.T) {
 // login user's) and then the user's session process.
 func TestPAMInetdSplit(t *testing.T) {
 	service, users := pamUsers(t, "ine")
-	cfg := filepath.Join(t.TempDir(), "imapd.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\nbackend = \"pam\"\npam_service = %q\npam_mail_location = \"~/Maildir\"\n[log]\nlevel = \"info\"\n", service)), 0o600)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "imapd.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[auth]\nbackend = \"pam\"\npam_service = %q\npam_mail_location = \"~/Maildir\"\nthrottle_state = %q\n[log]\nlevel = \"info\"\n",
+		service, filepath.Join(dir, "throttle"))), 0o600)
 	d, cmd, stderr := startInetd(t, cfg)
 	if g := d.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting %q\n%s", g, stderr.String())

@@ -157,9 +157,10 @@ func startPAMDaemon(t *testing.T, service, extra string) (addr string, daemon *e
 backend = "pam"
 pam_service = %q
 pam_mail_location = "~/Maildir"
+throttle_state = %q
 [log]
 level = "info"
-`, addr, extra, service)), 0o600)
+`, addr, extra, service, filepath.Join(cfgDir, "throttle"))), 0o600)
 	daemon = exec.Command(imapdBin, "-config", cfg)
 	stderr = &lockedBuffer{}
 	daemon.Stderr = stderr
