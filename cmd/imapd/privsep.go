@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,6 +98,8 @@ type childServer struct {
 	conns        *imapd.ConnCounter
 	userConns    map[userBlock]int
 	maxUserConns int
+	// preLoginTimeout is the login processes' prelogin_timeout.
+	preLoginTimeout time.Duration
 	// logOut is where the children's log lines go (the daemon's stderr);
 	// logMu keeps each line whole.
 	logMu  sync.Mutex
@@ -143,10 +146,14 @@ func newChildServer(cfg Config, configPath string, certs *certStore, throttle *a
 	if maxUser <= 0 {
 		maxUser = imapd.DefaultMaxUserConnectionsPerIP
 	}
+	preLogin := limits.PreLoginTimeout
+	if preLogin <= 0 {
+		preLogin = imapd.DefaultPreLoginTimeout
+	}
 	cs := &childServer{self: self, configName: configPath, config: text, certs: certs, log: log,
 		throttle: throttle, loginUID: uid, loginGID: gid, chroot: cfg.Auth.LoginChroot,
 		running: map[*exec.Cmd]struct{}{}, conns: imapd.NewConnCounter(limits),
-		userConns: map[userBlock]int{}, maxUserConns: maxUser, logOut: os.Stderr}
+		userConns: map[userBlock]int{}, maxUserConns: maxUser, preLoginTimeout: preLogin, logOut: os.Stderr}
 	cs.ctx, cs.cancel = context.WithCancel(context.Background())
 	return cs, nil
 }
@@ -384,6 +391,17 @@ func (cs *childServer) converse(ctl *net.UnixConn, login *exec.Cmd, remote net.A
 	var session *exec.Cmd
 	var slot *userBlock
 	log := cs.log.With("remote", remote.String(), "pid", login.Process.Pid)
+	// A login process ends its connection at prelogin_timeout itself;
+	// one that does not (it is not to be trusted) is ended here a little
+	// later, unless it has handed the connection over.
+	var handedOver atomic.Bool
+	overdue := time.AfterFunc(cs.preLoginTimeout+10*time.Second, func() {
+		if !handedOver.Load() {
+			log.Warn("login process outlived prelogin_timeout, ending it")
+			login.Process.Kill()
+		}
+	})
+	defer overdue.Stop()
 	for {
 		var req loginRequest
 		f, err := recvMsg(ctl, &req)
@@ -414,7 +432,9 @@ func (cs *childServer) converse(ctl *net.UnixConn, login *exec.Cmd, remote net.A
 				log.Warn("login refused: too many connections for this user from this address",
 					"user", verified.Username, "limit", cs.maxUserConns)
 				rep.Err = replyLimit
-			} else if session, err = cs.startSession(f, *verified, req, remote); err != nil {
+			} else if session, err = cs.startSession(f, *verified, req, remote); err == nil {
+				handedOver.Store(true)
+			} else {
 				log.Error("cannot start a session process", "user", verified.Username, "err", err)
 				cs.releaseUserSlot(slot)
 				slot, session = nil, nil

@@ -301,3 +301,24 @@ func TestLoginProcessCannotSkipPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestPAMThrottleAcrossConnections: in PAM mode the daemon checks every
+// password, so one address's failures count across its connections: the
+// second connection's wrong password is the address's second failure
+// (delay 2s), not a fresh first.
+func TestPAMThrottleAcrossConnections(t *testing.T) {
+	service, users := pamUsers(t, "thr")
+	addr, _, stderr := startPAMDaemon(t, service, "")
+	for i, want := range []string{"failures=1 delay=1s", "failures=2 delay=2s"} {
+		c := dialRetry(t, addr, stderr)
+		d := &dialog{t: t, c: c, r: bufio.NewReader(c)}
+		d.line()
+		if out := d.cmd("w", "LOGIN "+users["thr"].Username+" wrong"); !strings.HasPrefix(lastOf(out), "w NO [AUTHENTICATIONFAILED]") {
+			t.Fatalf("connection %d, wrong password: %q", i, out)
+		}
+		c.Close()
+		if !strings.Contains(stderr.String(), want) {
+			t.Fatalf("connection %d: no %q in the log:\n%s", i, want, stderr.String())
+		}
+	}
+}
