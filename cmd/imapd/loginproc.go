@@ -318,3 +318,6 @@ type remoteConn struct {
 }
 
 func (c remoteConn) RemoteAddr() net.Addr { return c.remote }
+
+// NetConn is the socket, for the hang-up check (imapd's peerProbe).
+func (c remoteConn) NetConn() net.Conn { return c.Conn }
