@@ -1,28 +1,42 @@
 package imapd
 
 import (
+	"slices"
+
 	"imapd/imapd/wire"
 )
 
 // cmdStatus is RFC 3501 §6.3.10, with SIZE (RFC 8438) and APPENDLIMIT
 // (RFC 7889) answered when asked.
-func cmdStatus(s *session, c *wire.Command) error {
+func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.StatusArgs)
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	for _, it := range a.Items {
 		if it == wire.StatusHighestModSeq {
-			return bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
+			return outcome{}, bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
 		}
 	}
+	return outcome{}, s.writeStatus(name, a.Items)
+}
+
+// writeStatus sends the STATUS response on the folder name with items,
+// for STATUS and for LIST's RETURN (STATUS ...) (RFC 5819).
+func (s *session) writeStatus(name string, items []wire.StatusItem) error {
 	st, err := s.store.Status(name)
 	if err != nil {
 		return err
 	}
+	var size int64
+	if slices.Contains(items, wire.StatusSize) {
+		if size, err = s.store.Size(name); err != nil {
+			return err
+		}
+	}
 	s.w.Untagged().Raw("STATUS ").MailboxUTF8(canonicalPattern(name)).Raw(" (")
-	for i, it := range a.Items {
+	for i, it := range items {
 		if i > 0 {
 			s.w.SP()
 		}
@@ -41,7 +55,7 @@ func cmdStatus(s *session, c *wire.Command) error {
 		case wire.StatusHighestModSeq:
 			s.w.Number64(st.HighestModSeq)
 		case wire.StatusSize:
-			s.w.Number64(uint64(st.Size))
+			s.w.Number64(uint64(size))
 		case wire.StatusAppendLimit:
 			s.w.Number64(uint64(s.srv.opts.Limits.MaxAppend))
 		}

@@ -94,6 +94,10 @@ var dovecotDifferences = []dovecotDiff{
 	{"bad", "y1", diffBoth, diffRe(`^(y1 (?:OK \[READ-ONLY\]|BAD)|\* .*)$`), "", nil, diffDeviation, "RFC 3501 §9 examine",
 		"EXAMINE takes one mailbox name: we answer BAD to \"EXAMINE INBOX extra\", Dovecot ignores the rest and selects"},
 
+	// esearch.txt
+	{"esearch", "e2", diffDovecot, diffRe(`^\* \d+ RECENT$`), "", nil, diffChoice, "RFC 3501 §7.3.2",
+		"(as store d3: Dovecot sends the new RECENT count after MOVE took \\Recent messages away)"},
+
 	// fetch.txt
 	{"fetch", "f3 f4 f7", diffBoth, diffRe(`("text" "[a-z]+" \((?:"[^"]*" ?)*\) (?:NIL|"[^"]*") (?:NIL|"[^"]*") "[^"]*" \d+) \d+`), "$1 <lines>", nil,
 		diffChoice, "RFC 3501 §7.4.2 body-fld-lines",

@@ -35,10 +35,9 @@ type Handoff struct {
 // without a word (the next process answers the login); if it has not,
 // nothing is lost: what the client pipelined is read again, and the login
 // is refused.
-func (s *session) handOff(tag string, id auth.Identity) error {
+func (s *session) handOff(tag string, id auth.Identity) (outcome, error) {
 	if err := s.w.Flush(); err != nil {
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	pending := s.r.Drain()
 	s.conn.SetDeadline(time.Time{})
@@ -47,13 +46,12 @@ func (s *session) handOff(tag string, id auth.Identity) error {
 		s.r.Reset(io.MultiReader(bytes.NewReader(pending), s.conn))
 		s.log.Warn("login not handed over", "user", id.Username, "err", err)
 		if errors.Is(err, ErrUserConnections) {
-			return no("LIMIT", "Too many connections for this user from your address")
+			return outcome{}, no("LIMIT", "Too many connections for this user from your address")
 		}
-		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")
+		return outcome{}, no("UNAVAILABLE", "Cannot open the mailbox, try again later")
 	}
 	s.log.Debug("connection handed over", "user", id.Username)
-	s.state = stateLogout
-	return nil
+	return closed, nil
 }
 
 // ServeHandoff serves a connection another process authenticated (see

@@ -22,46 +22,61 @@ const badCharsetCode = "BADCHARSET (US-ASCII UTF-8 ISO-8859-1 ISO-8859-15 WINDOW
 
 // cmdSearch is SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8). Every
 // key of RFC 3501; strings in the given CHARSET are decoded to UTF-8 and
-// match case-insensitively against decoded header and body text.
-func cmdSearch(s *session, c *wire.Command) error {
+// match case-insensitively against decoded header and body text. With
+// RETURN the answer is an ESEARCH response (RFC 4731), and SAVE keeps the
+// result for "$" (RFC 5182, searchres.go).
+func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.SearchArgs)
-	if a.Return.ESearch {
-		return bad("SEARCH RETURN needs ESEARCH, which is not supported")
+	out, err := s.search(c, a)
+	if err != nil && a.Return.Save {
+		// RFC 5182 §2.1: a SEARCH with SAVE answered NO empties "$"; one
+		// answered BAD leaves it as it was.
+		if re, _ := classify(err, false); re.status == "NO" {
+			s.searchRes = nil
+		}
 	}
+	return out, err
+}
+
+// search runs SEARCH and sends its answer.
+func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 	var dec *encoding.Decoder
 	switch cs := strings.ToUpper(a.Charset); cs {
 	case "", "US-ASCII", "UTF-8", "UTF8", "ASCII":
 	default:
 		enc := message.LookupCharset(cs)
 		if enc == nil {
-			return no(badCharsetCode, "Unknown charset")
+			return outcome{}, no(badCharsetCode, "Unknown charset")
 		}
 		dec = enc.NewDecoder()
 	}
 	crit, err := prepareKey(a.Criteria, dec)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	view := s.sel.view // read only, while the command runs
-	ev := searcher{s: s, count: uint32(len(view))}
+	ev := searcher{s: s, count: uint32(len(view)), saved: s.searchRes}
 	if len(view) > 0 {
 		ev.maxUID = view[len(view)-1]
 	}
 	if err := ev.checkSets(crit); err != nil {
-		return err
+		return outcome{}, err
 	}
 	ctx, stop := s.commandContext()
 	matches, err := ev.run(ctx, view, &crit)
 	stopped := stop()
 	s.mbox.ReleaseBuffers()
 	if stopped != nil {
-		s.abandon(c.Name, stopped)
-		return nil
+		return s.abandon(c.Name, stopped), nil
 	}
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	s.w.Grow()
+	if a.Return.ESearch {
+		s.answerESearch(c, a.Return, view, matches)
+		return outcome{}, nil
+	}
 	s.w.Untagged().Raw("SEARCH")
 	for i, uid := range view {
 		if matches[i] {
@@ -73,7 +88,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 		}
 	}
 	s.w.CRLF()
-	return nil
+	return outcome{}, nil
 }
 
 // run evaluates crit on every message of the view. Messages are
@@ -204,14 +219,12 @@ type searcher struct {
 	s      *session
 	count  uint32
 	maxUID uint32
+	saved  []uint32 // the UIDs "$" stands for (RFC 5182), ascending
 }
 
 // checkSets refuses sequence numbers beyond the mailbox (RFC 3501 §9).
 func (ev *searcher) checkSets(k wire.SearchKey) error {
 	if k.Kind == wire.SearchSeqSet || k.Kind == wire.SearchUID {
-		if k.Set.Saved {
-			return bad("$ (SEARCHRES) is not supported")
-		}
 		if k.Kind == wire.SearchSeqSet && k.Set.MaxExplicit() > ev.count {
 			return bad("Invalid message sequence number (the mailbox has " + itoa(ev.count) + " messages)")
 		}
@@ -243,9 +256,9 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		ok, err := m.eval(&k.Keys[0])
 		return !ok && err == nil, err
 	case wire.SearchSeqSet:
-		return k.Set.Contains(m.seq, m.count), nil
+		return k.Set.Contains(m.seq, m.count) || m.inSaved(k.Set), nil
 	case wire.SearchUID:
-		return k.Set.Contains(m.uid, m.maxUID), nil
+		return k.Set.Contains(m.uid, m.maxUID) || m.inSaved(k.Set), nil
 	case wire.SearchAll:
 		return true, nil
 	case wire.SearchAnswered, wire.SearchDeleted, wire.SearchDraft, wire.SearchFlagged, wire.SearchSeen:
