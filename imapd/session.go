@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"imapd/auth"
@@ -87,6 +88,10 @@ type session struct {
 	writeTimedOut bool
 	// idLogged is set once the client's ID has been logged at info.
 	idLogged bool
+
+	// raw is rawOf's socket, for waitInput (rawSocket).
+	rawOf net.Conn
+	raw   syscall.RawConn
 
 	// preauth and handoff, when set, start the session logged in: with
 	// a PREAUTH greeting, or answering the login of another process.
@@ -277,6 +282,11 @@ func (s *session) next() bool {
 		s.bye("Server shutting down")
 		return false
 	}
+	if rc := s.rawSocket(); rc != nil && s.r.Buffered() == 0 {
+		if err := s.waitInput(rc); err != nil {
+			return s.readError(err)
+		}
+	}
 	line, err := s.r.ReadCommand()
 	if err != nil {
 		return s.readError(err)
@@ -395,6 +405,29 @@ func (s *session) readError(err error) bool {
 	}
 	s.log.Debug("read error", "err", err)
 	return false
+}
+
+// rawSocket is the connection's socket if it can be waited on without
+// reading (see waitInput), else nil; kept until STARTTLS replaces the
+// connection.
+func (s *session) rawSocket() syscall.RawConn {
+	if s.rawOf != s.conn {
+		s.rawOf, s.raw = s.conn, rawSocket(s.conn)
+	}
+	return s.raw
+}
+
+// waitInput waits for the client's next input on rc, the connection's
+// socket, holding neither of the connection's buffers meanwhile: a
+// connection waiting for its client then costs its goroutine and little
+// more. It returns the wait's error (the read deadline passed).
+func (s *session) waitInput(rc syscall.RawConn) error {
+	if s.r.Buffered() > 0 {
+		return nil
+	}
+	s.w.Idle()
+	s.r.Idle()
+	return waitReadable(rc)
 }
 
 // bye sends "* BYE text" and flushes; the caller closes.
