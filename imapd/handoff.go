@@ -1,9 +1,7 @@
 package imapd
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net"
 	"time"
 
@@ -43,7 +41,7 @@ func (s *session) handOff(tag string, id auth.Identity) (outcome, error) {
 	s.conn.SetDeadline(time.Time{})
 	err := s.srv.opts.Handoff(Handoff{Conn: s.conn, Identity: id, Tag: tag, Pending: pending, TLS: s.tls})
 	if err != nil {
-		s.r.Reset(io.MultiReader(bytes.NewReader(pending), s.conn))
+		s.r.Push(pending)
 		s.log.Warn("login not handed over", "user", id.Username, "err", err)
 		if errors.Is(err, ErrUserConnections) {
 			return outcome{}, no("LIMIT", "Too many connections for this user from your address")
@@ -62,7 +60,7 @@ func (s *session) handOff(tag string, id auth.Identity) (outcome, error) {
 func (s *Server) ServeHandoff(h Handoff) {
 	s.serveSession(h.Conn, func(sess *session) {
 		sess.tls = h.TLS
-		sess.r.Reset(io.MultiReader(bytes.NewReader(h.Pending), h.Conn))
+		sess.r.Push(h.Pending)
 		sess.handoff = &h
 	})
 }

@@ -102,8 +102,9 @@ func runLogin() error {
 
 // confine makes this process harmless before it reads a byte from the
 // client: the time zone is loaded while the files are there, then the
-// root directory becomes an empty one, the groups, gid and uid the login
-// user's, and exec can never again gain a privilege.
+// root directory becomes an empty one and the groups, gid and uid the
+// login user's; exec can gain it no privilege (the daemon started it
+// with no_new_privs).
 func confine(init loginInit) error {
 	time.Now().Local() // loads /etc/localtime for the log
 	if init.Chroot != "" {
@@ -123,11 +124,11 @@ func confine(init loginInit) error {
 	if err := syscall.Setuid(init.UID); err != nil {
 		return fmt.Errorf("setuid: %w", err)
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
-	}
 	if os.Geteuid() == 0 || os.Getuid() == 0 {
 		return errors.New("still root after setuid")
+	}
+	if nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0); err != nil || nnp != 1 {
+		return errors.New("started without no_new_privs")
 	}
 	return nil
 }

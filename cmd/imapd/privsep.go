@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,10 +35,13 @@ import (
 //	 │                                  passwords with PAM (pam_unix reads
 //	 │                                  /etc/shadow); starts the others
 //	 ├─ imapd -login (login_user,       one per connection until its login:
-//	 │    chroot login_chroot,          TLS and IMAP with an untrusted
-//	 │    no new privileges)            client; for TLS, then the relay
+//	 │    chroot login_chroot)          TLS and IMAP with an untrusted
+//	 │                                  client; for TLS, then the relay
 //	 └─ imapd -session (the user)       one per logged-in connection: the
 //	                                    user's uid, gid and groups from exec on
+//
+// Both children start with no_new_privs on every thread
+// (startNoNewPrivs): no exec of theirs can gain a privilege.
 //
 // A login process starts as root only to be told, over a socket pair, what
 // it needs (the config's text, the certificate and key); it then confines
@@ -365,11 +369,31 @@ func (cs *childServer) run(cmd *exec.Cmd) error {
 	if cs.closed {
 		return errors.New("shutting down")
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startNoNewPrivs(cmd); err != nil {
 		return err
 	}
 	cs.running[cmd] = struct{}{}
 	return nil
+}
+
+// startNoNewPrivs starts cmd from an OS thread with no_new_privs set, so
+// that every thread the process will ever have has it: exec can then
+// gain it no privilege (a setuid binary, file capabilities). prctl sets
+// it for the calling thread only, and a process's Go runtime starts
+// threads before any of our code runs; a new process inherits the flag
+// of the thread that forked it. The thread is not given back to the
+// runtime: it ends with its goroutine.
+func startNoNewPrivs(cmd *exec.Cmd) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			errc <- fmt.Errorf("no_new_privs: %w", err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // wait waits for cmd to exit.

@@ -133,6 +133,9 @@ func TestPAMChildDescriptors(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wantIDs(t, session, users["cat"].Uid, users["cat"].Gid)
+	if status := procStatus(t, session); !strings.Contains(status, "NoNewPrivs:\t1") {
+		t.Errorf("session process %d may gain privileges:\n%s", session, status)
+	}
 	fds = fdLinks(t, session)
 	checkOwnFDs(t, session, fds, daemon.Process.Pid, fdLinks(t, daemon.Process.Pid))
 	for fd, l := range fds {

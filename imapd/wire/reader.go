@@ -151,10 +151,47 @@ func (r *Reader) Reset(src io.Reader) {
 // Buffered returns the number of octets read from the connection but not
 // yet consumed.
 func (r *Reader) Buffered() int {
-	if r.br == nil {
-		return 0
+	n := 0
+	if p, ok := r.src.(*prefixReader); ok {
+		n = len(p.b)
 	}
-	return r.br.Buffered()
+	if r.br == nil {
+		return n
+	}
+	return n + r.br.Buffered()
+}
+
+// Push makes b the Reader's next input, before what it holds and what
+// the connection sends next: commands read by another process (or given
+// back by a hand-over that failed). Buffered counts them.
+func (r *Reader) Push(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if r.br != nil && r.br.Buffered() > 0 {
+		held, _ := r.br.Peek(r.br.Buffered())
+		b = append(b[:len(b):len(b)], held...)
+	}
+	src := r.src
+	if p, ok := src.(*prefixReader); ok {
+		b, src = append(b[:len(b):len(b)], p.b...), p.src
+	}
+	r.Reset(&prefixReader{b: b, src: src})
+}
+
+// prefixReader reads b, then src.
+type prefixReader struct {
+	b   []byte
+	src io.Reader
+}
+
+func (p *prefixReader) Read(dst []byte) (int, error) {
+	if len(p.b) == 0 {
+		return p.src.Read(dst)
+	}
+	n := copy(dst, p.b)
+	p.b = p.b[n:]
+	return n, nil
 }
 
 // Drain consumes and returns what was read from the connection but not
