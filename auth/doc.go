@@ -58,5 +58,6 @@
 //   - Locks: Htpasswd.mu only serialises reloads (Authenticate never waits on
 //     it); addrTable.mu guards only the Throttle's counts and slots and is
 //     never held while the backend runs or while sleeping. Neither is ever
-//     taken inside the other.
+//     taken inside the other. loginCache.mu guards only its map and list
+//     and is taken last (Reload takes it inside Htpasswd.mu).
 package auth
