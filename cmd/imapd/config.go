@@ -117,15 +117,16 @@ type LimitsConfig struct {
 	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
 	MaxUserConnectionsPerIP int      `toml:"max_user_connections_per_ip"`
 	MaxFailedLogins         int      `toml:"max_failed_logins"`
+	SearchDepth             int      `toml:"search_depth"`
+	SearchKeys              int      `toml:"search_keys"`
+	SearchWorkers           int      `toml:"search_workers"`
+	MaxKeywords             int      `toml:"max_keywords"`
+	MaxFolders              int      `toml:"max_folders"`
+
 	// LoginConcurrency is the old name of [auth] hash_workers, still
 	// read; after loadConfig it holds hash_workers' value, which is how
 	// that reaches imapd.Limits.
 	LoginConcurrency int `toml:"login_concurrency"`
-	SearchDepth      int `toml:"search_depth"`
-	SearchKeys       int `toml:"search_keys"`
-	SearchWorkers    int `toml:"search_workers"`
-	MaxKeywords      int `toml:"max_keywords"`
-	MaxFolders       int `toml:"max_folders"`
 }
 
 // imapd returns the limits as the server takes them.
