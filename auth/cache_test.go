@@ -200,11 +200,15 @@ func TestCacheHitSkipsHashPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer th.pool.release()
-	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	// Were the cached login to wait for the pool, it would wait out
+	// the timeout too.
+	long, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := th.Authenticate(short, addr, "alice@example.org", "a-pw"); err != nil {
+	if _, err := th.Authenticate(long, addr, "alice@example.org", "a-pw"); err != nil {
 		t.Fatalf("cached login with the pool busy: %v", err)
 	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
 	if _, err := th.Authenticate(short, addr, "bob@example.org", "b-pw"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("uncached login with the pool busy: err = %v, want it to wait", err)
 	}
