@@ -43,7 +43,9 @@ func TestSystemUsersPrivileges(t *testing.T) {
 		if g := d.line(); !strings.HasPrefix(g, "* OK") {
 			t.Fatalf("greeting %q", g)
 		}
-		d.ok("l", "LOGIN "+users[base].Username+" pw-"+base)
+		if out := d.cmd("l", "LOGIN "+users[base].Username+" pw-"+base); !strings.HasPrefix(out[len(out)-1], "l OK") {
+			t.Fatalf("login: %q\n%s", out, stderr.String())
+		}
 		return d
 	}
 	ann := login("ann")
@@ -155,9 +157,10 @@ func startPAMDaemon(t *testing.T, service, extra string) (addr string, daemon *e
 backend = "pam"
 pam_service = %q
 pam_mail_location = "~/Maildir"
+throttle_state = %q
 [log]
 level = "info"
-`, addr, extra, service)), 0o600)
+`, addr, extra, service, filepath.Join(cfgDir, "throttle"))), 0o600)
 	daemon = exec.Command(imapdBin, "-config", cfg)
 	stderr = &lockedBuffer{}
 	daemon.Stderr = stderr
