@@ -51,6 +51,11 @@ func TestSystemUsersPrivileges(t *testing.T) {
 	ann := login("ann")
 	ann.ok("a", "APPEND INBOX {6+}\r\nhello\n")
 	ann.ok("b", "CREATE Projects")
+	// The first login made the default special folders, in the session
+	// process ([folders] reaches it too), so they are ann's as well.
+	if out := ann.ok("c", `LIST "" Drafts RETURN (SPECIAL-USE)`); !strings.Contains(strings.Join(out, "\n"), `\Drafts) "." Drafts`) {
+		t.Fatalf("no Drafts folder made at the first login: %q", out)
+	}
 
 	// The session process runs as ann, with ann's groups only.
 	pid := sessionProcess(t, daemon.Process.Pid)
