@@ -12,27 +12,25 @@ import (
 )
 
 // cmdCapability is RFC 3501 §6.1.1, valid in any state.
-func cmdCapability(s *session, c *wire.Command) error {
+func cmdCapability(s *session, c *wire.Command) (outcome, error) {
 	s.w.Untagged().Raw("CAPABILITY ").Raw(s.capabilities()).CRLF()
-	return nil
+	return outcome{}, nil
 }
 
 // cmdNoop is RFC 3501 §6.1.2: the dispatcher sends what changed.
-func cmdNoop(s *session, c *wire.Command) error {
+func cmdNoop(s *session, c *wire.Command) (outcome, error) {
 	if s.mbox != nil {
 		if err := s.mbox.Refresh(false); err != nil {
-			return err
+			return outcome{}, err
 		}
 	}
-	return nil
+	return outcome{}, nil
 }
 
 // cmdLogout is RFC 3501 §6.1.3: BYE, then the tagged OK.
-func cmdLogout(s *session, c *wire.Command) error {
+func cmdLogout(s *session, c *wire.Command) (outcome, error) {
 	s.w.Status("", "BYE", "", "Logging out")
-	s.w.Status(c.Tag, "OK", "", "LOGOUT completed")
-	s.state = stateLogout
-	return nil
+	return outcome{logout: true}, nil
 }
 
 // RFC 2971 §3.3's limits on what a client sends in ID, and what of it
@@ -48,17 +46,17 @@ const (
 // cmdID is RFC 2971, valid in any state. A client that breaks §3.3's
 // limits gets BAD. Its fields are logged at info once per connection
 // (a few, shortened), later IDs only at debug; ours are few.
-func cmdID(s *session, c *wire.Command) error {
+func cmdID(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.IDArgs)
 	if len(a.Params) > idMaxPairs {
-		return bad(fmt.Sprintf("Too many ID fields (at most %d)", idMaxPairs))
+		return outcome{}, bad(fmt.Sprintf("Too many ID fields (at most %d)", idMaxPairs))
 	}
 	for _, p := range a.Params {
 		if len(p.Name) > idMaxField {
-			return bad(fmt.Sprintf("ID field name too long (at most %d octets)", idMaxField))
+			return outcome{}, bad(fmt.Sprintf("ID field name too long (at most %d octets)", idMaxField))
 		}
 		if p.Value != nil && len(*p.Value) > idMaxValue {
-			return bad(fmt.Sprintf("ID value too long (at most %d octets)", idMaxValue))
+			return outcome{}, bad(fmt.Sprintf("ID value too long (at most %d octets)", idMaxValue))
 		}
 	}
 	if len(a.Params) > 0 {
@@ -72,7 +70,7 @@ func cmdID(s *session, c *wire.Command) error {
 		}
 	}
 	s.w.Untagged().Raw(`ID ("name" "imapd" "os" `).String(runtime.GOOS).Raw(")").CRLF()
-	return nil
+	return outcome{}, nil
 }
 
 // idLogAttrs turns the first idLogPairs fields of an ID into log
@@ -110,33 +108,26 @@ func logSafe(s string, n int) string {
 	return q
 }
 
-// enableable lists the capabilities this server offers that a client
-// turns on with ENABLE (RFC 5161 §3.1), each with what enabling it does.
-// None of the extensions served today (IDLE, UIDPLUS, MOVE, ...) need
-// enabling, so the table is empty until CONDSTORE, QRESYNC or
-// UTF8=ACCEPT come; an entry must also be advertised in capabilities.
-var enableable = map[string]func(s *session){}
-
 // cmdEnable is RFC 5161: the ENABLED response lists exactly the
 // capabilities this command enabled: ones we offer that need enabling
 // and were not enabled before. Unknown names are ignored (§3.1).
-func cmdEnable(s *session, c *wire.Command) error {
+func cmdEnable(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.EnableArgs)
 	s.w.Untagged().Raw("ENABLED")
 	for _, name := range a.Capabilities {
-		on, ok := enableable[name]
+		ext, ok := s.enableable(name)
 		if !ok || s.enabled[name] {
 			continue
 		}
 		s.enabled[name] = true
-		on(s)
+		ext.enable(s)
 		s.w.SP().Atom(name)
 	}
-	return s.w.CRLF()
+	return outcome{}, s.w.CRLF()
 }
 
 // cmdNamespace is RFC 2342: one personal namespace, the whole tree.
-func cmdNamespace(s *session, c *wire.Command) error {
+func cmdNamespace(s *session, c *wire.Command) (outcome, error) {
 	s.w.Untagged().Raw(`NAMESPACE (("" ".")) NIL NIL`).CRLF()
-	return nil
+	return outcome{}, nil
 }

@@ -22,10 +22,10 @@ import (
 // into the folder's tmp/ as they arrive, so a message of any size costs
 // a buffer. A refused literal is left to the command loop, which throws
 // it away or, if it is too large for that, closes the connection.
-func cmdAppend(s *session, c *wire.Command) error {
+func cmdAppend(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.AppendArgs)
 	if len(a.Messages) != 1 {
-		return bad("APPEND takes one message (MULTIAPPEND is not supported)")
+		return outcome{}, bad("APPEND takes one message (MULTIAPPEND is not supported)")
 	}
 	m := a.Messages[0]
 	size := int64(len(m.Data))
@@ -33,58 +33,56 @@ func cmdAppend(s *session, c *wire.Command) error {
 		size = m.Size
 	}
 	if size > s.srv.opts.Limits.MaxAppend {
-		return no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.Limits.MaxAppend))
+		return outcome{}, no("TOOBIG", fmt.Sprintf("Message too big (limit %d octets)", s.srv.opts.Limits.MaxAppend))
 	}
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	var opts maildir.AppendOptions
 	if opts.Flags, opts.Keywords, err = splitFlags(m.Flags); err != nil {
-		return err
+		return outcome{}, err
 	}
 	opts.Date = m.Date
 	if !m.Streamed {
 		if m.Binary && bytes.IndexByte(m.Data, 0) >= 0 {
-			return no("UNKNOWN-CTE", "Messages with NUL octets cannot be stored")
+			return outcome{}, no("UNKNOWN-CTE", "Messages with NUL octets cannot be stored")
 		}
 		return s.appendFrom(name, bytes.NewReader(m.Data), opts)
 	}
 	// Refusals that need no octet of the message come before "+".
 	if _, err := s.store.FolderDir(name); err != nil {
-		return err
+		return outcome{}, err
 	}
 	lit := s.r.Pending()
 	if err := lit.Accept(); err != nil {
-		return err
+		return outcome{}, err
 	}
 	src := &literalSource{lit: lit, binary: m.Binary}
-	err = s.appendFrom(name, src, opts)
+	out, err := s.appendFrom(name, src, opts)
 	if src.err != nil {
 		// The client's octets decided it, not the store: a NUL, a
 		// syntax error after the message, or the connection gone.
 		if wire.IsFatal(src.err) {
 			s.log.Info("APPEND cut short", "err", src.err)
 			s.bye("Connection out of step, closing")
-			s.state = stateLogout
-			return nil
+			return closed, nil
 		}
-		return src.result()
+		return outcome{}, src.result()
 	}
-	return err
+	return out, err
 }
 
 // appendFrom stores the message r reads in the folder name.
-func (s *session) appendFrom(name string, r io.Reader, opts maildir.AppendOptions) error {
+func (s *session) appendFrom(name string, r io.Reader, opts maildir.AppendOptions) (outcome, error) {
 	res, err := s.store.Append(name, r, opts)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	// An append to the selected folder reaches this session as it does
 	// every other one holding the folder: the store's update hands the
 	// new message to each (Poll), with no refresh needed here.
-	s.okText = fmt.Sprintf("[APPENDUID %d %d] APPEND completed", res.UIDValidity, res.UID)
-	return nil
+	return outcome{code: fmt.Sprintf("APPENDUID %d %d", res.UIDValidity, res.UID)}, nil
 }
 
 // literalSource reads a streamed APPEND message for the store, refusing

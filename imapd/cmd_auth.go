@@ -14,15 +14,15 @@ import (
 )
 
 // cmdStartTLS is RFC 3501 §6.2.1.
-func cmdStartTLS(s *session, c *wire.Command) error {
+func cmdStartTLS(s *session, c *wire.Command) (outcome, error) {
 	cfg := s.srv.tlsConfig()
 	switch {
 	case s.tls:
-		return bad("TLS is already active")
+		return outcome{}, bad("TLS is already active")
 	case cfg == nil:
 		// Not offered in CAPABILITY, so an unknown command here (BAD, as
 		// Dovecot answers without ssl).
-		return bad("TLS is not configured")
+		return outcome{}, bad("TLS is not configured")
 	}
 	if s.r.Buffered() > 0 {
 		// Commands pipelined after STARTTLS would be taken as having come
@@ -30,20 +30,17 @@ func cmdStartTLS(s *session, c *wire.Command) error {
 		s.log.Warn("client pipelined after STARTTLS")
 		s.w.Status(c.Tag, "BAD", "", "Commands after STARTTLS must wait for TLS")
 		s.w.Status("", "BYE", "", "Closing: commands were pipelined after STARTTLS")
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	s.w.Status(c.Tag, "OK", "", "Begin TLS negotiation now")
 	if err := s.w.Flush(); err != nil {
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	tc := tls.Server(s.conn, cfg)
 	tc.SetDeadline(time.Now().Add(time.Minute))
 	if err := tc.Handshake(); err != nil {
 		s.log.Info("TLS handshake failed", "err", err)
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	tc.SetDeadline(time.Time{})
 	s.mu.Lock()
@@ -52,14 +49,13 @@ func cmdStartTLS(s *session, c *wire.Command) error {
 	s.r.Reset(tc)
 	s.w.Reset(timedWriter{s, tc})
 	s.tls, s.secure = true, true
-	s.responded = true
-	return nil
+	return outcome{sent: true}, nil
 }
 
 // cmdLogin is RFC 3501 §6.2.3.
-func cmdLogin(s *session, c *wire.Command) error {
+func cmdLogin(s *session, c *wire.Command) (outcome, error) {
 	if !s.secure {
-		return no("PRIVACYREQUIRED", "Plaintext login is disabled before STARTTLS")
+		return outcome{}, no("PRIVACYREQUIRED", "Plaintext login is disabled before STARTTLS")
 	}
 	a := c.Args.(*wire.LoginArgs)
 	return s.authenticate(a.Username, a.Password)
@@ -67,21 +63,22 @@ func cmdLogin(s *session, c *wire.Command) error {
 
 // cmdAuthenticate is RFC 3501 §6.2.2 with SASL-IR (RFC 4959); PLAIN is
 // the only mechanism (RFC 4616).
-func cmdAuthenticate(s *session, c *wire.Command) error {
+func cmdAuthenticate(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.AuthenticateArgs)
 	if a.Mechanism != "PLAIN" {
-		return no("CANNOT", "Unsupported authentication mechanism")
+		return outcome{}, no("CANNOT", "Unsupported authentication mechanism")
 	}
 	if !s.secure {
-		return no("PRIVACYREQUIRED", "Plaintext authentication is disabled before STARTTLS")
+		return outcome{}, no("PRIVACYREQUIRED", "Plaintext authentication is disabled before STARTTLS")
 	}
+	var authOut outcome
 	var authErr error
 	server := sasl.NewPlainServer(func(identity, username, password string) error {
 		if identity != "" && identity != username {
 			authErr = no("AUTHORIZATIONFAILED", "Cannot log in as another user")
 			return authErr
 		}
-		authErr = s.authenticate(username, password)
+		authOut, authErr = s.authenticate(username, password)
 		return authErr
 	})
 	var resp []byte
@@ -91,30 +88,29 @@ func cmdAuthenticate(s *session, c *wire.Command) error {
 	for {
 		challenge, done, err := server.Next(resp)
 		if authErr != nil {
-			return authErr
+			return authOut, authErr
 		}
 		if err != nil {
-			return no("AUTHENTICATIONFAILED", "Invalid SASL PLAIN message")
+			return outcome{}, no("AUTHENTICATIONFAILED", "Invalid SASL PLAIN message")
 		}
 		if done {
-			return nil
+			return authOut, nil
 		}
 		if err := s.w.ContinueSASL(challenge); err != nil {
-			return err
+			return outcome{}, err
 		}
 		if !s.armRead() {
-			return no("UNAVAILABLE", "Server shutting down")
+			return outcome{}, no("UNAVAILABLE", "Server shutting down")
 		}
 		line, err := s.r.ReadLine()
 		if err != nil {
-			s.state = stateLogout
-			return err
+			return closed, err
 		}
 		if string(line) == "*" {
-			return bad("Authentication cancelled")
+			return outcome{}, bad("Authentication cancelled")
 		}
 		if resp, err = wire.DecodeSASL(line); err != nil {
-			return bad("Invalid base64 in the SASL response")
+			return outcome{}, bad("Invalid base64 in the SASL response")
 		}
 	}
 }
@@ -122,30 +118,29 @@ func cmdAuthenticate(s *session, c *wire.Command) error {
 // authenticate checks a password and logs in. Too many failures on one
 // connection end it with BYE; attempts refused unchecked (the address's
 // queue is full) count too, so that a connection cannot retry forever.
-func (s *session) authenticate(user, pass string) error {
+func (s *session) authenticate(user, pass string) (outcome, error) {
 	if s.srv.throttle == nil {
-		return no("UNAVAILABLE", "No authentication backend is configured")
+		return outcome{}, no("UNAVAILABLE", "No authentication backend is configured")
 	}
 	id, err := s.srv.throttle.Authenticate(s.srv.ctx, remoteAddr(s.conn), user, pass)
 	if err != nil {
 		if errors.Is(err, auth.ErrFailed) || errors.Is(err, auth.ErrThrottled) {
 			s.failed++
 			if s.failed >= s.srv.opts.Limits.MaxFailedLogins {
-				s.pendingLogout = true // BYE after the tagged NO
+				return outcome{bye: "Too many failed logins"}, err
 			}
 		}
-		return err
+		return outcome{}, err
 	}
 	if err := s.login(id); err != nil {
 		if errors.Is(err, errUserConnections) {
-			return no("LIMIT", "Too many connections for this user from your address")
+			return outcome{}, no("LIMIT", "Too many connections for this user from your address")
 		}
-		return no("UNAVAILABLE", "Cannot open the mailbox, try again later")
+		return outcome{}, no("UNAVAILABLE", "Cannot open the mailbox, try again later")
 	}
 	s.log.Info("login", "method", "password", "tls", s.tls)
 	s.sendLoginAlert()
-	s.okText = "[CAPABILITY " + s.capabilities() + "] Logged in"
-	return nil
+	return outcome{code: "CAPABILITY " + s.capabilities(), text: "Logged in"}, nil
 }
 
 // remoteAddr is the client's IP address, or the zero Addr for a pipe.

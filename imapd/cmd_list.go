@@ -11,10 +11,10 @@ import (
 const delim = string(maildir.Delimiter)
 
 // cmdList is LIST (RFC 3501 §6.3.8) and LSUB (§6.3.9).
-func cmdList(s *session, c *wire.Command) error {
+func cmdList(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.ListArgs)
 	if a.Extended {
-		return bad("LIST-EXTENDED syntax is not supported")
+		return outcome{}, bad("LIST-EXTENDED syntax is not supported")
 	}
 	ref, err := a.Reference.UTF8()
 	if a.Reference == "" {
@@ -26,7 +26,7 @@ func cmdList(s *session, c *wire.Command) error {
 		// reference, its prefix) that is matches nothing: an empty OK,
 		// as Dovecot answers. Only a mailbox name that must exist
 		// (SELECT, CREATE, SUBSCRIBE...) is refused with NO [CANNOT].
-		return nil
+		return outcome{}, nil
 	}
 	if pat == "" && c.Name == "LIST" {
 		// The hierarchy delimiter and the root of the reference.
@@ -35,16 +35,16 @@ func cmdList(s *session, c *wire.Command) error {
 			root = ref[:i+1]
 		}
 		s.w.Untagged().Raw(`LIST (\Noselect) "` + delim + `" `).String(root).CRLF()
-		return nil
+		return outcome{}, nil
 	}
 	full := canonicalPattern(ref + pat)
 	m := newMatcher(full)
 	if c.Name == "LSUB" {
-		return s.lsub(m)
+		return outcome{}, s.lsub(m)
 	}
 	folders, err := s.store.List()
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	children := map[string]bool{}
 	for _, f := range folders {
@@ -83,7 +83,7 @@ func cmdList(s *session, c *wire.Command) error {
 		}
 		s.writeListLine("LIST", attrs, f.Name)
 	}
-	return nil
+	return outcome{}, nil
 }
 
 // lsub lists subscribed names matching m. When a subscribed name does

@@ -10,31 +10,31 @@ import (
 // cmdCreate is RFC 3501 §6.3.3. A trailing delimiter only says the
 // client means to create children, so it is dropped; superior levels
 // need no folder of their own in Maildir++ (they list as \Noselect).
-func cmdCreate(s *session, c *wire.Command) error {
+func cmdCreate(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.CreateArgs)
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	name = strings.TrimSuffix(name, string(maildir.Delimiter))
 	if a.HasUse {
-		return no("USEATTR", "Special-use attributes cannot be set here")
+		return outcome{}, no("USEATTR", "Special-use attributes cannot be set here")
 	}
-	return s.store.Create(name)
+	return outcome{}, s.store.Create(name)
 }
 
 // cmdDelete is RFC 3501 §6.3.4. INBOX cannot be deleted; children stay.
-func cmdDelete(s *session, c *wire.Command) error {
+func cmdDelete(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.MailboxArgs)
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	if canon, err := maildir.CanonicalName(name); err == nil && canon == maildir.Inbox {
-		return no("CANNOT", "INBOX cannot be deleted")
+		return outcome{}, no("CANNOT", "INBOX cannot be deleted")
 	}
 	if err := s.checkNoselectParent(name); err != nil {
-		return err
+		return outcome{}, err
 	}
 	if s.mbox != nil && s.mbox.Name() == name {
 		// Deleting the selected mailbox: deselect it first, so that the
@@ -43,7 +43,7 @@ func cmdDelete(s *session, c *wire.Command) error {
 		s.closeMailbox()
 		s.w.Status("", "OK", "CLOSED", "Selected mailbox deleted")
 	}
-	return s.store.Delete(name)
+	return outcome{}, s.store.Delete(name)
 }
 
 // checkNoselectParent refuses to delete a name that exists only as the
@@ -67,18 +67,18 @@ func (s *session) checkNoselectParent(name string) error {
 }
 
 // cmdRename is RFC 3501 §6.3.5; renaming INBOX moves its messages.
-func cmdRename(s *session, c *wire.Command) error {
+func cmdRename(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.RenameArgs)
 	from, err := mailboxName(a.From)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	to, err := mailboxName(a.To)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	if err := s.store.Rename(from, strings.TrimSuffix(to, string(maildir.Delimiter))); err != nil {
-		return err
+		return outcome{}, err
 	}
 	if s.mbox != nil && s.mbox.Name() != maildir.Inbox {
 		// The selected folder, or a parent of it, has moved away under
@@ -94,23 +94,23 @@ func cmdRename(s *session, c *wire.Command) error {
 			}
 		}
 	}
-	return nil
+	return outcome{}, nil
 }
 
 // cmdSubscribe is RFC 3501 §6.3.6.
-func cmdSubscribe(s *session, c *wire.Command) error {
+func cmdSubscribe(s *session, c *wire.Command) (outcome, error) {
 	name, err := mailboxName(c.Args.(*wire.MailboxArgs).Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
-	return s.store.Subscribe(name)
+	return outcome{}, s.store.Subscribe(name)
 }
 
 // cmdUnsubscribe is RFC 3501 §6.3.7.
-func cmdUnsubscribe(s *session, c *wire.Command) error {
+func cmdUnsubscribe(s *session, c *wire.Command) (outcome, error) {
 	name, err := mailboxName(c.Args.(*wire.MailboxArgs).Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
-	return s.store.Unsubscribe(name)
+	return outcome{}, s.store.Unsubscribe(name)
 }

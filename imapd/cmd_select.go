@@ -13,12 +13,12 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 
 // cmdSelect is SELECT and EXAMINE (RFC 3501 §6.3.1, §6.3.2). A mailbox
 // selected before is deselected first, even if the new one fails.
-func cmdSelect(s *session, c *wire.Command) error {
+func cmdSelect(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.SelectArgs)
 	if a.CondStore || a.QResync != nil {
 		// Select parameters we do not advertise are unknown ones (RFC
 		// 4466 §2.1): the command is not run, the selection stays.
-		return bad("CONDSTORE and QRESYNC are not supported")
+		return outcome{}, bad("CONDSTORE and QRESYNC are not supported")
 	}
 	if s.mbox != nil {
 		// RFC 7162 §3.2.11 (QRESYNC) defines [CLOSED] for this moment;
@@ -29,12 +29,12 @@ func cmdSelect(s *session, c *wire.Command) error {
 	}
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	readOnly := c.Name == "EXAMINE"
 	mb, err := s.store.Select(name, maildir.SelectOptions{ReadOnly: readOnly})
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	s.mbox, s.state = mb, stateSelected
 	s.sel = newTracker(mb.Initial(), nil)
@@ -47,11 +47,9 @@ func cmdSelect(s *session, c *wire.Command) error {
 	s.w.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity()).Raw("] UIDs valid").CRLF()
 	s.w.Untagged().Raw("OK [UIDNEXT ").Number(mb.UIDNext()).Raw("] Predicted next UID").CRLF()
 	if readOnly {
-		s.okText = "[READ-ONLY] " + c.Name + " completed"
-	} else {
-		s.okText = "[READ-WRITE] " + c.Name + " completed"
+		return outcome{code: "READ-ONLY"}, nil
 	}
-	return nil
+	return outcome{code: "READ-WRITE"}, nil
 }
 
 // writeFlags sends FLAGS and PERMANENTFLAGS for the selected folder
@@ -80,45 +78,45 @@ func (s *session) announceKeywords(m maildir.Message) {
 
 // cmdClose is RFC 3501 §6.4.2: expunge silently (unless read-only),
 // then deselect.
-func cmdClose(s *session, c *wire.Command) error {
+func cmdClose(s *session, c *wire.Command) (outcome, error) {
 	mb := s.mbox
 	var err error
 	if !mb.ReadOnly() {
 		err = mb.Expunge(nil)
 	}
 	s.closeMailbox()
-	return err
+	return outcome{}, err
 }
 
 // cmdUnselect is RFC 3691: deselect without expunging.
-func cmdUnselect(s *session, c *wire.Command) error {
+func cmdUnselect(s *session, c *wire.Command) (outcome, error) {
 	s.closeMailbox()
-	return nil
+	return outcome{}, nil
 }
 
 // cmdCheck is RFC 3501 §6.4.1: a real checkpoint of the folder.
-func cmdCheck(s *session, c *wire.Command) error {
-	return s.mbox.Check()
+func cmdCheck(s *session, c *wire.Command) (outcome, error) {
+	return outcome{}, s.mbox.Check()
 }
 
 // cmdExpunge is RFC 3501 §6.4.3 and UID EXPUNGE (RFC 4315 §2.1). The
 // EXPUNGE responses come from the dispatcher's flush, like everyone's.
-func cmdExpunge(s *session, c *wire.Command) error {
+func cmdExpunge(s *session, c *wire.Command) (outcome, error) {
 	if s.mbox.ReadOnly() {
-		return no("READ-ONLY", "Mailbox is selected read-only")
+		return outcome{}, no("READ-ONLY", "Mailbox is selected read-only")
 	}
 	if c.Name == "UID EXPUNGE" {
 		a := c.Args.(*wire.ExpungeArgs)
 		uids, err := s.resolveSet(a.Set, true)
 		if err != nil {
-			return err
+			return outcome{}, err
 		}
 		if len(uids) == 0 {
-			return nil
+			return outcome{}, nil
 		}
-		return s.mbox.Expunge(uids)
+		return outcome{}, s.mbox.Expunge(uids)
 	}
-	return s.mbox.Expunge(nil)
+	return outcome{}, s.mbox.Expunge(nil)
 }
 
 // resolveSet returns the UIDs in the view that set names, ascending: set

@@ -6,20 +6,20 @@ import (
 
 // cmdStatus is RFC 3501 §6.3.10, with SIZE (RFC 8438) and APPENDLIMIT
 // (RFC 7889) answered when asked.
-func cmdStatus(s *session, c *wire.Command) error {
+func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.StatusArgs)
 	name, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	for _, it := range a.Items {
 		if it == wire.StatusHighestModSeq {
-			return bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
+			return outcome{}, bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
 		}
 	}
 	st, err := s.store.Status(name)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	s.w.Untagged().Raw("STATUS ").MailboxUTF8(canonicalPattern(name)).Raw(" (")
 	for i, it := range a.Items {
@@ -47,5 +47,5 @@ func cmdStatus(s *session, c *wire.Command) error {
 		}
 	}
 	s.w.Raw(")").CRLF()
-	return nil
+	return outcome{}, nil
 }

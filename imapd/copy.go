@@ -10,25 +10,25 @@ import (
 // cmdCopy is COPY and UID COPY (RFC 3501 §6.4.7) with COPYUID (RFC
 // 4315), and MOVE and UID MOVE (RFC 6851), whose COPYUID comes in an
 // untagged OK before the EXPUNGEs.
-func cmdCopy(s *session, c *wire.Command) error {
+func cmdCopy(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.CopyArgs)
 	uids, err := s.resolveSet(a.Set, c.UID())
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	dst, err := mailboxName(a.Mailbox)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	move := c.Name == "MOVE" || c.Name == "UID MOVE"
 	if move && s.mbox.ReadOnly() {
-		return no("READ-ONLY", "Mailbox is selected read-only")
+		return outcome{}, no("READ-ONLY", "Mailbox is selected read-only")
 	}
 	if !s.store.Exists(dst) {
-		return maildir.ErrNotFound
+		return outcome{}, maildir.ErrNotFound
 	}
 	if len(uids) == 0 {
-		return nil
+		return outcome{}, nil
 	}
 	var res maildir.Copied
 	if move {
@@ -37,17 +37,16 @@ func cmdCopy(s *session, c *wire.Command) error {
 		res, err = s.mbox.Copy(uids, dst)
 	}
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	if len(res.DstUIDs) == 0 {
-		return nil
+		return outcome{}, nil
 	}
-	code := fmt.Sprintf("[COPYUID %d %s %s]", res.UIDValidity,
+	code := fmt.Sprintf("COPYUID %d %s %s", res.UIDValidity,
 		wire.SeqSetOf(res.SrcUIDs).String(), wire.SeqSetOf(res.DstUIDs).String())
 	if move {
-		s.w.Untagged().Raw("OK " + code + " Moved").CRLF()
-		return nil
+		s.w.Status("", "OK", code, "Moved")
+		return outcome{}, nil
 	}
-	s.okText = code + " COPY completed"
-	return nil
+	return outcome{code: code, text: "COPY completed"}, nil
 }

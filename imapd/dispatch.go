@@ -7,74 +7,11 @@ import (
 	"imapd/maildir"
 )
 
-// handler runs one command. It writes its untagged responses; the
-// dispatcher writes the tagged one: OK (with s.okText if set) for a nil
-// error, else what respond makes of the error.
-type handler func(s *session, c *wire.Command) error
-
-// command is an entry of the command table.
-type command struct {
-	fn     handler
-	states state // the states in which the command is allowed
-}
-
-// commands is the command table: every command the parser knows that we
-// serve, and the states it is valid in (RFC 3501 §6).
-var commands map[string]command
-
-func init() {
-	commands = map[string]command{
-		// RFC 3501 §6.1: any state.
-		"CAPABILITY": {cmdCapability, anyState},
-		"NOOP":       {cmdNoop, anyState},
-		"LOGOUT":     {cmdLogout, anyState},
-		"ID":         {cmdID, anyState},
-		// §6.2: not authenticated.
-		"STARTTLS":     {cmdStartTLS, stateNotAuth},
-		"AUTHENTICATE": {cmdAuthenticate, stateNotAuth},
-		"LOGIN":        {cmdLogin, stateNotAuth},
-		// §6.3: authenticated (and selected).
-		"ENABLE":      {cmdEnable, authed},
-		"NAMESPACE":   {cmdNamespace, authed},
-		"SELECT":      {cmdSelect, authed},
-		"EXAMINE":     {cmdSelect, authed},
-		"CREATE":      {cmdCreate, authed},
-		"DELETE":      {cmdDelete, authed},
-		"RENAME":      {cmdRename, authed},
-		"SUBSCRIBE":   {cmdSubscribe, authed},
-		"UNSUBSCRIBE": {cmdUnsubscribe, authed},
-		"LIST":        {cmdList, authed},
-		"LSUB":        {cmdList, authed},
-		"STATUS":      {cmdStatus, authed},
-		"APPEND":      {cmdAppend, authed},
-		"IDLE":        {cmdIdle, authed},
-		// §6.4: selected.
-		"CHECK":       {cmdCheck, stateSelected},
-		"CLOSE":       {cmdClose, stateSelected},
-		"UNSELECT":    {cmdUnselect, stateSelected},
-		"EXPUNGE":     {cmdExpunge, stateSelected},
-		"UID EXPUNGE": {cmdExpunge, stateSelected},
-		"SEARCH":      {cmdSearch, stateSelected},
-		"UID SEARCH":  {cmdSearch, stateSelected},
-		"FETCH":       {cmdFetch, stateSelected},
-		"UID FETCH":   {cmdFetch, stateSelected},
-		"STORE":       {cmdStore, stateSelected},
-		"UID STORE":   {cmdStore, stateSelected},
-		"COPY":        {cmdCopy, stateSelected},
-		"UID COPY":    {cmdCopy, stateSelected},
-		"MOVE":        {cmdCopy, stateSelected},
-		"UID MOVE":    {cmdCopy, stateSelected},
-	}
-}
-
 // dispatch runs a parsed command: the state check, the handler, the
-// untagged updates the command may carry, the tagged response.
+// untagged updates the command may carry, the tagged response. The parser
+// knows only the commands of the table (grammarOf), so c.Name is one.
 func (s *session) dispatch(c *wire.Command) {
-	spec, ok := commands[c.Name]
-	if !ok {
-		s.w.Status(c.Tag, "BAD", "", "Command not supported: "+c.Name)
-		return
-	}
+	spec := commands[c.Name]
 	if spec.states&s.state == 0 {
 		s.w.Status(c.Tag, "BAD", "", wrongState(spec.states, s.state, c.Name))
 		return
@@ -88,46 +25,39 @@ func (s *session) dispatch(c *wire.Command) {
 		s.state = stateLogout
 		return
 	}
-	s.okText, s.responded = "", false
 	if s.sel != nil {
 		// What changed meanwhile is known before the command looks at
 		// the folder (a message expunged by another session is then
 		// answered from its last metadata); it is told after.
 		s.sel.feed(s.mbox.Changes())
 	}
-	err := spec.fn(s, c)
-	if s.state == stateLogout || s.responded {
-		return // the handler wrote the tagged response, or cannot
-	}
-	defer func() {
-		if s.pendingLogout {
-			s.w.Status("", "BYE", "", "Too many failed logins")
-			s.state = stateLogout
+	out, err := spec.fn(s, c)
+	if !out.sent {
+		if s.sel != nil && !out.logout {
+			s.flushUpdates(!spec.holdExpunge || c.UID())
 		}
-	}()
-	if s.sel != nil {
-		s.flushUpdates(allowsExpunge(c.Name))
+		s.respond(c, spec, out, err)
 	}
+	if out.bye != "" {
+		s.w.Status("", "BYE", "", out.bye)
+	}
+	if out.logout || out.bye != "" {
+		s.state = stateLogout
+	}
+}
+
+// respond writes the tagged response of a command: OK with the outcome's
+// code and text, or what the error deserves.
+func (s *session) respond(c *wire.Command, spec *command, out outcome, err error) {
 	if err != nil {
-		s.respondError(c, err)
+		s.respondError(c, spec.target, err)
 		return
 	}
-	text := s.okText
+	text := out.text
 	if text == "" {
 		text = c.Name + " completed"
 	}
-	s.w.Raw(c.Tag).Raw(" OK ").Text(text).CRLF()
-}
-
-// allowsExpunge reports whether EXPUNGE responses may follow the command
-// (RFC 3501 §7.4.1: not during FETCH, STORE or SEARCH, whose sequence
-// numbers the client is still reading; the UID forms are fine).
-func allowsExpunge(name string) bool {
-	switch name {
-	case "FETCH", "STORE", "SEARCH":
-		return false
-	}
-	return true
+	s.w.Status(c.Tag, "OK", out.code, text)
 }
 
 // wrongState is the text of the BAD for a command sent in a state it is

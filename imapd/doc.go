@@ -1,6 +1,5 @@
 // Package imapd is the IMAP4rev1 server (RFC 3501) over the maildir
-// store, with IDLE, UIDPLUS, UNSELECT, LITERAL+, NAMESPACE, ID, ENABLE,
-// CHILDREN, SASL-IR and MOVE.
+// store, with the extensions its command table declares (commands.go).
 //
 // Invariants:
 //
@@ -19,8 +18,14 @@
 //     timedWriter); every wait for the client a read deadline
 //     (PreLoginTimeout counted from the connection's start before
 //     login, IdleTimeout after).
-//   - The command table (dispatch.go) says in which states each command
-//     is allowed; handlers never check the state.
+//   - Each command is declared once, in the command table (commands.go):
+//     its name and UID form, the states it is allowed in, its grammar
+//     (the parser knows no other commands), its handler, the capability
+//     it belongs to, whether EXPUNGE may follow it. Handlers never check
+//     the state; they return their outcome (a response code and text,
+//     the end of the connection, or an error) and the dispatcher writes
+//     the tagged response. CAPABILITY is generated from the extensions
+//     declared there, so nothing is advertised that is not served.
 //   - Errors become responses in one place (errors.go): syntax is BAD,
 //     what the user can act on is NO with a code, anything else is NO
 //     [SERVERBUG] with the details only in the log.

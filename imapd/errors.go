@@ -85,13 +85,9 @@ func classify(err error, target bool) (re *respError, unexpected bool) {
 	return &respError{"NO", "SERVERBUG", "Internal error, the administrator can find details in the log"}, true
 }
 
-// respondError writes the tagged response for a failed command.
-func (s *session) respondError(c *wire.Command, err error) {
-	target := false
-	switch c.Name {
-	case "APPEND", "COPY", "UID COPY", "MOVE", "UID MOVE":
-		target = true
-	}
+// respondError writes the tagged response for a failed command; target
+// is the command table's (a missing mailbox is [TRYCREATE]).
+func (s *session) respondError(c *wire.Command, target bool, err error) {
 	re, unexpected := classify(err, target)
 	if unexpected {
 		s.log.Error("command failed", "cmd", c.Name, "err", err)

@@ -14,19 +14,19 @@ import (
 // cmdFetch is FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). A body
 // fetch without .PEEK on a read-write selection sets \Seen first, and
 // FLAGS then goes out with the message even if not asked for.
-func cmdFetch(s *session, c *wire.Command) error {
+func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.FetchArgs)
 	if a.ChangedSince != 0 || a.Vanished {
-		return bad("CHANGEDSINCE needs CONDSTORE, which is not supported")
+		return outcome{}, bad("CHANGEDSINCE needs CONDSTORE, which is not supported")
 	}
 	items := a.Items
 	hasUID, hasFlags, setsSeen := false, false, false
 	for _, it := range items {
 		switch it.Kind {
 		case wire.FetchBinarySection, wire.FetchBinarySize:
-			return bad("BINARY is not supported")
+			return outcome{}, bad("BINARY is not supported")
 		case wire.FetchModSeq:
-			return bad("MODSEQ needs CONDSTORE, which is not supported")
+			return outcome{}, bad("MODSEQ needs CONDSTORE, which is not supported")
 		case wire.FetchUID:
 			hasUID = true
 		case wire.FetchFlags:
@@ -40,7 +40,7 @@ func cmdFetch(s *session, c *wire.Command) error {
 	}
 	uids, err := s.resolveSet(a.Set, c.UID())
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	defer s.mbox.ReleaseBuffers()
 	seenNow := map[uint32]bool{}
@@ -55,7 +55,7 @@ func cmdFetch(s *session, c *wire.Command) error {
 		if len(unseen) > 0 {
 			changed, _, err := s.mbox.SetFlags(unseen, maildir.FlagsAdd, maildir.FlagSeen, nil, 0)
 			if err != nil {
-				return err
+				return outcome{}, err
 			}
 			for _, u := range changed {
 				seenNow[u] = true
@@ -96,16 +96,15 @@ func cmdFetch(s *session, c *wire.Command) error {
 		return err
 	})
 	if stopped != nil {
-		s.abandon(c.Name, stopped)
-		return nil
+		return s.abandon(c.Name, stopped), nil
 	}
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	if gone {
-		s.okText = "[EXPUNGEISSUED] Some messages were expunged by another session and are not shown"
+		return outcome{code: "EXPUNGEISSUED", text: "Some messages were expunged by another session and are not shown"}, nil
 	}
-	return nil
+	return outcome{}, nil
 }
 
 // hasItem reports whether items asks for kind.

@@ -79,17 +79,17 @@ func (s *session) stopCause() error {
 	return context.Cause(s.srv.ctx)
 }
 
-// abandon ends the session after a command that stopped because ctx
-// ended with cause: nothing more is written to a client that hung up,
-// BYE to one whose server shuts down.
-func (s *session) abandon(name string, cause error) {
+// abandon is the outcome of a command that stopped because ctx ended
+// with cause: the session ends, with nothing more written to a client
+// that hung up, and BYE to one whose server shuts down.
+func (s *session) abandon(name string, cause error) outcome {
 	if errors.Is(cause, errClientGone) {
 		s.log.Info("client hung up during a command; stopped it", "cmd", name)
 	} else {
 		s.log.Info("command stopped by shutdown", "cmd", name)
 		s.bye("Server shutting down")
 	}
-	s.state = stateLogout
+	return closed
 }
 
 // peerProbe returns a function that reports whether the peer of c has

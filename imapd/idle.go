@@ -9,15 +9,13 @@ import (
 // cmdIdle is RFC 2177: changes go out as they happen until DONE. The
 // client's line is read on another goroutine; everything else, writing
 // included, stays on this one.
-func cmdIdle(s *session, c *wire.Command) error {
+func cmdIdle(s *session, c *wire.Command) (outcome, error) {
 	if err := s.w.Continue("idling"); err != nil {
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	if !s.armRead() {
 		s.bye("Server shutting down")
-		s.state = stateLogout
-		return nil
+		return closed, nil
 	}
 	type lineResult struct {
 		line []byte
@@ -42,8 +40,7 @@ func cmdIdle(s *session, c *wire.Command) error {
 				// reads nothing sends nothing either).
 				s.conn.Close()
 				<-lines
-				s.state = stateLogout
-				return nil
+				return closed, nil
 			}
 		}
 		select {
@@ -56,21 +53,17 @@ func cmdIdle(s *session, c *wire.Command) error {
 				s.bye("Selected mailbox was deleted, have to disconnect")
 				s.conn.Close()
 				<-lines
-				s.state = stateLogout
-				return nil
+				return closed, nil
 			}
 		case res := <-lines:
 			if res.err != nil {
-				if !s.readError(res.err) {
-					s.state = stateLogout
-				}
-				s.responded = true
-				return nil
+				// readError answered it, or the connection ends.
+				return outcome{sent: true, logout: !s.readError(res.err)}, nil
 			}
 			if !strings.EqualFold(strings.TrimSpace(string(res.line)), "DONE") {
-				return bad("Expected DONE to end IDLE")
+				return outcome{}, bad("Expected DONE to end IDLE")
 			}
-			return nil
+			return outcome{}, nil
 		}
 	}
 }

@@ -23,10 +23,10 @@ const badCharsetCode = "BADCHARSET (US-ASCII UTF-8 ISO-8859-1 ISO-8859-15 WINDOW
 // cmdSearch is SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8). Every
 // key of RFC 3501; strings in the given CHARSET are decoded to UTF-8 and
 // match case-insensitively against decoded header and body text.
-func cmdSearch(s *session, c *wire.Command) error {
+func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.SearchArgs)
 	if a.Return.ESearch {
-		return bad("SEARCH RETURN needs ESEARCH, which is not supported")
+		return outcome{}, bad("SEARCH RETURN needs ESEARCH, which is not supported")
 	}
 	var dec *encoding.Decoder
 	switch cs := strings.ToUpper(a.Charset); cs {
@@ -34,13 +34,13 @@ func cmdSearch(s *session, c *wire.Command) error {
 	default:
 		enc := message.LookupCharset(cs)
 		if enc == nil {
-			return no(badCharsetCode, "Unknown charset")
+			return outcome{}, no(badCharsetCode, "Unknown charset")
 		}
 		dec = enc.NewDecoder()
 	}
 	crit, err := prepareKey(a.Criteria, dec)
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	view := s.sel.view // read only, while the command runs
 	ev := searcher{s: s, count: uint32(len(view))}
@@ -48,18 +48,17 @@ func cmdSearch(s *session, c *wire.Command) error {
 		ev.maxUID = view[len(view)-1]
 	}
 	if err := ev.checkSets(crit); err != nil {
-		return err
+		return outcome{}, err
 	}
 	ctx, stop := s.commandContext()
 	matches, err := ev.run(ctx, view, &crit)
 	stopped := stop()
 	s.mbox.ReleaseBuffers()
 	if stopped != nil {
-		s.abandon(c.Name, stopped)
-		return nil
+		return s.abandon(c.Name, stopped), nil
 	}
 	if err != nil {
-		return err
+		return outcome{}, err
 	}
 	s.w.Grow()
 	s.w.Untagged().Raw("SEARCH")
@@ -73,7 +72,7 @@ func cmdSearch(s *session, c *wire.Command) error {
 		}
 	}
 	s.w.CRLF()
-	return nil
+	return outcome{}, nil
 }
 
 // run evaluates crit on every message of the view. Messages are

@@ -11,8 +11,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -85,16 +83,6 @@ type session struct {
 	writeTimedOut bool
 	// idLogged is set once the client's ID has been logged at info.
 	idLogged bool
-
-	// okText is the text of the tagged OK of the running command, with
-	// any response code ("[READ-WRITE] SELECT completed"); set by
-	// handlers that need more than "<NAME> completed".
-	okText string
-	// responded is set by a handler that wrote its own tagged response.
-	responded bool
-	// pendingLogout ends the connection with BYE after the tagged
-	// response (too many failed logins).
-	pendingLogout bool
 
 	mu          sync.Mutex // guards interrupted
 	interrupted bool       // Shutdown asked the session to end
@@ -281,7 +269,7 @@ func (s *session) next() bool {
 	}
 	s.overlong = 0
 	lim := s.srv.opts.Limits
-	cmd, err := wire.ParseOptions{MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
+	cmd, err := wire.ParseOptions{Grammar: grammarOf, MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
 	if err != nil {
 		var se *wire.SyntaxError
 		var le *wire.LimitError
@@ -440,24 +428,3 @@ func (s *session) closeMailbox() {
 		s.state = stateAuth
 	}
 }
-
-// capabilities lists what this connection offers now (RFC 3501 §7.2.1).
-func (s *session) capabilities() string {
-	caps := []string{"IMAP4rev1"}
-	if s.state == stateNotAuth {
-		if !s.tls && s.tlsConfigured() {
-			caps = append(caps, "STARTTLS")
-		}
-		if s.secure {
-			caps = append(caps, "AUTH=PLAIN")
-		} else {
-			caps = append(caps, "LOGINDISABLED")
-		}
-	}
-	caps = append(caps, "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE",
-		"UIDPLUS", "UNSELECT", "CHILDREN", "MOVE",
-		"APPENDLIMIT="+strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10))
-	return strings.Join(caps, " ")
-}
-
-func (s *session) tlsConfigured() bool { return s.srv.tlsConfig() != nil }

@@ -17,7 +17,8 @@ const DefaultMaxDepth = 64
 // server a pass over every message.
 const DefaultMaxKeys = 1000
 
-// ParseOptions bounds the parser. The zero value means the defaults.
+// ParseOptions says which commands there are (Grammar) and bounds the
+// parser; zero bounds mean the defaults.
 type ParseOptions struct {
 	// MaxDepth bounds nesting (DefaultMaxDepth if 0). Deeper input gets
 	// a SyntaxError, never deep recursion.
@@ -33,7 +34,42 @@ type ParseOptions struct {
 	// three. More gets a *LimitError, found as soon as the key over the
 	// limit is reached.
 	MaxKeys int
+	// Grammar gives the grammar of the arguments of the command name
+	// ("FETCH", "UID FETCH"): the server's command table says which
+	// commands exist. A name it does not know is an unknown command.
+	Grammar func(name string) (Grammar, bool)
 }
+
+// A Grammar reads the arguments of one command, from the space after its
+// name to the end of the line, into its XxxArgs. The package holds the
+// grammars of the commands a server may serve (the XxxGrammar values);
+// a server's command table names one for each command it serves, so no
+// syntax is accepted that nothing answers.
+type Grammar struct {
+	parse func(*parser) (Args, error) // nil: no arguments
+}
+
+// The grammars, each with the command (or commands) that use it.
+var (
+	NoArgs              = Grammar{}                  // CAPABILITY, NOOP, LOGOUT, STARTTLS, CHECK, CLOSE, EXPUNGE, UNSELECT, IDLE, NAMESPACE
+	LoginGrammar        = Grammar{parseLogin}        // LOGIN
+	AuthenticateGrammar = Grammar{parseAuthenticate} // AUTHENTICATE
+	EnableGrammar       = Grammar{parseEnable}       // ENABLE
+	IDGrammar           = Grammar{parseID}           // ID
+	SelectGrammar       = Grammar{parseSelect}       // SELECT, EXAMINE
+	CreateGrammar       = Grammar{parseCreate}       // CREATE
+	MailboxGrammar      = Grammar{parseMailboxOnly}  // DELETE, SUBSCRIBE, UNSUBSCRIBE
+	RenameGrammar       = Grammar{parseRename}       // RENAME
+	ListGrammar         = Grammar{parseList}         // LIST
+	LsubGrammar         = Grammar{parseLsub}         // LSUB
+	StatusGrammar       = Grammar{parseStatus}       // STATUS
+	AppendGrammar       = Grammar{parseAppend}       // APPEND
+	CopyGrammar         = Grammar{parseCopy}         // COPY, MOVE and their UID forms
+	UIDExpungeGrammar   = Grammar{parseUIDExpunge}   // UID EXPUNGE
+	StoreGrammar        = Grammar{parseStore}        // STORE, UID STORE
+	FetchGrammar        = Grammar{parseFetch}        // FETCH, UID FETCH
+	SearchGrammar       = Grammar{parseSearch}       // SEARCH, UID SEARCH
+)
 
 // A Command is one parsed client command.
 type Command struct {
@@ -106,46 +142,15 @@ type IDParam struct {
 	Value *string
 }
 
-// CompressArgs are the arguments of COMPRESS (RFC 4978).
-type CompressArgs struct {
-	Algorithm string // upper-case, e.g. "DEFLATE"
-}
-
-// QuotaRootArgs are the arguments of GETQUOTA (RFC 9208 §4.2): a quota
-// root name (astring, raw octets).
-type QuotaRootArgs struct {
-	Root string
-}
-
-// SetQuotaArgs are the arguments of SETQUOTA (RFC 9208 §4.4).
-type SetQuotaArgs struct {
-	Root   string
-	Limits []QuotaLimit
-}
-
-// QuotaLimit is one resource limit of SETQUOTA.
-type QuotaLimit struct {
-	Resource string // upper-case: "STORAGE", "MESSAGE", "MAILBOX", ...
-	Limit    uint64
-}
-
 func (*LoginArgs) isArgs()        {}
 func (*AuthenticateArgs) isArgs() {}
 func (*EnableArgs) isArgs()       {}
 func (*IDArgs) isArgs()           {}
-func (*CompressArgs) isArgs()     {}
-func (*QuotaRootArgs) isArgs()    {}
-func (*SetQuotaArgs) isArgs()     {}
 
 // ParseCommand parses one command as Reader.ReadCommand returns it, with
-// the default ParseOptions. Errors are *SyntaxError (the server answers
-// BAD) or *LimitError (NO [LIMIT]). The returned Command may hold slices of line (APPEND message data).
-func ParseCommand(line []byte) (*Command, error) {
-	return ParseOptions{}.ParseCommand(line)
-}
-
-// ParseCommand parses line with the options o; see the ParseCommand
-// function.
+// the options o; o.Grammar says which commands there are. Errors are
+// *SyntaxError (the server answers BAD) or *LimitError (NO [LIMIT]). The
+// returned Command may hold slices of line (APPEND message data).
 func (o ParseOptions) ParseCommand(line []byte) (*Command, error) {
 	p := &parser{buf: line, maxDepth: o.MaxDepth, maxKeys: o.MaxKeys, streamed: o.Streamed}
 	if p.maxDepth <= 0 {
@@ -171,24 +176,23 @@ func (o ParseOptions) ParseCommand(line []byte) (*Command, error) {
 			return nil, err
 		}
 		sub := p.word()
-		switch sub {
-		case "FETCH", "SEARCH", "STORE", "COPY", "MOVE", "EXPUNGE":
-			name += " " + sub
-		case "":
-			return nil, p.errorf("UID must be followed by COPY, FETCH, MOVE, SEARCH, STORE or EXPUNGE, found %s", p.found())
-		default:
-			return nil, p.errorf("UID %s is not a command; UID takes COPY, FETCH, MOVE, SEARCH, STORE or EXPUNGE", quoteInput([]byte(sub)))
+		if sub == "" {
+			return nil, p.errorf("UID must be followed by a command name, found %s", p.found())
 		}
+		name += " " + sub
 	}
-	parse, ok := commands[name]
-	if !ok {
+	var g Grammar
+	if o.Grammar != nil {
+		g, ok = o.Grammar(name)
+	}
+	if o.Grammar == nil || !ok {
 		return nil, p.errorf("unknown command %s", quoteInput([]byte(name)))
 	}
 	p.name = name
 	cmd := &Command{Tag: tag, Name: name}
 	var err error
-	if parse != nil {
-		if cmd.Args, err = parse(p); err != nil {
+	if g.parse != nil {
+		if cmd.Args, err = g.parse(p); err != nil {
 			return nil, err
 		}
 	}
@@ -196,42 +200,6 @@ func (o ParseOptions) ParseCommand(line []byte) (*Command, error) {
 		return nil, err
 	}
 	return cmd, nil
-}
-
-// commands maps a command name to its argument parser; nil for commands
-// without arguments.
-var commands = map[string]func(*parser) (Args, error){
-	"CAPABILITY": nil, "NOOP": nil, "LOGOUT": nil, "STARTTLS": nil,
-	"CHECK": nil, "CLOSE": nil, "EXPUNGE": nil, "UNSELECT": nil,
-	"IDLE": nil, "NAMESPACE": nil,
-
-	"LOGIN":        parseLogin,
-	"AUTHENTICATE": parseAuthenticate,
-	"ENABLE":       parseEnable,
-	"ID":           parseID,
-	"COMPRESS":     parseCompress,
-	"GETQUOTA":     parseGetQuota,
-	"SETQUOTA":     parseSetQuota,
-	"GETQUOTAROOT": parseMailboxOnly,
-
-	"SELECT":      parseSelect,
-	"EXAMINE":     parseSelect,
-	"CREATE":      parseCreate,
-	"DELETE":      parseMailboxOnly,
-	"RENAME":      parseRename,
-	"SUBSCRIBE":   parseMailboxOnly,
-	"UNSUBSCRIBE": parseMailboxOnly,
-	"LIST":        parseList,
-	"LSUB":        parseLsub,
-	"STATUS":      parseStatus,
-	"APPEND":      parseAppend,
-
-	"COPY": parseCopy, "UID COPY": parseCopy,
-	"MOVE": parseCopy, "UID MOVE": parseCopy,
-	"UID EXPUNGE": parseUIDExpunge,
-	"STORE":       parseStore, "UID STORE": parseStore,
-	"FETCH": parseFetch, "UID FETCH": parseFetch,
-	"SEARCH": parseSearch, "UID SEARCH": parseSearch,
 }
 
 // tagToken reads a tag: 1*<any ASTRING-CHAR except "+">.
@@ -367,60 +335,4 @@ func parseID(p *parser) (Args, error) {
 			return nil, err
 		}
 	}
-}
-
-func parseCompress(p *parser) (Args, error) {
-	if err := p.sp("before the algorithm"); err != nil {
-		return nil, err
-	}
-	alg, err := p.atom("compression algorithm")
-	if err != nil {
-		return nil, err
-	}
-	return &CompressArgs{Algorithm: strings.ToUpper(alg)}, nil
-}
-
-func parseGetQuota(p *parser) (Args, error) {
-	if err := p.sp("before the quota root"); err != nil {
-		return nil, err
-	}
-	root, err := p.astring("quota root")
-	if err != nil {
-		return nil, err
-	}
-	return &QuotaRootArgs{Root: root}, nil
-}
-
-func parseSetQuota(p *parser) (Args, error) {
-	var a SetQuotaArgs
-	var err error
-	if err = p.sp("before the quota root"); err != nil {
-		return nil, err
-	}
-	if a.Root, err = p.astring("quota root"); err != nil {
-		return nil, err
-	}
-	if err = p.sp("before the resource list"); err != nil {
-		return nil, err
-	}
-	a.Limits = []QuotaLimit{}
-	err = p.list("the resource list", false, func() error {
-		name, err := p.atom("resource name")
-		if err != nil {
-			return err
-		}
-		if err := p.sp("after the resource name"); err != nil {
-			return err
-		}
-		limit, err := p.number63("resource limit", false)
-		if err != nil {
-			return err
-		}
-		a.Limits = append(a.Limits, QuotaLimit{Resource: strings.ToUpper(name), Limit: limit})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &a, nil
 }

@@ -42,7 +42,7 @@ func TestParseFetch(t *testing.T) {
 			[]string{"BINARY[1.2]", "BINARY[]<0>", "BINARY.SIZE[3]"}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			cmd, err := ParseCommand([]byte(tc.in))
+			cmd, err := parseCommand([]byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestParseFetch(t *testing.T) {
 }
 
 func TestFetchModifiers(t *testing.T) {
-	cmd, err := ParseCommand([]byte("a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)"))
+	cmd, err := parseCommand([]byte("a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestFetchModifiers(t *testing.T) {
 	if a.ChangedSince != 12345 || !a.Vanished || a.Set.String() != "300:500" {
 		t.Errorf("got %+v", a)
 	}
-	cmd, err = ParseCommand([]byte("a FETCH 1:* FLAGS (CHANGEDSINCE 1)"))
+	cmd, err = parseCommand([]byte("a FETCH 1:* FLAGS (CHANGEDSINCE 1)"))
 	if err != nil || cmd.Args.(*FetchArgs).ChangedSince != 1 {
 		t.Errorf("got %v %v", cmd, err)
 	}
@@ -80,7 +80,7 @@ func TestSetsSeen(t *testing.T) {
 		"RFC822.HEADER": false, "BINARY[1]": true, "BINARY.PEEK[1]": false, "BINARY.SIZE[1]": false,
 		"BODY": false, "FLAGS": false,
 	} {
-		cmd, err := ParseCommand([]byte("a FETCH 1 " + in))
+		cmd, err := parseCommand([]byte("a FETCH 1 " + in))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,8 +2,8 @@ package wire
 
 import "strings"
 
-// MailboxArgs are the arguments of DELETE, SUBSCRIBE, UNSUBSCRIBE (RFC
-// 3501 §6.3) and GETQUOTAROOT (RFC 9208 §4.3).
+// MailboxArgs are the arguments of DELETE, SUBSCRIBE and UNSUBSCRIBE (RFC
+// 3501 §6.3).
 type MailboxArgs struct {
 	Mailbox Mailbox
 }

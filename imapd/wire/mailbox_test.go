@@ -24,7 +24,6 @@ func TestMailboxWildcardAtom(t *testing.T) {
 		{"a DELETE 100%", &MailboxArgs{"100%"}},
 		{"a SUBSCRIBE 100%", &MailboxArgs{"100%"}},
 		{"a UNSUBSCRIBE %]*", &MailboxArgs{"%]*"}},
-		{"a GETQUOTAROOT 100%", &MailboxArgs{"100%"}},
 		{"a RENAME 100% 50%", &RenameArgs{"100%", "50%"}},
 		{"a APPEND 100% {2}\r\nhi", &AppendArgs{"100%", []AppendMessage{{Data: []byte("hi")}}}},
 		{"a APPEND 100% (\\Seen) {2}\r\nhi", &AppendArgs{"100%", []AppendMessage{{Flags: []string{FlagSeen}, Data: []byte("hi")}}}},
@@ -35,12 +34,12 @@ func TestMailboxWildcardAtom(t *testing.T) {
 		{"a LSUB \"\" 100%", &ListArgs{Patterns: []Mailbox{"100%"}}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseCommand([]byte(tc.in))
+			got, err := parseCommand([]byte(tc.in))
 			if err != nil {
-				t.Fatalf("ParseCommand(%q): %v", tc.in, err)
+				t.Fatalf("parseCommand(%q): %v", tc.in, err)
 			}
 			if !reflect.DeepEqual(got.Args, tc.want) {
-				t.Errorf("ParseCommand(%q)\n got %#v\nwant %#v", tc.in, got.Args, tc.want)
+				t.Errorf("parseCommand(%q)\n got %#v\nwant %#v", tc.in, got.Args, tc.want)
 			}
 		})
 	}

@@ -360,7 +360,7 @@ func TestReadThenParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := ParseCommand(b)
+	cmd, err := parseCommand(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestStreamedAppend(t *testing.T) {
 	if len(*asked) != 0 {
 		t.Fatalf("continuation sent before the handler accepted: %+v", *asked)
 	}
-	c, err := ParseOptions{Streamed: true}.ParseCommand(cmd)
+	c, err := ParseOptions{Grammar: testGrammar, Streamed: true}.ParseCommand(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func TestParseSearch(t *testing.T) {
 			SearchKey{Kind: SearchNot, Keys: []SearchKey{and(SearchKey{Kind: SearchSeqSet, Set: set(SeqRange{Star, Star})})}})}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			cmd, err := ParseCommand([]byte(tc.in))
+			cmd, err := parseCommand([]byte(tc.in))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestParseSearchBad(t *testing.T) {
 // error, never a stack overflow.
 func TestSearchDepth(t *testing.T) {
 	ok := "a SEARCH " + strings.Repeat("(", DefaultMaxDepth) + "ALL" + strings.Repeat(")", DefaultMaxDepth)
-	if _, err := ParseCommand([]byte(ok)); err != nil {
+	if _, err := parseCommand([]byte(ok)); err != nil {
 		t.Errorf("depth %d: %v", DefaultMaxDepth, err)
 	}
 	tooDeep := "a SEARCH " + strings.Repeat("(", DefaultMaxDepth+1) + "ALL" + strings.Repeat(")", DefaultMaxDepth+1)
@@ -107,7 +107,7 @@ func TestSearchDepth(t *testing.T) {
 	checkBad(t, "a SEARCH "+strings.Repeat("NOT ", 1_000_000)+"ALL", "a", "nesting deeper than 64 levels")
 	checkBad(t, "a SEARCH "+strings.Repeat("OR ALL ", 100_000)+"ALL", "a", "nesting deeper than 64 levels")
 
-	opts := ParseOptions{MaxDepth: 3}
+	opts := ParseOptions{Grammar: testGrammar, MaxDepth: 3}
 	if _, err := opts.ParseCommand([]byte("a SEARCH NOT (OR ALL ALL)")); err != nil {
 		t.Errorf("depth 3: %v", err)
 	}
@@ -132,10 +132,10 @@ func TestSearchKeys(t *testing.T) {
 		{"UID 1:* NOT (OR FROM a (TO b CC c)) 2", 9},
 	} {
 		in := "a SEARCH " + tc.criteria
-		if _, err := (ParseOptions{MaxKeys: tc.keys}).ParseCommand([]byte(in)); err != nil {
+		if _, err := (ParseOptions{Grammar: testGrammar, MaxKeys: tc.keys}).ParseCommand([]byte(in)); err != nil {
 			t.Errorf("%q with MaxKeys %d: %v", in, tc.keys, err)
 		}
-		_, err := ParseOptions{MaxKeys: tc.keys - 1}.ParseCommand([]byte(in))
+		_, err := ParseOptions{Grammar: testGrammar, MaxKeys: tc.keys - 1}.ParseCommand([]byte(in))
 		var le *LimitError
 		if tc.keys > 1 && (!errors.As(err, &le) || le.Tag != "a" || le.Name != "SEARCH" || le.Limit != tc.keys-1) {
 			t.Errorf("%q with MaxKeys %d: %#v, want a *LimitError", in, tc.keys-1, err)
@@ -145,7 +145,7 @@ func TestSearchKeys(t *testing.T) {
 	// The default: DefaultMaxKeys keys pass, one more does not, whatever
 	// the shape (flat, or NOT TEXT pairs as in issue 9).
 	flat := func(n int) string { return "a UID SEARCH" + strings.Repeat(" SEEN", n) }
-	if _, err := ParseCommand([]byte(flat(DefaultMaxKeys))); err != nil {
+	if _, err := parseCommand([]byte(flat(DefaultMaxKeys))); err != nil {
 		t.Errorf("%d keys: %v", DefaultMaxKeys, err)
 	}
 	var b strings.Builder
@@ -153,11 +153,11 @@ func TestSearchKeys(t *testing.T) {
 	for i := range DefaultMaxKeys / 2 {
 		fmt.Fprintf(&b, " NOT TEXT zz%d", i)
 	}
-	if _, err := ParseCommand([]byte(b.String())); err != nil {
+	if _, err := parseCommand([]byte(b.String())); err != nil {
 		t.Errorf("%d NOT TEXT keys: %v", DefaultMaxKeys/2, err)
 	}
 	for _, in := range []string{flat(DefaultMaxKeys + 1), b.String() + " ALL", b.String() + " NOT x"} {
-		_, err := ParseCommand([]byte(in))
+		_, err := parseCommand([]byte(in))
 		var le *LimitError
 		if !errors.As(err, &le) || le.Msg != "Too many search keys (limit 1000)" || le.Tag != "a" {
 			t.Errorf("%d keys: %#v, want a *LimitError", DefaultMaxKeys+1, err)

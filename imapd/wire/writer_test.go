@@ -138,7 +138,7 @@ func TestWriterRoundTrip(t *testing.T) {
 		if err := w.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		cmd, err := ParseCommand(b.Bytes())
+		cmd, err := parseCommand(b.Bytes())
 		if err != nil {
 			t.Errorf("%q written as %q: %v", s, b.String(), err)
 			continue
