@@ -1,6 +1,8 @@
 package imapd
 
 import (
+	"slices"
+
 	"imapd/imapd/wire"
 )
 
@@ -12,10 +14,8 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	for _, it := range a.Items {
-		if it == wire.StatusHighestModSeq {
-			return outcome{}, bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
-		}
+	if slices.Contains(a.Items, wire.StatusHighestModSeq) {
+		s.condStoreCommand() // RFC 7162 §3.1
 	}
 	st, err := s.store.Status(name)
 	if err != nil {

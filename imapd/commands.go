@@ -131,6 +131,8 @@ var extensions = []extension{
 	{name: "UNSELECT"},
 	{name: "CHILDREN"}, // RFC 3348: LIST's \HasChildren, \HasNoChildren
 	{name: "MOVE"},
+	{name: "CONDSTORE", enable: enableCondStore}, // RFC 7162 (condstore.go)
+	{name: "QRESYNC", enable: enableQResync},
 	{name: "APPENDLIMIT", value: func(s *session) string { // RFC 7889
 		return strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10)
 	}},

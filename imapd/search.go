@@ -42,6 +42,9 @@ func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
+	if hasModSeqKey(&crit) {
+		s.condStoreCommand()
+	}
 	view := s.sel.view // read only, while the command runs
 	ev := searcher{s: s, count: uint32(len(view))}
 	if len(view) > 0 {
@@ -71,8 +74,45 @@ func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 			}
 		}
 	}
+	if hasModSeqKey(&crit) {
+		if m := s.highestMatched(view, matches); m != 0 {
+			s.w.Raw(" (MODSEQ ").Number64(m).Raw(")")
+		}
+	}
 	s.w.CRLF()
 	return outcome{}, nil
+}
+
+// hasModSeqKey reports whether k uses MODSEQ anywhere: the SEARCH then
+// enables CONDSTORE and its answer ends with the highest MODSEQ of the
+// messages found (RFC 7162 §3.1.5).
+func hasModSeqKey(k *wire.SearchKey) bool {
+	if k.Kind == wire.SearchModSeq {
+		return true
+	}
+	for i := range k.Keys {
+		if hasModSeqKey(&k.Keys[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// highestMatched returns the highest MODSEQ of the messages of view that
+// matched, 0 if none did.
+func (s *session) highestMatched(view []uint32, matches []bool) uint64 {
+	var uids []uint32
+	for i, uid := range view {
+		if matches[i] {
+			uids = append(uids, uid)
+		}
+	}
+	var m uint64
+	s.eachMessage(uids, func(_ uint32, msg maildir.Message) error {
+		m = max(m, msg.ModSeq)
+		return nil
+	})
+	return m
 }
 
 // run evaluates crit on every message of the view. Messages are
@@ -289,7 +329,9 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		}
 		return m.bodyContains(k.Value)
 	case wire.SearchModSeq:
-		return false, bad("MODSEQ needs CONDSTORE, which is not supported")
+		// One MODSEQ per message serves every entry name (RFC 7162
+		// §3.1.5 lets a server without per-flag ones do so).
+		return m.meta().ModSeq >= k.ModSeq, nil
 	}
 	return false, bad("Unsupported search key")
 }
