@@ -16,7 +16,8 @@ import (
 //     saw in that mailbox before the SELECT was sent;
 //   - a FETCH answering CHANGEDSINCE n (or a QRESYNC SELECT from n)
 //     carries a MODSEQ above n, and every FETCH of a flag change the
-//     client did not ask for carries MODSEQ once CONDSTORE is on;
+//     client did not ask for carries MODSEQ once CONDSTORE is on (and
+//     UID with QRESYNC);
 //   - VANISHED never names a UID the session did not know (one outside
 //     its view, or in a place of the view where no message it has not
 //     yet learnt the UID of can be), and a UID gone (VANISHED, or
@@ -90,9 +91,11 @@ func (s *session) selectParams(mbox string, c *command) (string, *qresyncCache) 
 			// plain SELECT (RFC 7162 §3.2.5), with no VANISHED.
 			uidv--
 			c.staleQResync = true
+			c.kind += " QRESYNC"
 			return fmt.Sprintf(" (QRESYNC (%d %d))", uidv, qc.modseq), nil
 		}
 		c.changedSince = qc.modseq
+		c.kind += " QRESYNC"
 		known := qc.uids
 		switch s.rng.IntN(3) {
 		case 0:
@@ -158,7 +161,7 @@ func (s *session) seenModSeq() uint64 {
 // doChangedSince is UID FETCH (CHANGEDSINCE n), with VANISHED when
 // QRESYNC is on.
 func (s *session) doChangedSince() error {
-	n := s.seenModSeq()
+	n := max(s.seenModSeq(), 1) // CHANGEDSINCE takes a mod-sequence-value: not 0
 	mod := fmt.Sprintf("(CHANGEDSINCE %d)", n)
 	if s.qresync && s.rng.IntN(2) == 0 {
 		mod = fmt.Sprintf("(CHANGEDSINCE %d VANISHED)", n)

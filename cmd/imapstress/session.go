@@ -607,10 +607,10 @@ func (s *session) onFetch(r *Response, c *command) {
 			modseq = m
 		}
 	}
-	if flags != nil && s.condstore && !strings.Contains(c.kind, "FETCH") && (modseq == 0 || uid == 0) {
+	if flags != nil && s.condstore && !strings.Contains(c.kind, "FETCH") && (modseq == 0 || (s.qresync && uid == 0)) {
 		// RFC 7162 §3.1: once CONDSTORE is on, a flag change the client
-		// did not fetch comes with UID and MODSEQ.
-		s.violate(vModSeq, "FETCH %d of FLAGS during %s without UID and MODSEQ, though CONDSTORE is on", n, c.kind)
+		// did not fetch comes with MODSEQ (and, with QRESYNC, UID).
+		s.violate(vModSeq, "FETCH %d of FLAGS during %s without MODSEQ (or UID, with QRESYNC)", n, c.kind)
 	}
 	if uid != 0 {
 		s.learnUID(n, uid)
