@@ -217,7 +217,7 @@ type dovecotHome struct {
 
 // newDovecotHome copies the Maildir at src into a directory of its own
 // with a throwaway config beside it.
-func newDovecotHome(t *testing.T, src string) *dovecotHome {
+func newDovecotHome(t testing.TB, src string) *dovecotHome {
 	t.Helper()
 	// Not t.TempDir: as root, Dovecot drops to nobody, who must be able
 	// to enter the directory (t.TempDir's parent is private).
@@ -276,7 +276,7 @@ mail_fsync = never
 }
 
 // start runs Dovecot's imap binary, PREAUTH over stdin and stdout.
-func (h *dovecotHome) start(t *testing.T) *diffPeer {
+func (h *dovecotHome) start(t testing.TB) *diffPeer {
 	t.Helper()
 	cmd := exec.Command(dovecotIMAP, "-c", h.conf)
 	cmd.Env = h.env
