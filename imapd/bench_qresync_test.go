@@ -20,7 +20,8 @@ import (
 // (uidvalidity modseq)) to its tagged OK, checking that the answer names
 // exactly those changes. Run on our server and, when Dovecot's imap
 // binary is installed, on a copy of the same Maildir served by Dovecot
-// (PREAUTH over a pipe, its index built before timing):
+// (PREAUTH over a pipe, its index built before timing; not with
+// IMAPD_BENCH_NO_DOVECOT set):
 //
 //	IMAPD_BENCH_N=100000 go test ./imapd -run '^$' -bench QResyncReconnect -benchtime 200x
 func BenchmarkQResyncReconnect(b *testing.B) {
@@ -29,7 +30,7 @@ func BenchmarkQResyncReconnect(b *testing.B) {
 		name        string
 		reader, sel qresyncPeer
 	}{{"imapd", &tcpPeer{bc.testConn}, &tcpPeer{benchDial(b, bc)}}}
-	if _, err := os.Stat(dovecotIMAP); err == nil {
+	if _, err := os.Stat(dovecotIMAP); err == nil && os.Getenv("IMAPD_BENCH_NO_DOVECOT") == "" {
 		home := newDovecotHome(b, bc.root)
 		peers = append(peers, struct {
 			name        string

@@ -10,25 +10,36 @@ import (
 
 const delim = string(maildir.Delimiter)
 
-// cmdList is LIST (RFC 3501 §6.3.8) and LSUB (§6.3.9).
+// cmdList is LIST (RFC 3501 §6.3.8, with LIST-EXTENDED, RFC 5258;
+// LIST-STATUS, RFC 5819; SPECIAL-USE, RFC 6154) and LSUB (§6.3.9).
 func cmdList(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.ListArgs)
-	if a.Extended {
-		return outcome{}, bad("LIST-EXTENDED syntax is not supported")
-	}
 	ref, err := a.Reference.UTF8()
 	if a.Reference == "" {
 		ref, err = "", nil
 	}
-	pat, perr := decodePattern(string(a.Patterns[0]))
-	if err != nil || perr != nil {
+	if err != nil {
 		// No folder name is invalid modified UTF-7, so a pattern (or a
 		// reference, its prefix) that is matches nothing: an empty OK,
 		// as Dovecot answers. Only a mailbox name that must exist
 		// (SELECT, CREATE, SUBSCRIBE...) is refused with NO [CANNOT].
 		return outcome{}, nil
 	}
-	if pat == "" && c.Name == "LIST" {
+	var ms []*matcher
+	for _, p := range a.Patterns {
+		if pat, err := decodePattern(string(p)); err == nil {
+			ms = append(ms, newMatcher(canonicalPattern(ref+pat)))
+		}
+	}
+	if c.Name == "LSUB" {
+		if len(ms) == 0 {
+			return outcome{}, nil
+		}
+		return outcome{}, s.lsub(ms[0])
+	}
+	if len(a.Patterns) == 1 && a.Patterns[0] == "" && !a.Extended {
+		// (An extended LIST of "" lists nothing, as Dovecot answers:
+		// RFC 5258 keeps the special case for the basic command.)
 		// The hierarchy delimiter and the root of the reference.
 		root := ""
 		if i := strings.IndexByte(ref, maildir.Delimiter); i >= 0 {
@@ -37,53 +48,7 @@ func cmdList(s *session, c *wire.Command) (outcome, error) {
 		s.w.Untagged().Raw(`LIST (\Noselect) "` + delim + `" `).String(root).CRLF()
 		return outcome{}, nil
 	}
-	full := canonicalPattern(ref + pat)
-	m := newMatcher(full)
-	if c.Name == "LSUB" {
-		return outcome{}, s.lsub(m)
-	}
-	folders, err := s.store.List()
-	if err != nil {
-		return outcome{}, err
-	}
-	children := map[string]bool{}
-	for _, f := range folders {
-		if i := strings.LastIndexByte(f.Name, maildir.Delimiter); i > 0 {
-			children[f.Name[:i]] = true
-		}
-	}
-	for _, f := range folders {
-		if !m.match(f.Name) {
-			continue
-		}
-		// \Noinferiors (RFC 3501 §7.2.2: "it is not possible for any
-		// child levels of hierarchy to exist under this name") is never
-		// sent: in Maildir++ any folder, INBOX included, can have
-		// children (".A" beside ".A.B"), so no name ever has that
-		// property, and CREATE under any name succeeds.
-		var attrs []string
-		if f.NoSelect {
-			attrs = append(attrs, `\Noselect`)
-		}
-		if children[f.Name] {
-			attrs = append(attrs, `\HasChildren`)
-		} else {
-			attrs = append(attrs, `\HasNoChildren`)
-		}
-		if !f.NoSelect {
-			// RFC 3501 §7.2.2: \Marked if messages arrived since the
-			// folder was last selected (they wait in new/).
-			if marked, err := s.store.Marked(f.Name); err == nil {
-				if marked {
-					attrs = append(attrs, `\Marked`)
-				} else {
-					attrs = append(attrs, `\Unmarked`)
-				}
-			}
-		}
-		s.writeListLine("LIST", attrs, f.Name)
-	}
-	return outcome{}, nil
+	return outcome{}, s.list(a, ms)
 }
 
 // lsub lists subscribed names matching m. When a subscribed name does
@@ -119,11 +84,22 @@ func (s *session) lsub(m *matcher) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	folders, err := s.store.List()
+	if err != nil {
+		return err
+	}
+	uses, err := s.specialUses(folders)
+	if err != nil {
+		return err
+	}
 	for _, n := range names {
 		var attrs []string
 		if out[n] {
 			attrs = append(attrs, `\Noselect`)
 		}
+		// Special uses too, as Dovecot sends them: RFC 6154 is silent
+		// on LSUB, and a client that reads them there is helped.
+		attrs = append(attrs, uses[n]...)
 		s.writeListLine("LSUB", attrs, n)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"slices"
 	"strings"
 
 	"imapd/imapd/wire"
@@ -17,10 +18,38 @@ func cmdCreate(s *session, c *wire.Command) (outcome, error) {
 		return outcome{}, err
 	}
 	name = strings.TrimSuffix(name, string(maildir.Delimiter))
-	if a.HasUse {
-		return outcome{}, no("USEATTR", "Special-use attributes cannot be set here")
+	if !a.HasUse || len(a.Use) == 0 {
+		return outcome{}, s.store.Create(name)
 	}
-	return outcome{}, s.store.Create(name)
+	return outcome{}, s.createSpecial(name, a.Use)
+}
+
+// createSpecial is CREATE ... (USE (...)) (RFC 6154 §3): the folder is
+// created with its special uses recorded, or not at all.
+func (s *session) createSpecial(name string, uses []string) error {
+	for _, u := range uses {
+		if !slices.Contains(creatableUses, u) {
+			return no("USEATTR", "Special use "+u+" is not supported; these are: "+strings.Join(creatableUses, " "))
+		}
+	}
+	if err := s.store.Create(name); err != nil {
+		return err
+	}
+	err := s.store.EditSpecialUse(func(recorded map[string][]string, _ bool) error {
+		canon, err := maildir.CanonicalName(name)
+		if err != nil {
+			return err
+		}
+		recorded[canon] = slices.Compact(slices.Sorted(slices.Values(uses)))
+		return nil
+	})
+	if err != nil {
+		if derr := s.store.Delete(name); derr != nil {
+			s.log.Error("cannot remove a folder whose special use was not recorded", "folder", name, "err", derr)
+		}
+		return err
+	}
+	return nil
 }
 
 // cmdDelete is RFC 3501 §6.3.4. INBOX cannot be deleted; children stay.

@@ -149,7 +149,7 @@ func (s *session) expungeOutcome() outcome {
 // beyond the last message is a BAD (RFC 3501 §9, seq-number).
 func (s *session) resolveSet(set wire.SeqSet, uid bool) ([]uint32, error) {
 	if set.Saved {
-		return nil, bad("$ (SEARCHRES) is not supported")
+		return s.resolveSaved(set, uid)
 	}
 	view := s.sel.view // read here only; the result is a slice of its own
 	if !uid {

@@ -17,12 +17,24 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	if slices.Contains(a.Items, wire.StatusHighestModSeq) {
 		s.condStoreCommand() // RFC 7162 §3.1
 	}
+	return outcome{}, s.writeStatus(name, a.Items)
+}
+
+// writeStatus sends the STATUS response on the folder name with items,
+// for STATUS and for LIST's RETURN (STATUS ...) (RFC 5819).
+func (s *session) writeStatus(name string, items []wire.StatusItem) error {
 	st, err := s.store.Status(name)
 	if err != nil {
-		return outcome{}, err
+		return err
+	}
+	var size int64
+	if slices.Contains(items, wire.StatusSize) {
+		if size, err = s.store.Size(name); err != nil {
+			return err
+		}
 	}
 	s.w.Untagged().Raw("STATUS ").MailboxUTF8(canonicalPattern(name)).Raw(" (")
-	for i, it := range a.Items {
+	for i, it := range items {
 		if i > 0 {
 			s.w.SP()
 		}
@@ -41,11 +53,11 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 		case wire.StatusHighestModSeq:
 			s.w.Number64(st.HighestModSeq)
 		case wire.StatusSize:
-			s.w.Number64(uint64(st.Size))
+			s.w.Number64(uint64(size))
 		case wire.StatusAppendLimit:
 			s.w.Number64(uint64(s.srv.opts.Limits.MaxAppend))
 		}
 	}
 	s.w.Raw(")").CRLF()
-	return outcome{}, nil
+	return nil
 }

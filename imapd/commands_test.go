@@ -37,14 +37,13 @@ func TestCapabilityMatchesTable(t *testing.T) {
 	}
 	advertised := map[string]bool{}
 	for _, atom := range strings.Fields(u[0])[3:] {
-		name, _, _ := strings.Cut(atom, "=")
-		if strings.HasPrefix(atom, "AUTH=") {
-			name = atom
-		}
-		advertised[name] = true
+		advertised[atom] = true
 	}
 	declared := map[string]bool{}
 	for _, e := range extensions {
+		if e.value != nil {
+			declared[e.name+"="+e.value(&session{srv: ts.srv})] = true
+		}
 		declared[e.name] = true
 	}
 	for name := range advertised {

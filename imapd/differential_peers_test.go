@@ -264,7 +264,7 @@ mail_gid = %[4]d
 first_valid_uid = %[3]d
 first_valid_gid = %[4]d
 mail_fsync = never
-`, home, mail, uid, gid)
+%[5]s`, home, mail, uid, gid, dovecotSpecialUse())
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +273,20 @@ mail_fsync = never
 		env = append(env, "TZ="+tz)
 	}
 	return &dovecotHome{dir: home, conf: conf, env: env}
+}
+
+// dovecotSpecialUse is the namespace block that gives Dovecot's folders
+// the special uses ours have by name (wellKnownFolders), as Debian's
+// 15-mailboxes.conf does for some of them.
+func dovecotSpecialUse() string {
+	var b strings.Builder
+	b.WriteString("namespace inbox {\n  inbox = yes\n")
+	for _, name := range []string{"Sent", "Sent Messages", "Sent Items", "Sent Mail", "Drafts", "Trash",
+		"Deleted Messages", "Deleted Items", "Junk", "Spam", "Junk E-mail", "Archive", "Archives"} {
+		fmt.Fprintf(&b, "  mailbox %q {\n    special_use = %s\n  }\n", name, wellKnownFolders[strings.ToLower(name)])
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // start runs Dovecot's imap binary, PREAUTH over stdin and stdout.
@@ -521,7 +535,8 @@ func diffNormaliseCode(code string) string {
 // goes from the highest number down), FETCH responses of one message
 // merged and their items sorted (RFC 3501 §7.4.2 fixes no order and lets
 // a server split them), LIST and LSUB responses sorted (§7.2.2, §7.2.3
-// fix no order), strings quoted whether they came quoted or as literals.
+// fix no order) with the STATUS responses of LIST-STATUS, strings quoted
+// whether they came quoted or as literals.
 func diffNormalise(lines []string, ours bool) []string {
 	var out []string
 	var list []string
@@ -602,8 +617,12 @@ func diffNormalise(lines []string, ours bool) []string {
 			}
 		case "LIST", "LSUB":
 			items, err := parseDiffSx(rest)
-			if err == nil && len(items) == 3 {
-				list = append(list, "* "+word+" "+diffSortedFlags(items[0])+" "+items[1].String()+" "+items[2].astring())
+			if err == nil && (len(items) == 3 || len(items) == 4) {
+				l := "* " + word + " " + diffSortedFlags(items[0]) + " " + items[1].String() + " " + items[2].astring()
+				if len(items) == 4 {
+					l += " " + diffExtendedData(items[3])
+				}
+				list = append(list, l)
 				if listAt < 0 {
 					listAt = len(out)
 					out = append(out, "")
@@ -622,7 +641,14 @@ func diffNormalise(lines []string, ours bool) []string {
 					kv = append(kv, k+" "+v)
 				}
 				slices.Sort(kv)
-				out = append(out, "* STATUS "+items[0].astring()+" ("+strings.Join(kv, " ")+")")
+				l := "* STATUS " + items[0].astring() + " (" + strings.Join(kv, " ") + ")"
+				if listAt >= 0 {
+					// LIST-STATUS (RFC 5819): each after its LIST
+					// line, in the listing's order, which is free.
+					list = append(list, l)
+				} else {
+					out = append(out, l)
+				}
 				continue
 			}
 		}
@@ -644,6 +670,24 @@ func diffNormalise(lines []string, ours bool) []string {
 		out = slices.Replace(out, listAt, listAt+1, list...)
 	}
 	return out
+}
+
+// diffExtendedData renders LIST's mbox-list-extended (RFC 5258 §6) with
+// each tag as a string, whether it came as an atom (Dovecot's CHILDINFO)
+// or quoted (RFC 5258's examples, ours): both are astrings.
+func diffExtendedData(x diffSx) string {
+	if !x.isList || len(x.list)%2 != 0 {
+		return x.String()
+	}
+	parts := make([]string, len(x.list))
+	for i, e := range x.list {
+		if i%2 == 0 {
+			parts[i] = e.astring()
+		} else {
+			parts[i] = e.String()
+		}
+	}
+	return "(" + strings.Join(parts, " ") + ")"
 }
 
 // diffExpungeOriginal adds to removed (sorted sequence numbers as they were

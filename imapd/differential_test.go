@@ -100,6 +100,10 @@ var dovecotDifferences = []dovecotDiff{
 	{"condstore", "d2", diffDovecot, diffRe(`^\* OK \[CLOSED\]$`), "", nil, diffDeviation, "RFC 7162 §3.2.5",
 		"SELECT (QRESYNC) before ENABLE QRESYNC is a BAD and not run: we keep the selection, Dovecot closes the mailbox first and says [CLOSED]"},
 
+	// esearch.txt
+	{"esearch", "e2", diffDovecot, diffRe(`^\* \d+ RECENT$`), "", nil, diffChoice, "RFC 3501 §7.3.2",
+		"(as store d3: Dovecot sends the new RECENT count after MOVE took \\Recent messages away)"},
+
 	// fetch.txt
 	{"fetch", "f3 f4 f7", diffBoth, diffRe(`("text" "[a-z]+" \((?:"[^"]*" ?)*\) (?:NIL|"[^"]*") (?:NIL|"[^"]*") "[^"]*" \d+) \d+`), "$1 <lines>", nil,
 		diffChoice, "RFC 3501 §7.4.2 body-fld-lines",
@@ -126,6 +130,9 @@ var dovecotDifferences = []dovecotDiff{
 	{"list", "n9 q7 r5 z2", diffDovecot, diffRe(`^\* LIST \(\\HasChildren\) "\." "(Projects|Attic)"$`), `* LIST (\HasChildren \Noselect) "." "$1"`, nil,
 		diffDeviation, "RFC 3501 §6.3.4",
 		"a deleted mailbox with inferiors acquires \\Noselect; Dovecot lists it without, though SELECT says it does not exist"},
+	{"list", "q5 r6", diffDovecot, diffRe(`^\* LSUB \(\\Archive\) "\." "Archive"$`), `* LSUB () "." "Archive"`, nil,
+		diffDeviation, "RFC 6154 §2",
+		"after RENAME Archive Attic the subscription \"Archive\" names no mailbox; Dovecot still gives it the \\Archive its config names, we give a special use only to a folder"},
 	{"list", "o2", diffOurs, diffRe(`^(o2 NO) \[CANNOT\]$`), "$1", nil, diffChoice, "RFC 5530 §3",
 		"response codes are optional: we say [CANNOT] to DELETE INBOX, Dovecot gives none"},
 	{"list", "r3", diffOurs, diffRe(`^(r3 NO) \[NONEXISTENT\]$`), "$1", nil, diffChoice, "RFC 5530 §3",

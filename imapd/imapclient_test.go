@@ -123,7 +123,10 @@ func TestIMAPClientMailboxes(t *testing.T) {
 		t.Helper()
 		var o *imap.ListOptions
 		if caps.Has(imap.CapListStatus) {
-			o = &imap.ListOptions{ReturnStatus: &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true}}
+			// An extended LIST gives \HasChildren and \HasNoChildren
+			// when asked (RFC 5258 §4), as Dovecot's does.
+			o = &imap.ListOptions{ReturnChildren: true,
+				ReturnStatus: &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true}}
 		}
 		l, err := c.List("", "*", o).Collect()
 		if err != nil {

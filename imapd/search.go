@@ -22,12 +22,24 @@ const badCharsetCode = "BADCHARSET (US-ASCII UTF-8 ISO-8859-1 ISO-8859-15 WINDOW
 
 // cmdSearch is SEARCH and UID SEARCH (RFC 3501 §6.4.4, §6.4.8). Every
 // key of RFC 3501; strings in the given CHARSET are decoded to UTF-8 and
-// match case-insensitively against decoded header and body text.
+// match case-insensitively against decoded header and body text. With
+// RETURN the answer is an ESEARCH response (RFC 4731), and SAVE keeps the
+// result for "$" (RFC 5182, searchres.go).
 func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.SearchArgs)
-	if a.Return.ESearch {
-		return outcome{}, bad("SEARCH RETURN needs ESEARCH, which is not supported")
+	out, err := s.search(c, a)
+	if err != nil && a.Return.Save {
+		// RFC 5182 §2.1: a SEARCH with SAVE answered NO empties "$"; one
+		// answered BAD leaves it as it was.
+		if re, _ := classify(err, false); re.status == "NO" {
+			s.searchRes = nil
+		}
 	}
+	return out, err
+}
+
+// search runs SEARCH and sends its answer.
+func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 	var dec *encoding.Decoder
 	switch cs := strings.ToUpper(a.Charset); cs {
 	case "", "US-ASCII", "UTF-8", "UTF8", "ASCII":
@@ -46,7 +58,7 @@ func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 		s.condStoreCommand()
 	}
 	view := s.sel.view // read only, while the command runs
-	ev := searcher{s: s, count: uint32(len(view))}
+	ev := searcher{s: s, count: uint32(len(view)), saved: s.searchRes}
 	if len(view) > 0 {
 		ev.maxUID = view[len(view)-1]
 	}
@@ -64,6 +76,10 @@ func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 		return outcome{}, err
 	}
 	s.w.Grow()
+	if a.Return.ESearch {
+		s.answerESearch(c, a.Return, view, matches, hasModSeqKey(&crit))
+		return outcome{}, nil
+	}
 	s.w.Untagged().Raw("SEARCH")
 	for i, uid := range view {
 		if matches[i] {
@@ -75,7 +91,13 @@ func cmdSearch(s *session, c *wire.Command) (outcome, error) {
 		}
 	}
 	if hasModSeqKey(&crit) {
-		if m := s.highestMatched(view, matches); m != 0 {
+		var found []uint32
+		for i, uid := range view {
+			if matches[i] {
+				found = append(found, uid)
+			}
+		}
+		if m := s.highestModSeqOf(found); m != 0 {
 			s.w.Raw(" (MODSEQ ").Number64(m).Raw(")")
 		}
 	}
@@ -98,15 +120,9 @@ func hasModSeqKey(k *wire.SearchKey) bool {
 	return false
 }
 
-// highestMatched returns the highest MODSEQ of the messages of view that
-// matched, 0 if none did.
-func (s *session) highestMatched(view []uint32, matches []bool) uint64 {
-	var uids []uint32
-	for i, uid := range view {
-		if matches[i] {
-			uids = append(uids, uid)
-		}
-	}
+// highestModSeqOf returns the highest MODSEQ of the messages uids, 0 for
+// none.
+func (s *session) highestModSeqOf(uids []uint32) uint64 {
 	var m uint64
 	s.eachMessage(uids, func(_ uint32, msg maildir.Message) error {
 		m = max(m, msg.ModSeq)
@@ -243,14 +259,12 @@ type searcher struct {
 	s      *session
 	count  uint32
 	maxUID uint32
+	saved  []uint32 // the UIDs "$" stands for (RFC 5182), ascending
 }
 
 // checkSets refuses sequence numbers beyond the mailbox (RFC 3501 §9).
 func (ev *searcher) checkSets(k wire.SearchKey) error {
 	if k.Kind == wire.SearchSeqSet || k.Kind == wire.SearchUID {
-		if k.Set.Saved {
-			return bad("$ (SEARCHRES) is not supported")
-		}
 		if k.Kind == wire.SearchSeqSet && k.Set.MaxExplicit() > ev.count {
 			return bad("Invalid message sequence number (the mailbox has " + itoa(ev.count) + " messages)")
 		}
@@ -282,9 +296,9 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		ok, err := m.eval(&k.Keys[0])
 		return !ok && err == nil, err
 	case wire.SearchSeqSet:
-		return k.Set.Contains(m.seq, m.count), nil
+		return k.Set.Contains(m.seq, m.count) || m.inSaved(k.Set), nil
 	case wire.SearchUID:
-		return k.Set.Contains(m.uid, m.maxUID), nil
+		return k.Set.Contains(m.uid, m.maxUID) || m.inSaved(k.Set), nil
 	case wire.SearchAll:
 		return true, nil
 	case wire.SearchAnswered, wire.SearchDeleted, wire.SearchDraft, wire.SearchFlagged, wire.SearchSeen:

@@ -38,6 +38,15 @@ type Options struct {
 	// Limits; zero fields take the defaults).
 	Limits Limits
 
+	// SpecialFolders name the folders LIST marks with a special use (RFC
+	// 6154), besides the names such folders usually have (Sent, Trash,
+	// ...) and those a client CREATEs with (USE (...)). With
+	// CreateSpecialFolders, those whose use no folder has are created,
+	// subscribed, at a user's first login (the first that finds no
+	// special-use sidecar in the Maildir).
+	SpecialFolders       []SpecialFolder
+	CreateSpecialFolders bool
+
 	// LoginAlert, if set, is sent to every client right after it logs in
 	// (or with a PREAUTH greeting) as "* OK [ALERT] text", which RFC 3501
 	// §7.1 asks clients to show to the user: for announcements.

@@ -58,6 +58,10 @@ type session struct {
 	// parseWarned holds the UIDs of the selected mailbox for which
 	// [PARSE] was sent (fetch.go); reset with the selection.
 	parseWarned map[uint32]struct{}
+	// searchRes is the search result variable of RFC 5182, "$": the UIDs
+	// the last SEARCH ... RETURN (SAVE) kept, ascending; reset with the
+	// selection (§2.1: SELECT, EXAMINE, CLOSE, UNSELECT).
+	searchRes []uint32
 
 	// fetchVals is FETCH's scratch space, reused from message to message.
 	fetchVals []fetchValue
@@ -405,6 +409,11 @@ func (s *session) login(id auth.Identity) error {
 	s.user, s.store, s.state = id, st, stateAuth
 	s.r.SetLimits(s.readLimits())
 	s.log = s.log.With("user", id.Username)
+	if err := s.createSpecialFolders(); err != nil {
+		// The login stands: the user can still create them, and the
+		// next login tries again.
+		s.log.Warn("cannot create the special folders", "err", err)
+	}
 	return nil
 }
 
@@ -424,6 +433,7 @@ func (s *session) closeMailbox() {
 	}
 	s.sel = nil
 	s.parseWarned = nil
+	s.searchRes = nil
 	if s.state == stateSelected {
 		s.state = stateAuth
 	}

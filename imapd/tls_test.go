@@ -82,7 +82,7 @@ func TestStartTLS(t *testing.T) {
 	// RFC 3501 §6.2.1: the client must discard what it knew of the
 	// capabilities; the server sends no greeting again.
 	u = c.transactOK("a3", "CAPABILITY")
-	expectUntagged(t, u, "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE CONDSTORE QRESYNC APPENDLIMIT=67108864")
+	expectUntagged(t, u, "* CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN MOVE ESEARCH SEARCHRES STATUS=SIZE LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE CONDSTORE QRESYNC APPENDLIMIT=67108864")
 	_, tagged = c.transact("a4", "STARTTLS")
 	if tagged != "a4 BAD TLS is already active" {
 		t.Fatalf("second STARTTLS: %s", tagged)

@@ -14,14 +14,14 @@ import (
 	"imapd/internal/atomicfile"
 )
 
-// Status is what RFC 3501 STATUS (and STATUS=SIZE, CONDSTORE) report.
+// Status is what RFC 3501 STATUS (and CONDSTORE) report; STATUS=SIZE's
+// size comes from Size, which may have to read files.
 type Status struct {
 	Messages      uint32
 	Recent        uint32
 	UIDNext       uint32
 	UIDValidity   uint32
 	Unseen        uint32
-	Size          int64 // sum of RFC822.SIZE where known from names or the sidecar
 	HighestModSeq uint64
 }
 
@@ -45,7 +45,6 @@ func (s *Store) Status(name string) (Status, error) {
 			if r.inf.flags&FlagSeen == 0 {
 				st.Unseen++
 			}
-			st.Size += r.vsize
 		}
 		st.Recent = f.recentCountLocked()
 		return nil

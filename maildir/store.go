@@ -299,6 +299,9 @@ func (s *Store) Delete(name string) error {
 		rs.count--
 	}
 	rs.mu.Unlock()
+	if err := s.moveSpecialUse(name, ""); err != nil {
+		return err
+	}
 	return os.RemoveAll(trash)
 }
 
@@ -351,7 +354,7 @@ func (s *Store) Rename(oldName, newName string) error {
 			}
 		}
 	}
-	return nil
+	return s.moveSpecialUse(oldName, newName)
 }
 
 func (s *Store) hasChildren(name string) bool {
