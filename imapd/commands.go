@@ -131,14 +131,16 @@ var extensions = []extension{
 	{name: "UNSELECT"},
 	{name: "CHILDREN"}, // RFC 3348: LIST's \HasChildren, \HasNoChildren
 	{name: "MOVE"},
-	{name: "ESEARCH"},                            // RFC 4731: SEARCH RETURN (MIN MAX COUNT ALL)
-	{name: "SEARCHRES"},                          // RFC 5182: SEARCH RETURN (SAVE) and "$"
-	{name: "STATUS=SIZE"},                        // RFC 8438: STATUS (SIZE)
-	{name: "LIST-EXTENDED"},                      // RFC 5258: LIST's selection and return options
-	{name: "LIST-STATUS"},                        // RFC 5819: LIST ... RETURN (STATUS (...))
-	{name: "SPECIAL-USE"},                        // RFC 6154: \Sent, \Trash... in LIST
-	{name: "CREATE-SPECIAL-USE"},                 // RFC 6154 §3: CREATE ... (USE (...))
-	{name: "CONDSTORE", enable: enableCondStore}, // RFC 7162 (condstore.go)
+	{name: "ESEARCH"},            // RFC 4731: SEARCH RETURN (MIN MAX COUNT ALL)
+	{name: "SEARCHRES"},          // RFC 5182: SEARCH RETURN (SAVE) and "$"
+	{name: "STATUS=SIZE"},        // RFC 8438: STATUS (SIZE)
+	{name: "LIST-EXTENDED"},      // RFC 5258: LIST's selection and return options
+	{name: "LIST-STATUS"},        // RFC 5819: LIST ... RETURN (STATUS (...))
+	{name: "SPECIAL-USE"},        // RFC 6154: \Sent, \Trash... in LIST
+	{name: "CREATE-SPECIAL-USE"}, // RFC 6154 §3: CREATE ... (USE (...))
+
+	// RFC 7162 (condstore.go): MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, VANISHED.
+	{name: "CONDSTORE", enable: enableCondStore},
 	{name: "QRESYNC", enable: enableQResync},
 	{name: "APPENDLIMIT", value: func(s *session) string { // RFC 7889
 		return strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10)
