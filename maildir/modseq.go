@@ -24,10 +24,12 @@ import (
 // that "changed since n" reads only the entries above n. An entry whose
 // record got a newer mod-sequence since, or was dropped, is stale: it is
 // skipped, and the list is rebuilt from the records once stale entries
-// outnumber live ones.
+// outnumber live ones. It is built at the first question (one sort), so
+// a folder nobody asks about (no client with CONDSTORE) costs nothing.
 type modIndex struct {
 	entries []modEntry
-	sorted  bool // entries ascend by modseq (false after a load in UID order)
+	built   bool // entries hold every record; add keeps them up to date
+	sorted  bool // entries ascend by modseq
 }
 
 type modEntry struct {
@@ -37,26 +39,34 @@ type modEntry struct {
 
 // add notes that r was given its current mod-sequence.
 func (x *modIndex) add(r *msgRec) {
-	if n := len(x.entries); n == 0 {
-		x.sorted = true
-	} else if x.entries[n-1].modseq > r.modseq {
+	if !x.built {
+		return
+	}
+	if n := len(x.entries); n > 0 && x.entries[n-1].modseq > r.modseq {
 		x.sorted = false
 	}
 	x.entries = append(x.entries, modEntry{r.modseq, r})
 }
 
-// reset empties the index (the sidecar is being read afresh).
-func (x *modIndex) reset() { x.entries, x.sorted = nil, true }
+// reset empties the index (the sidecar is being read afresh); the next
+// question builds it again.
+func (x *modIndex) reset() { x.entries, x.built = nil, false }
+
+// build fills the index from recs.
+func (x *modIndex) build(recs []*msgRec) {
+	x.entries = make([]modEntry, 0, len(recs)+len(recs)/4)
+	x.built, x.sorted = true, false
+	for _, r := range recs {
+		x.entries = append(x.entries, modEntry{r.modseq, r})
+	}
+}
 
 // changedSince returns the records of s with a mod-sequence above
 // modseq, ascending by UID.
 func (s *sidecar) changedSince(modseq uint64) []*msgRec {
 	x := &s.mods
-	if len(x.entries) > 2*len(s.recs)+1024 {
-		x.reset()
-		for _, r := range s.recs {
-			x.add(r)
-		}
+	if !x.built || len(x.entries) > 2*len(s.recs)+1024 {
+		x.build(s.recs)
 	}
 	if !x.sorted {
 		slices.SortStableFunc(x.entries, func(a, b modEntry) int {

@@ -207,3 +207,35 @@ func TestVanishedSetBounded(t *testing.T) {
 		t.Fatalf("runs %v", w.runs)
 	}
 }
+
+// TestChangedSinceAfterManyChanges: the index by MODSEQ stays right when
+// stale entries pile up and it is rebuilt.
+func TestChangedSinceAfterManyChanges(t *testing.T) {
+	_, s := newStore(t)
+	for i := 1; i <= 3; i++ {
+		if _, err := s.Append("INBOX", strings.NewReader(msg(i)), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mustSelect(t, s, "INBOX")
+	if got := m.ChangedSince(0); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
+		t.Fatalf("changed since 0: %v", got)
+	}
+	for i := 0; i < 1500; i++ {
+		uid := uint32(1 + i%2)
+		op := []FlagOp{FlagsAdd, FlagsRemove}[i/2%2]
+		h := m.HighestModSeq()
+		if _, _, err := m.SetFlags([]uint32{uid}, op, FlagFlagged, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.ChangedSince(h); !reflect.DeepEqual(got, []uint32{uid}) {
+			t.Fatalf("change %d: changed since %d = %v, want [%d]", i, h, got, uid)
+		}
+	}
+	if got := m.ChangedSince(0); !reflect.DeepEqual(got, []uint32{1, 2, 3}) {
+		t.Fatalf("changed since 0 at the end: %v", got)
+	}
+	if n := len(m.f.side.mods.entries); n > 2*3+1024+1 {
+		t.Fatalf("%d index entries for 3 messages", n)
+	}
+}
