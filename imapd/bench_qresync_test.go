@@ -18,7 +18,8 @@ import (
 // another session made changes: half flag changes, half expunges. Each
 // iteration makes them, untimed, then times SELECT INBOX (QRESYNC
 // (uidvalidity modseq)) to its tagged OK, checking that the answer names
-// exactly those changes. Run on our server and, when Dovecot's imap
+// exactly those changes; plain-select is a SELECT with nothing to
+// resync, for comparison. Run on our server and, when Dovecot's imap
 // binary is installed, on a copy of the same Maildir served by Dovecot
 // (PREAUTH over a pipe, its index built before timing; not with
 // IMAPD_BENCH_NO_DOVECOT set):
@@ -42,6 +43,13 @@ func BenchmarkQResyncReconnect(b *testing.B) {
 		// stay selected.
 		p.reader.cmd(b, "e", "ENABLE QRESYNC")
 		p.sel.cmd(b, "s", "SELECT INBOX")
+		// The floor: a SELECT with nothing to resync, what every
+		// SELECT of the folder costs.
+		b.Run(p.name+"/plain-select", func(b *testing.B) {
+			for b.Loop() {
+				p.reader.cmd(b, "p", "SELECT INBOX")
+			}
+		})
 		for _, changes := range []int{10, 100} {
 			b.Run(fmt.Sprintf("%s/changes=%d", p.name, changes), func(b *testing.B) {
 				benchQResync(b, p.reader, p.sel, changes)
