@@ -24,10 +24,7 @@ import (
 // it away or, if it is too large for that, closes the connection.
 func cmdAppend(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.AppendArgs)
-	if len(a.Messages) != 1 {
-		return outcome{}, bad("APPEND takes one message (MULTIAPPEND is not supported)")
-	}
-	m := a.Messages[0]
+	m := a.Message
 	size := int64(len(m.Data))
 	if m.Streamed {
 		size = m.Size
@@ -120,8 +117,6 @@ func (l *literalSource) result() error {
 		return no("UNKNOWN-CTE", "Messages with NUL octets cannot be stored")
 	case errors.Is(l.err, errNUL):
 		return bad("APPEND: the message contains NUL, which only a literal8 (~{n}) may carry")
-	case errors.Is(l.err, wire.ErrMoreMessages):
-		return bad("APPEND takes one message (MULTIAPPEND is not supported)")
 	}
 	return l.err
 }

@@ -38,9 +38,9 @@ func cmdList(s *session, c *wire.Command) (outcome, error) {
 		return outcome{}, s.lsub(ms[0])
 	}
 	if len(a.Patterns) == 1 && a.Patterns[0] == "" && !a.Extended {
-		// (An extended LIST of "" lists nothing, as Dovecot answers:
-		// RFC 5258 keeps the special case for the basic command.)
-		// The hierarchy delimiter and the root of the reference.
+		// The hierarchy delimiter and the root of the reference. (An
+		// extended LIST of "" lists nothing, as Dovecot answers: the
+		// special case is the basic command's.)
 		root := ""
 		if i := strings.IndexByte(ref, maildir.Delimiter); i >= 0 {
 			root = ref[:i+1]

@@ -29,8 +29,6 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 	hasUID, hasFlags, setsSeen := false, false, false
 	for _, it := range items {
 		switch it.Kind {
-		case wire.FetchBinarySection, wire.FetchBinarySize:
-			return outcome{}, bad("BINARY is not supported")
 		case wire.FetchModSeq:
 			s.condStoreCommand()
 		case wire.FetchUID:

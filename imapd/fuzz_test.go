@@ -63,6 +63,9 @@ var fuzzSessionSeeds = []string{
 	"a FETCH 1:* (BODY.PEEK[1.2.HEADER.FIELDS (From To)]<0.10> BODYSTRUCTURE ENVELOPE)\r\n",
 	"a SEARCH OR (FROM x (NOT (SUBJECT {3+}\r\nabc))) UID 1:*\r\n",
 	"a IDLE\r\nDONE\r\n",
+	"a SEARCH RETURN (SAVE MIN COUNT) UNSEEN\r\nb UID FETCH $ FLAGS\r\nc MOVE $ Sent\r\n",
+	"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (% INBOX.*) RETURN (CHILDREN SPECIAL-USE STATUS (MESSAGES SIZE))\r\n",
+	"a CREATE Bin (USE (\\Trash))\r\nb RENAME Bin Rubbish\r\nc DELETE Rubbish\r\n",
 }
 
 // fuzzFixture is a Maildir template copied for each input, and the

@@ -19,7 +19,9 @@
 // followed: a linked folder is not listed and refused by name
 // (ErrOutside), and so is a folder whose cur/, new/ or tmp/ is a link.
 // Nor is any file followed: a message file, a sidecar, the lock file,
-// dovecot-keywords and subscriptions are opened with O_NOFOLLOW|O_NONBLOCK
+// dovecot-keywords, subscriptions and imapd-specialuse (the special uses
+// of RFC 6154 that names alone do not give, kept in step by Delete and
+// Rename) are opened with O_NOFOLLOW|O_NONBLOCK
 // and must be regular files (fstat on the descriptor). A link, FIFO,
 // device or directory in new/ or cur/ is not a message: listings skip it
 // and log it once; a keyword or sidecar file that is not a regular file is

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"imapd/imapd"
+	"imapd/maildir"
 )
 
 // Config is the TOML configuration; imapd.toml.example documents every
@@ -30,11 +32,56 @@ type Config struct {
 	// start is refused (see refuseRoot). -demo implies it.
 	AllowRoot bool `toml:"allow_root"`
 
-	TLS    TLSConfig    `toml:"tls"`
-	Auth   AuthConfig   `toml:"auth"`
-	Store  StoreConfig  `toml:"store"`
-	Limits LimitsConfig `toml:"limits"`
-	Log    LogConfig    `toml:"log"`
+	TLS     TLSConfig     `toml:"tls"`
+	Auth    AuthConfig    `toml:"auth"`
+	Store   StoreConfig   `toml:"store"`
+	Folders FoldersConfig `toml:"folders"`
+	Limits  LimitsConfig  `toml:"limits"`
+	Log     LogConfig     `toml:"log"`
+}
+
+// FoldersConfig names the special-use folders (RFC 6154) that LIST marks
+// for clients, and whether they are created at a user's first login. An
+// empty name leaves that use to the names such folders usually have.
+type FoldersConfig struct {
+	Sent    string `toml:"sent"`
+	Drafts  string `toml:"drafts"`
+	Trash   string `toml:"trash"`
+	Junk    string `toml:"junk"`
+	Archive string `toml:"archive"`
+	// Create makes the named folders, subscribed, at a user's first login
+	// (the first that finds no special-use record in the Maildir), but
+	// not one whose use a folder has already (a Maildir with "Sent Items"
+	// gets no "Sent").
+	Create bool `toml:"create"`
+}
+
+// special returns the named folders as the server takes them.
+func (c FoldersConfig) special() []imapd.SpecialFolder {
+	var out []imapd.SpecialFolder
+	for _, f := range []imapd.SpecialFolder{
+		{Use: `\Sent`, Name: c.Sent}, {Use: `\Drafts`, Name: c.Drafts}, {Use: `\Trash`, Name: c.Trash},
+		{Use: `\Junk`, Name: c.Junk}, {Use: `\Archive`, Name: c.Archive},
+	} {
+		if f.Name != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// check refuses a folder name the store would refuse, and INBOX.
+func (c FoldersConfig) check() error {
+	for _, f := range c.special() {
+		name, err := maildir.CanonicalName(f.Name)
+		if err != nil {
+			return fmt.Errorf("folders: %q is not a valid folder name", f.Name)
+		}
+		if name == maildir.Inbox {
+			return fmt.Errorf("folders: INBOX cannot be the %s folder", strings.ToLower(strings.TrimPrefix(f.Use, `\`)))
+		}
+	}
+	return nil
 }
 
 // StoreConfig tunes how changes on disk are noticed.
@@ -157,6 +204,8 @@ func defaultConfig() Config {
 			PAMService:      "imapd",
 			PAMMailLocation: "~/Maildir",
 		},
+		Folders: FoldersConfig{Sent: "Sent", Drafts: "Drafts", Trash: "Trash", Junk: "Junk", Archive: "Archive",
+			Create: true},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -177,6 +226,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if len(c.ListenTLS) > 0 && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		return c, fmt.Errorf("%s: listen_tls needs tls.cert and tls.key", path)
+	}
+	if err := c.Folders.check(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }

@@ -107,11 +107,13 @@ func run() error {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	}
 	opts := imapd.Options{
-		OpenStore:      openStore,
-		TLSConfig:      tlsConfig,
-		AllowPlaintext: cfg.AllowPlaintext,
-		Limits:         cfg.Limits.imapd(),
-		Logger:         logger,
+		OpenStore:            openStore,
+		TLSConfig:            tlsConfig,
+		AllowPlaintext:       cfg.AllowPlaintext,
+		Limits:               cfg.Limits.imapd(),
+		SpecialFolders:       cfg.Folders.special(),
+		CreateSpecialFolders: cfg.Folders.Create,
+		Logger:               logger,
 	}
 
 	if *preauth {

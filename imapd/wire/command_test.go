@@ -81,12 +81,12 @@ func TestParseCommandGood(t *testing.T) {
 		{"a STATUS blurdybloop (UIDNEXT MESSAGES unseen recent uidvalidity HIGHESTMODSEQ SIZE APPENDLIMIT)", &Command{Tag: "a", Name: "STATUS", Args: &StatusArgs{"blurdybloop", []StatusItem{
 			StatusUIDNext, StatusMessages, StatusUnseen, StatusRecent, StatusUIDValidity, StatusHighestModSeq, StatusSize, StatusAppendLimit}}}},
 
-		{"a APPEND saved-messages (\\Seen) {5}\r\nhello", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"saved-messages", []AppendMessage{{Flags: []string{FlagSeen}, Data: []byte("hello")}}}}},
-		{"a APPEND x {0+}\r\n", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", []AppendMessage{{Data: []byte{}}}}}},
-		{"a APPEND x () \"17-Jul-1996 02:44:25 -0700\" {2}\r\nhi", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", []AppendMessage{{Flags: []string{}, Date: time.Date(1996, 7, 17, 2, 44, 25, 0, zone), Data: []byte("hi")}}}}},
-		{"a APPEND x \" 7-Jul-1996 02:44:25 -0700\" {2}\r\nhi", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", []AppendMessage{{Date: time.Date(1996, 7, 7, 2, 44, 25, 0, zone), Data: []byte("hi")}}}}},
-		{"a APPEND {1}\r\nx (\\SEEN $Junk) ~{3}\r\na\x00b {1+}\r\nc", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", []AppendMessage{
-			{Flags: []string{FlagSeen, "$Junk"}, Data: []byte("a\x00b"), Binary: true}, {Data: []byte("c")}}}}},
+		{"a APPEND saved-messages (\\Seen) {5}\r\nhello", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"saved-messages", AppendMessage{Flags: []string{FlagSeen}, Data: []byte("hello")}}}},
+		{"a APPEND x {0+}\r\n", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", AppendMessage{Data: []byte{}}}}},
+		{"a APPEND x () \"17-Jul-1996 02:44:25 -0700\" {2}\r\nhi", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", AppendMessage{Flags: []string{}, Date: time.Date(1996, 7, 17, 2, 44, 25, 0, zone), Data: []byte("hi")}}}},
+		{"a APPEND x \" 7-Jul-1996 02:44:25 -0700\" {2}\r\nhi", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x", AppendMessage{Date: time.Date(1996, 7, 7, 2, 44, 25, 0, zone), Data: []byte("hi")}}}},
+		{"a APPEND {1}\r\nx (\\SEEN $Junk) ~{3}\r\na\x00b", &Command{Tag: "a", Name: "APPEND", Args: &AppendArgs{"x",
+			AppendMessage{Flags: []string{FlagSeen, "$Junk"}, Data: []byte("a\x00b"), Binary: true}}}},
 
 		{"a COPY 2:4 MEETING", &Command{Tag: "a", Name: "COPY", Args: &CopyArgs{set(SeqRange{2, 4}), "MEETING"}}},
 		{"a UID COPY $ Trash", &Command{Tag: "a", Name: "UID COPY", Args: &CopyArgs{SeqSet{Saved: true}, "Trash"}}},
@@ -178,7 +178,8 @@ func TestParseCommandBad(t *testing.T) {
 		{"a APPEND x \"01-Jan-2020 10:00:00 0000\" {1}\r\na", "a", "expected a zone"},
 		{"a APPEND x \"01-Jan-2020 10:00:00 +0070\" {1}\r\na", "a", "minutes above 59"},
 		{"a APPEND x \"01-Jan-20 10:00:00 +0000\" {1}\r\na", "a", "4-digit year"},
-		{"a APPEND x {1}\r\na ", "a", "expected the message as a literal"}, // a trailing SP wants another message
+		{"a APPEND x {1}\r\na ", "a", "trailing space at end of line"},
+		{"a APPEND x {1}\r\na {1}\r\nb", "a", "unexpected \"{1}\\r\\nb\" after the arguments"}, // MULTIAPPEND
 		{"a APPEND x {2}\r\na\x00", "a", "contains NUL, which only a literal8"},
 		{"a COPY 0 x", "a", "must not be zero"},
 		{"a COPY 1:x x", "a", "expected a number or '*'"},

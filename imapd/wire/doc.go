@@ -61,9 +61,9 @@
 // CHARSET decoding, modified UTF-7 of mailbox names via Mailbox.UTF8),
 // sequence numbers are not checked against the mailbox (SeqSet.MaxExplicit
 // and HasStar help with RFC 3501's BAD for numbers beyond it), "$" of
-// SEARCHRES is left in SeqSet.Saved for SeqSet.Resolve, and whether a
+// SEARCHRES is left in SeqSet.Saved for the server, and whether a
 // command is allowed in the current state, or an extension enabled
-// (QRESYNC for VANISHED, MULTIAPPEND for several messages), is for the
+// (QRESYNC for VANISHED), is for the
 // server's command table.
 //
 // # Writing

@@ -20,8 +20,6 @@ const (
 	FetchBodyStructure                      // BODYSTRUCTURE
 	FetchUID                                // UID
 	FetchBodySection                        // BODY[...] and BODY.PEEK[...]
-	FetchBinarySection                      // BINARY[...] and BINARY.PEEK[...] (RFC 3516)
-	FetchBinarySize                         // BINARY.SIZE[...] (RFC 3516)
 	FetchModSeq                             // MODSEQ (RFC 7162)
 )
 
@@ -87,22 +85,21 @@ type Partial struct {
 }
 
 // A FetchItem is one FETCH data item. Section, Peek and Partial apply to
-// FetchBodySection and FetchBinarySection; Section (parts only) to
-// FetchBinarySize.
+// FetchBodySection.
 type FetchItem struct {
 	Kind    FetchKind
 	Section Section
-	Peek    bool     // BODY.PEEK / BINARY.PEEK
+	Peek    bool     // BODY.PEEK
 	Partial *Partial // <origin.count>, or nil
 }
 
 // SetsSeen reports whether fetching the item sets \Seen (RFC 3501 §6.4.5:
-// BODY[...] without .PEEK, RFC822, RFC822.TEXT; RFC 3516: BINARY[...]).
+// BODY[...] without .PEEK, RFC822, RFC822.TEXT).
 func (it FetchItem) SetsSeen() bool {
 	switch it.Kind {
 	case FetchRFC822, FetchRFC822Text:
 		return true
-	case FetchBodySection, FetchBinarySection:
+	case FetchBodySection:
 		return !it.Peek
 	}
 	return false
@@ -110,21 +107,14 @@ func (it FetchItem) SetsSeen() bool {
 
 // ResponseName returns the name of the item in a FETCH response: e.g.
 // "BODY[1.2]<0>" for BODY.PEEK[1.2]<0.100> (RFC 3501 §7.4.2: the origin
-// only, and .PEEK never appears), "RFC822.SIZE", "BINARY.SIZE[1]".
+// only, and .PEEK never appears), "RFC822.SIZE".
 func (it FetchItem) ResponseName() string {
-	switch it.Kind {
-	case FetchBodySection, FetchBinarySection:
-		name := "BODY["
-		if it.Kind == FetchBinarySection {
-			name = "BINARY["
-		}
-		name += it.Section.String() + "]"
+	if it.Kind == FetchBodySection {
+		name := "BODY[" + it.Section.String() + "]"
 		if it.Partial != nil {
 			name += "<" + strconv.FormatUint(uint64(it.Partial.Offset), 10) + ">"
 		}
 		return name
-	case FetchBinarySize:
-		return "BINARY.SIZE[" + it.Section.String() + "]"
 	}
 	if it.Kind > 0 && int(it.Kind) < len(simpleFetchNames) {
 		return simpleFetchNames[it.Kind]
@@ -252,29 +242,19 @@ func (p *parser) fetchItem() (FetchItem, error) {
 	case "ALL", "FAST", "FULL":
 		p.pos = start
 		return FetchItem{}, p.errorf("the macro %s must stand alone, not in a list of data items", name)
-	case "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK", "BINARY.SIZE":
+	case "BODY", "BODY.PEEK":
 		if p.peek() != '[' {
 			if name == "BODY" {
 				return FetchItem{Kind: FetchBody}, nil
 			}
 			return FetchItem{}, p.errorf("%s needs a section, like %s[]", name, name)
 		}
-		it := FetchItem{Kind: FetchBodySection, Peek: strings.HasSuffix(name, ".PEEK")}
-		binary := strings.HasPrefix(name, "BINARY")
-		if binary {
-			it.Kind = FetchBinarySection
-			if name == "BINARY.SIZE" {
-				it.Kind = FetchBinarySize
-			}
-		}
+		it := FetchItem{Kind: FetchBodySection, Peek: name == "BODY.PEEK"}
 		var err error
-		if it.Section, err = p.section(binary); err != nil {
+		if it.Section, err = p.section(); err != nil {
 			return FetchItem{}, err
 		}
 		if p.peek() == '<' {
-			if it.Kind == FetchBinarySize {
-				return FetchItem{}, p.errorf("BINARY.SIZE takes no <partial>")
-			}
 			if it.Partial, err = p.partial(); err != nil {
 				return FetchItem{}, err
 			}
@@ -288,9 +268,8 @@ func (p *parser) fetchItem() (FetchItem, error) {
 	return FetchItem{}, p.errorf("unknown FETCH data item %s", quoteInput([]byte(name)))
 }
 
-// section parses "[" [section-spec] "]", or with binary "[" [section-part]
-// "]" (section-binary, RFC 3516).
-func (p *parser) section(binary bool) (Section, error) {
+// section parses "[" [section-spec] "]".
+func (p *parser) section() (Section, error) {
 	var s Section
 	if err := p.expect('[', "to open the section"); err != nil {
 		return s, err
@@ -307,9 +286,6 @@ func (p *parser) section(binary bool) (Section, error) {
 		}
 		p.pos++
 		if !isDigit(p.peek()) {
-			if binary {
-				return s, p.errorf("expected a part number after '.', found %s", p.found())
-			}
 			needText = true
 			break
 		}
@@ -318,9 +294,6 @@ func (p *parser) section(binary bool) (Section, error) {
 		return s, p.expect(']', "to close the section")
 	}
 	if p.peek() != ']' || needText {
-		if binary {
-			return s, p.errorf("a BINARY section holds only part numbers, found %s", p.found())
-		}
 		start := p.pos
 		switch w := p.word(); w {
 		case "HEADER":

@@ -35,11 +35,6 @@ func TestParseFetch(t *testing.T) {
 			[]string{`BODY[HEADER.FIELDS (From Subject To)]`}},
 		{"a FETCH 1 BODY[2.HEADER.FIELDS.NOT (X-Foo)]", []FetchItem{body(false, Section{Part: []uint32{2}, Text: SectionHeaderFieldsNot, Fields: []string{"X-Foo"}}, nil)},
 			[]string{"BODY[2.HEADER.FIELDS.NOT (X-Foo)]"}},
-		{"a FETCH 1 (BINARY[1.2] BINARY.PEEK[]<0.10> BINARY.SIZE[3])", []FetchItem{
-			{Kind: FetchBinarySection, Section: Section{Part: []uint32{1, 2}}},
-			{Kind: FetchBinarySection, Peek: true, Partial: &Partial{0, 10}},
-			{Kind: FetchBinarySize, Section: Section{Part: []uint32{3}}}},
-			[]string{"BINARY[1.2]", "BINARY[]<0>", "BINARY.SIZE[3]"}},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			cmd, err := parseCommand([]byte(tc.in))
@@ -77,8 +72,8 @@ func TestFetchModifiers(t *testing.T) {
 func TestSetsSeen(t *testing.T) {
 	for in, want := range map[string]bool{
 		"BODY[]": true, "BODY.PEEK[]": false, "RFC822": true, "RFC822.TEXT": true,
-		"RFC822.HEADER": false, "BINARY[1]": true, "BINARY.PEEK[1]": false, "BINARY.SIZE[1]": false,
-		"BODY": false, "FLAGS": false,
+		"RFC822.HEADER": false,
+		"BODY":          false, "FLAGS": false,
 	} {
 		cmd, err := parseCommand([]byte("a FETCH 1 " + in))
 		if err != nil {
@@ -99,7 +94,7 @@ func TestParseFetchBad(t *testing.T) {
 		{"a FETCH 1 BODDY", `unknown FETCH data item "BODDY"`},
 		{"a FETCH 1 X-GM-MSGID", `unknown FETCH data item "X-GM-MSGID"`},
 		{"a FETCH 1 BODY.PEEK", "BODY.PEEK needs a section"},
-		{"a FETCH 1 BINARY", "BINARY needs a section"},
+		{"a FETCH 1 BINARY[1]", `unknown FETCH data item "BINARY"`},
 		{"a FETCH 1 BODY[", "expected a section"},
 		{"a FETCH 1 BODY[1", `expected ']' to close the section`},
 		{"a FETCH 1 BODY[0]", "section part number must not be zero"},
@@ -114,9 +109,6 @@ func TestParseFetchBad(t *testing.T) {
 		{"a FETCH 1 BODY[]<0>", "expected '.' between the partial offset and length"},
 		{"a FETCH 1 BODY[]<0.0>", "partial length must not be zero"},
 		{"a FETCH 1 BODY[]<1.2", "expected '>'"},
-		{"a FETCH 1 BINARY[1.TEXT]", "expected a part number after '.'"},
-		{"a FETCH 1 BINARY[TEXT]", "a BINARY section holds only part numbers"},
-		{"a FETCH 1 BINARY.SIZE[1]<0.1>", "BINARY.SIZE takes no <partial>"},
 		{"a FETCH 1 FLAGS (VANISHED)", "VANISHED is only allowed in UID FETCH"},
 		{"a UID FETCH 1 FLAGS (VANISHED)", "VANISHED needs CHANGEDSINCE"},
 		{"a FETCH 1 FLAGS (CHANGEDSINCE 0)", "must not be zero"},

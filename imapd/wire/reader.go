@@ -15,8 +15,7 @@ const (
 	DefaultMaxAppendLiteral = 64 << 20 // octets per APPEND message literal
 	DefaultMaxLiterals      = 256      // literals per command
 	// DefaultMaxCommand bounds a whole command, lines and literals: one
-	// message of the largest size plus room for a MULTIAPPEND of smaller
-	// ones.
+	// message of the largest size plus room for the rest.
 	DefaultMaxCommand = DefaultMaxAppendLiteral + 16<<20
 	// DefaultMaxDiscard is how many octets of refused non-synchronising
 	// literals the Reader reads and throws away to stay in step; past it

@@ -398,7 +398,7 @@ func TestStreamedAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := c.Args.(*AppendArgs).Messages[0]
+	m := c.Args.(*AppendArgs).Message
 	if !m.Streamed || m.Size != 100000 || m.Data != nil {
 		t.Fatalf("parsed message %+v", m)
 	}
@@ -462,7 +462,7 @@ func TestStreamedAppendTrailing(t *testing.T) {
 		in   string
 		want error
 	}{
-		{"a APPEND INBOX {3}\r\nabc {2+}\r\nde\r\nb NOOP\r\n", ErrMoreMessages},
+		{"a APPEND INBOX {3}\r\nabc {2+}\r\nde\r\nb NOOP\r\n", ErrSyntax},
 		{"a APPEND INBOX {3}\r\nabc junk\r\nb NOOP\r\n", ErrSyntax},
 	} {
 		r, _ := streamConn(tc.in, Limits{})

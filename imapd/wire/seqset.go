@@ -51,8 +51,8 @@ func seqNumString(n uint32) string {
 
 // A SeqSet is a sequence-set of RFC 3501 §9: message sequence numbers or
 // UIDs, in ranges as the client wrote them. Saved is set when the set holds
-// "$", the result saved by SEARCH RETURN (SAVE) (RFC 5182); call Resolve to
-// replace it before using the set. The zero SeqSet is empty.
+// "$", the result saved by SEARCH RETURN (SAVE) (RFC 5182), which the
+// server replaces by the messages it saved. The zero SeqSet is empty.
 type SeqSet struct {
 	Ranges []SeqRange
 	Saved  bool
@@ -137,7 +137,7 @@ func (s SeqSet) MaxExplicit() uint32 {
 }
 
 // Contains reports whether n is in the set, with "*" standing for last.
-// "$" is not looked at: Resolve the set first.
+// "$" is not looked at: the server adds the saved messages itself.
 func (s SeqSet) Contains(n, last uint32) bool {
 	for _, r := range s.Ranges {
 		lo, hi := r.resolve(last)
@@ -243,16 +243,6 @@ func (s *SeqSet) appendAscending(start, stop uint32) {
 		return
 	}
 	s.Ranges = append(s.Ranges, SeqRange{start, stop})
-}
-
-// Resolve returns the set with "$" replaced by the ranges of saved (the
-// result of the last SEARCH RETURN (SAVE), RFC 5182 §2.1).
-func (s SeqSet) Resolve(saved SeqSet) SeqSet {
-	if !s.Saved {
-		return s
-	}
-	out := SeqSet{Ranges: slices.Concat(s.Ranges, saved.Ranges)}
-	return out
 }
 
 // AddNum adds the numbers nums to the set, each as its own range.

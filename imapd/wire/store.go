@@ -62,15 +62,15 @@ func (p *parser) flagList() ([]string, error) {
 	return flags, err
 }
 
-// AppendArgs are the arguments of APPEND (RFC 3501 §6.3.11), with the
-// several messages of MULTIAPPEND (RFC 3502) and literal8 of BINARY
-// (RFC 3516). A server without MULTIAPPEND answers BAD to more than one.
+// AppendArgs are the arguments of APPEND (RFC 3501 §6.3.11): one message
+// (MULTIAPPEND's several, RFC 3502, are a syntax error), which may come as
+// a literal8 (RFC 3516 §4.4).
 type AppendArgs struct {
-	Mailbox  Mailbox
-	Messages []AppendMessage
+	Mailbox Mailbox
+	Message AppendMessage
 }
 
-// AppendMessage is one message of APPEND.
+// AppendMessage is the message of APPEND.
 type AppendMessage struct {
 	Flags []string  // nil if no flag list was given; system flags canonical
 	Date  time.Time // zero if no date-time was given
@@ -122,9 +122,9 @@ func (*CopyArgs) isArgs()    {}
 func (*ExpungeArgs) isArgs() {}
 func (*StoreArgs) isArgs()   {}
 
-// parseAppend parses "APPEND" SP mailbox 1*append-message, where
+// parseAppend parses "APPEND" SP mailbox append-message, where
 // append-message = [SP flag-list] [SP date-time] SP (literal / literal8)
-// (RFC 3501 §9, RFC 3502, RFC 4466 §2.2).
+// (RFC 3501 §9, RFC 4466 §2.2).
 func parseAppend(p *parser) (Args, error) {
 	var a AppendArgs
 	var err error
@@ -134,44 +134,39 @@ func parseAppend(p *parser) (Args, error) {
 	if a.Mailbox, err = p.mailbox("mailbox name"); err != nil {
 		return nil, err
 	}
-	for {
-		var m AppendMessage
-		if err = p.sp("before the message"); err != nil {
+	m := &a.Message
+	if err = p.sp("before the message"); err != nil {
+		return nil, err
+	}
+	if p.peek() == '(' {
+		if m.Flags, err = p.flagList(); err != nil {
 			return nil, err
 		}
-		if p.peek() == '(' {
-			if m.Flags, err = p.flagList(); err != nil {
-				return nil, err
-			}
-			if err = p.sp("after the flag list"); err != nil {
-				return nil, err
-			}
-		}
-		if p.peek() == '"' {
-			if m.Date, err = p.dateTime("the internal date"); err != nil {
-				return nil, err
-			}
-			if err = p.sp("after the internal date"); err != nil {
-				return nil, err
-			}
-		}
-		switch p.peek() {
-		case '{', '~':
-		default:
-			return nil, p.errorf("expected the message as a literal ({size} or ~{size}), found %s", p.found())
-		}
-		m.Binary = p.peek() == '~'
-		if m.Data, err = p.literal("the message", true); err != nil {
+		if err = p.sp("after the flag list"); err != nil {
 			return nil, err
-		}
-		if p.streamedLit {
-			m.Streamed, m.Size = true, p.streamedSize
-		}
-		a.Messages = append(a.Messages, m)
-		if p.eof() {
-			return &a, nil
 		}
 	}
+	if p.peek() == '"' {
+		if m.Date, err = p.dateTime("the internal date"); err != nil {
+			return nil, err
+		}
+		if err = p.sp("after the internal date"); err != nil {
+			return nil, err
+		}
+	}
+	switch p.peek() {
+	case '{', '~':
+	default:
+		return nil, p.errorf("expected the message as a literal ({size} or ~{size}), found %s", p.found())
+	}
+	m.Binary = p.peek() == '~'
+	if m.Data, err = p.literal("the message", true); err != nil {
+		return nil, err
+	}
+	if p.streamedLit {
+		m.Streamed, m.Size = true, p.streamedSize
+	}
+	return &a, nil
 }
 
 func parseCopy(p *parser) (Args, error) {

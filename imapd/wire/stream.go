@@ -5,12 +5,6 @@ import (
 	"io"
 )
 
-// ErrMoreMessages is what Literal.Read returns when the APPEND goes on
-// after the message with another one (MULTIAPPEND, RFC 3502); the rest of
-// the command has been thrown away (or the error is a fatal
-// *LiteralError when it could not be).
-var ErrMoreMessages error = &LiteralError{Err: errors.New("more than one message in APPEND")}
-
 // A Literal is an APPEND message literal that ReadCommand stopped at
 // (ReaderOptions.StreamMessages): its octets are still on the connection,
 // so that a message of any size costs the server a buffer, not its size.
@@ -52,10 +46,10 @@ func (l *Literal) Accept() error {
 
 // Read reads the literal's octets; call Accept first. After the last
 // octet it reads the rest of the command's line and returns io.EOF if it
-// is empty (the command is complete). Anything else there is an error:
-// ErrMoreMessages for another message, a *SyntaxError for other octets,
-// with the rest of the command read and thrown away (a fatal
-// *LiteralError if it could not be). Errors of the connection come back
+// is empty (the command is complete). Anything else there, another
+// message included (MULTIAPPEND, which no command serves), is a
+// *SyntaxError, with the rest of the command read and thrown away (a
+// fatal *LiteralError if it could not be). Errors of the connection come back
 // as they are (io.ErrUnexpectedEOF for a connection closed inside the
 // literal). The first error sticks.
 func (l *Literal) Read(p []byte) (int, error) {
@@ -104,9 +98,6 @@ func (l *Literal) finish() error {
 		if !l.r.skipRest(info, l.r.opts.MaxDiscard) {
 			return &LiteralError{Literal: info, Err: ErrLiteralTooLarge, Limit: l.r.opts.MaxDiscard, Fatal: true}
 		}
-	}
-	if ok && line[0] == ' ' {
-		return ErrMoreMessages
 	}
 	return &SyntaxError{Tag: l.Info.Tag, Name: l.Info.Name,
 		Msg: l.Info.Name + ": expected the end of the command after the message, found " + quoteInput(line)}

@@ -164,7 +164,7 @@ func needsLiteral(s string) bool {
 // fields, BODYSTRUCTURE values); an atom would be wrong there.
 func (w *Writer) String(s string) *Writer {
 	if needsLiteral(s) {
-		return w.literalHeader(int64(len(s)), false).Raw(s)
+		return w.literalHeader(int64(len(s))).Raw(s)
 	}
 	return w.Raw(`"`).Raw(s).Raw(`"`)
 }
@@ -285,22 +285,13 @@ func appendDateTime(b []byte, t time.Time) []byte {
 // append2 appends n (0 to 99) as two digits.
 func append2(b []byte, n int) []byte { return append(b, byte('0'+n/10), byte('0'+n%10)) }
 
-func (w *Writer) literalHeader(n int64, binary bool) *Writer {
-	if binary {
-		w.Raw("~")
-	}
+func (w *Writer) literalHeader(n int64) *Writer {
 	return w.Raw("{").Number64(uint64(n)).Raw("}\r\n")
 }
 
 // Literal writes b as a literal.
 func (w *Writer) Literal(b []byte) *Writer {
-	return w.literalHeader(int64(len(b)), false).bytes(b)
-}
-
-// Literal8 writes b as a literal8 (~{n}, RFC 3516), for BINARY[...]
-// responses whose content holds NUL.
-func (w *Writer) Literal8(b []byte) *Writer {
-	return w.literalHeader(int64(len(b)), true).bytes(b)
+	return w.literalHeader(int64(len(b))).bytes(b)
 }
 
 // ErrShortLiteral is the Writer's error when the reader given to
@@ -312,16 +303,7 @@ var ErrShortLiteral = errors.New("literal source shorter than its announced size
 // if r yields fewer than n, the Writer's error becomes one wrapping
 // ErrShortLiteral. Extra octets in r are not read.
 func (w *Writer) LiteralFrom(r io.Reader, n int64) *Writer {
-	return w.literalFrom(r, n, false)
-}
-
-// Literal8From is LiteralFrom for a literal8.
-func (w *Writer) Literal8From(r io.Reader, n int64) *Writer {
-	return w.literalFrom(r, n, true)
-}
-
-func (w *Writer) literalFrom(r io.Reader, n int64, binary bool) *Writer {
-	w.literalHeader(n, binary)
+	w.literalHeader(n)
 	if w.err != nil {
 		return w
 	}
