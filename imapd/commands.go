@@ -195,7 +195,7 @@ func (s *session) capabilities() string {
 
 // enableable returns the extension called name if ENABLE can turn it on
 // in this session: one that is offered and has something to enable.
-// None of those served today (IDLE, UIDPLUS, MOVE, ...) need enabling.
+// Of those served today only CONDSTORE and QRESYNC do (RFC 7162).
 func (s *session) enableable(name string) (extension, bool) {
 	for _, e := range extensions {
 		if e.name == name && e.enable != nil && (e.offered == nil || e.offered(s)) {
