@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"slices"
+	"strings"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
@@ -39,6 +40,22 @@ func enableQResync(s *session) {
 	enableCondStore(s)
 	if s.sel != nil {
 		s.sel.qresync = true
+	}
+}
+
+// beforeEnable is what ENABLE sends before its ENABLED response: when it
+// turns CONDSTORE on (by name or through QRESYNC) with a mailbox
+// selected, that mailbox's HIGHESTMODSEQ, as for any CONDSTORE-enabling
+// command (and in Dovecot's order).
+func (s *session) beforeEnable(names []string) {
+	if s.mbox == nil || s.condStore() {
+		return
+	}
+	for _, n := range names {
+		if strings.EqualFold(n, "CONDSTORE") || strings.EqualFold(n, "QRESYNC") {
+			s.writeHighestModSeq()
+			return
+		}
 	}
 }
 
