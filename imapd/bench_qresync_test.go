@@ -71,13 +71,15 @@ func benchQResync(b *testing.B, reader, changer qresyncPeer, changes int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		// Every other UID from where the last iteration stopped: flag
-		// changes on the first half, expunges on the second, never
-		// adjacent runs.
+		// The UIDs from where the last iteration stopped: flag changes
+		// on the first half, expunges on the second.
+		if int(next)+changes > benchMessages {
+			b.Fatalf("all %d messages used up: raise IMAPD_BENCH_N or lower -benchtime", benchMessages)
+		}
 		var flag, gone []string
 		for k := 0; k < changes; k++ {
 			u := strconv.FormatUint(uint64(next), 10)
-			next += 2
+			next++
 			if k < changes/2 {
 				flag = append(flag, u)
 			} else {
