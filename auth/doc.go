@@ -34,6 +34,15 @@
 //     processes serving one connection each share: each step reads it
 //     and writes it back under an exclusive flock on it, taken inside
 //     addrTable.mu and only there.
+//   - The login cache (cache.go) remembers successes only, never a
+//     failure, and never a password: an HMAC under a per-process secret
+//     of the user's htpasswd hash, the username and the password. An
+//     entry serves only the exact pair, and for htpasswd only while the
+//     user's line holds the same hash; it lasts CacheOptions.TTL from
+//     the check, at most CacheOptions.Size are kept (least recently used
+//     dropped first), and Reload (SIGHUP) forgets them all. PAM results
+//     are cached only with PAMOptions.CacheResults. A cache hit skips
+//     the Throttle's gate and pool: only the right password gets one.
 //   - Every username accepted is a single safe path element (ValidUsername),
 //     and a Maildir built from a template stays below the template's base.
 //   - Writers: only File.Save writes the htpasswd file, always under an
@@ -49,5 +58,6 @@
 //   - Locks: Htpasswd.mu only serialises reloads (Authenticate never waits on
 //     it); addrTable.mu guards only the Throttle's counts and slots and is
 //     never held while the backend runs or while sleeping. Neither is ever
-//     taken inside the other.
+//     taken inside the other. loginCache.mu guards only its map and list
+//     and is taken last (Reload takes it inside Htpasswd.mu).
 package auth

@@ -33,8 +33,12 @@ type HtpasswdOptions struct {
 	UID, GID int
 	// Logger receives load and reload reports; nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the clock for the once-a-second change check; nil means
-	// time.Now. Tests use it to step past the interval without sleeping.
+	// Cache configures the memory of successful logins (on by default;
+	// see CacheOptions and QuickCheck).
+	Cache CacheOptions
+	// Now is the clock for the once-a-second change check and the
+	// cache's TTL; nil means time.Now. Tests use it to step past the
+	// interval without sleeping.
 	Now func() time.Time
 }
 
@@ -59,6 +63,9 @@ type Htpasswd struct {
 
 	// table is the parsed file, replaced whole on reload; readers never lock.
 	table atomic.Pointer[userTable]
+	// cache remembers successful logins across reloads, each under the
+	// hash of the line it was verified against; nil when off.
+	cache *loginCache
 
 	// mu serialises reloads; it guards the fields below.
 	mu sync.Mutex
@@ -81,14 +88,15 @@ type userTable struct {
 	// dummy is a bcrypt hash at the file's highest bcrypt cost, compared
 	// against when there is no usable hash.
 	dummy []byte
-	// verified remembers the pairs this version of the file accepted.
-	verified *verifiedCache
 }
 
 // userEntry is one user's usable line.
 type userEntry struct {
 	// match checks a password; nil for a line whose hash was refused.
 	match htpasswd.EncodedPasswd
+	// hash is the line's hash as written: the scope of the user's
+	// logins in the cache.
+	hash string
 	// maildir and home are the expanded locations.
 	maildir, home string
 }
@@ -119,6 +127,7 @@ func NewHtpasswd(opts HtpasswdOptions) (*Htpasswd, error) {
 		now:     opts.Now,
 		dummies: make(map[int][]byte),
 	}
+	h.cache = newLoginCache(opts.Cache, opts.Now)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -185,16 +194,22 @@ func (h *Htpasswd) Authenticate(ctx context.Context, username, password string) 
 		UID:      h.uid,
 		GID:      h.gid,
 	}
-	t.verified.put(username, password, id)
+	h.cache.put(e.hash, username, password, id)
 	return id, nil
 }
 
-// QuickCheck confirms a pair that Authenticate accepted within the last
-// minutes from the same version of the file (QuickChecker), without
-// hashing.
+// QuickCheck confirms, without hashing, a pair that Authenticate
+// accepted within the cache's TTL (QuickChecker), as long as the user's
+// line still holds the hash it was checked against: a new password, or
+// a user removed, is seen within reloadCheckInterval, as by
+// Authenticate. Other lines changing leave the user's cached login be.
 func (h *Htpasswd) QuickCheck(username, password string) (Identity, bool) {
 	h.maybeReload()
-	return h.table.Load().verified.get(username, password)
+	e, ok := h.table.Load().users[username]
+	if !ok || e.match == nil {
+		return Identity{}, false
+	}
+	return h.cache.get(e.hash, username, password)
 }
 
 // equalise spends the time of a real comparison; the result is ignored.
@@ -203,10 +218,13 @@ func (t *userTable) equalise(password string) {
 	_ = bcrypt.CompareHashAndPassword(t.dummy, []byte(password))
 }
 
-// Reload re-reads the file now. On error the previous version stays in use.
+// Reload re-reads the file now and forgets every cached login (SIGHUP:
+// the operator's way to flush the cache). On error the previous version
+// stays in use, and the cache is flushed all the same.
 func (h *Htpasswd) Reload() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.cache.purge()
 	return h.reloadLocked()
 }
 
@@ -262,7 +280,7 @@ func (h *Htpasswd) reloadLocked() error {
 		return fmt.Errorf("htpasswd: %w", err)
 	}
 
-	t := &userTable{users: make(map[string]userEntry), stamp: stampOf(fi), verified: newVerifiedCache(h.now)}
+	t := &userTable{users: make(map[string]userEntry), stamp: stampOf(fi)}
 	usable, refused, maxCost := 0, 0, 0
 	for i, raw := range strings.Split(string(data), "\n") {
 		user, hash, ok := splitEntry(raw)
@@ -326,7 +344,7 @@ func (h *Htpasswd) parseLine(user, hash string) (e userEntry, bcryptCostOf int, 
 	if e.maildir, err = h.mail.expand(user, e.home); err != nil {
 		return e, 0, err.Error()
 	}
-	e.match = m
+	e.match, e.hash = m, hash
 	return e, bcryptCost(hash), ""
 }
 

@@ -69,6 +69,9 @@ type PAM struct {
 	// slots holds one token per transaction running; its capacity is the
 	// concurrency bound.
 	slots chan struct{}
+	// cache remembers successful logins when PAMOptions.CacheResults is
+	// set; nil otherwise.
+	cache *loginCache
 	// log receives start-up warnings and PAM's messages; never a password.
 	log *slog.Logger
 }
@@ -88,6 +91,9 @@ func NewPAM(opts PAMOptions) (*PAM, error) {
 		minUID:  max(opts.MinUID, 1),
 		slots:   make(chan struct{}, opts.Concurrency),
 		log:     opts.Logger,
+	}
+	if opts.CacheResults {
+		p.cache = newLoginCache(opts.Cache, nil)
 	}
 	if os.Geteuid() != 0 {
 		p.log.Warn("pam: not running as root; pam_unix can then verify no other user's password",
@@ -130,7 +136,25 @@ func (p *PAM) Authenticate(ctx context.Context, username, password string) (Iden
 	if err != nil {
 		return Identity{}, err
 	}
-	return p.identity(username, pamUser)
+	id, err := p.identity(username, pamUser)
+	if err == nil {
+		p.cache.put("", username, password, id)
+	}
+	return id, err
+}
+
+// QuickCheck confirms, without a PAM transaction, a pair that
+// Authenticate accepted within the cache's TTL (QuickChecker); never
+// when PAMOptions.CacheResults is off.
+func (p *PAM) QuickCheck(username, password string) (Identity, bool) {
+	return p.cache.get("", username, password)
+}
+
+// Flush forgets every cached login: what SIGHUP does, so that an
+// account locked or a password changed counts at once.
+func (p *PAM) Flush() error {
+	p.cache.purge()
+	return nil
 }
 
 // transaction runs one PAM transaction for username and returns the name

@@ -31,6 +31,15 @@ type PAMOptions struct {
 	// runs one at a time. pam_unix from Linux-PAM is safe to run in
 	// parallel; raise this only if every module in the stack is.
 	Concurrency int
+	// CacheResults turns on the login cache (see Cache). It is off by
+	// default because PAM checks more than a password: while a login is
+	// cached, a password changed, an account locked or expired since is
+	// not seen until the entry's TTL runs out (or the cache is flushed,
+	// see PAM.Flush).
+	CacheResults bool
+	// Cache configures the login cache when CacheResults is set, as for
+	// HtpasswdOptions.Cache.
+	Cache CacheOptions
 	// Logger receives the start-up warnings and PAM's own informational
 	// messages (at debug level); never a password. Nil means
 	// slog.Default().

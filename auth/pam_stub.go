@@ -33,3 +33,6 @@ func NewPAM(opts PAMOptions) (*PAM, error) {
 func (*PAM) Authenticate(ctx context.Context, username, password string) (Identity, error) {
 	return Identity{}, fmt.Errorf("%w: PAM support not built in", ErrUnavailable)
 }
+
+// Flush does nothing; NewPAM never returns a PAM to call it on.
+func (*PAM) Flush() error { return nil }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/msteinert/pam/v2"
 )
@@ -345,4 +346,45 @@ func TestNewPAMChecksOptions(t *testing.T) {
 	if p.service != DefaultPAMService || p.mail.template != "%h/Maildir" || p.minUID != DefaultPAMMinUID || cap(p.slots) != 1 {
 		t.Errorf("defaults: %+v", p)
 	}
+}
+
+// PAM results are cached only when configured: by default a password
+// changed (or an account locked) counts at the next login; with
+// CacheResults the old password keeps working, from the cache, until the
+// TTL runs out or Flush (SIGHUP).
+func TestPAMCache(t *testing.T) {
+	r := newPAMRig(t)
+	alice := r.user("a", "old-pw")
+	ctx := context.Background()
+	plain := r.backend(PAMOptions{})
+	cached := r.backend(PAMOptions{CacheResults: true, Cache: CacheOptions{TTL: time.Hour}})
+	for _, p := range []*PAM{plain, cached} {
+		if _, err := p.Authenticate(ctx, alice, "old-pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := plain.QuickCheck(alice, "old-pw"); ok {
+		t.Fatal("a PAM result was cached without CacheResults")
+	}
+	if id, ok := cached.QuickCheck(alice, "old-pw"); !ok || id.Username != alice || !id.System {
+		t.Fatalf("with CacheResults: %+v %v", id, ok)
+	}
+	if _, ok := cached.QuickCheck(alice, "old-pw "); ok {
+		t.Fatal("a wrong password confirmed")
+	}
+
+	r.run(alice+":new-pw\n", "chpasswd")
+	_, err := plain.Authenticate(ctx, alice, "old-pw")
+	wantFailed(t, "old password, no cache", err, pam.ErrAuth)
+	if _, ok := cached.QuickCheck(alice, "old-pw"); !ok {
+		t.Fatal("the cached login was dropped by itself; the documented trade-off says it stays until the TTL")
+	}
+	if err := cached.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cached.QuickCheck(alice, "old-pw"); ok {
+		t.Fatal("confirmed after Flush")
+	}
+	_, err = cached.Authenticate(ctx, alice, "old-pw")
+	wantFailed(t, "old password after Flush", err, pam.ErrAuth)
 }

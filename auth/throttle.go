@@ -159,9 +159,9 @@ func (t *Throttle) CloseState() error { return t.table.closeFile() }
 // ctx.Err(). The password is never logged.
 func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username, password string) (Identity, error) {
 	if q, ok := t.auth.(QuickChecker); ok {
-		// A pair verified minutes ago: no hashing, no queue. Only the
-		// exact right password gets here, so the gate, which is there
-		// to slow guessing, has nothing to slow.
+		// A pair verified within the cache's TTL: no hashing, no
+		// queue. Only the exact right password gets here, so the gate,
+		// which is there to slow guessing, has nothing to slow.
 		if id, ok := q.QuickCheck(username, password); ok {
 			return id, nil
 		}

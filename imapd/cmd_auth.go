@@ -58,7 +58,7 @@ func cmdLogin(s *session, c *wire.Command) (outcome, error) {
 		return outcome{}, no("PRIVACYREQUIRED", "Plaintext login is disabled before STARTTLS")
 	}
 	a := c.Args.(*wire.LoginArgs)
-	return s.authenticate(a.Username, a.Password)
+	return s.authenticate(c.Tag, a.Username, a.Password)
 }
 
 // cmdAuthenticate is RFC 3501 §6.2.2 with SASL-IR (RFC 4959); PLAIN is
@@ -78,7 +78,7 @@ func cmdAuthenticate(s *session, c *wire.Command) (outcome, error) {
 			authErr = no("AUTHORIZATIONFAILED", "Cannot log in as another user")
 			return authErr
 		}
-		authOut, authErr = s.authenticate(username, password)
+		authOut, authErr = s.authenticate(c.Tag, username, password)
 		return authErr
 	})
 	var resp []byte
@@ -118,7 +118,7 @@ func cmdAuthenticate(s *session, c *wire.Command) (outcome, error) {
 // authenticate checks a password and logs in. Too many failures on one
 // connection end it with BYE; attempts refused unchecked (the address's
 // queue is full) count too, so that a connection cannot retry forever.
-func (s *session) authenticate(user, pass string) (outcome, error) {
+func (s *session) authenticate(tag, user, pass string) (outcome, error) {
 	if s.srv.throttle == nil {
 		return outcome{}, no("UNAVAILABLE", "No authentication backend is configured")
 	}
@@ -132,8 +132,11 @@ func (s *session) authenticate(user, pass string) (outcome, error) {
 		}
 		return outcome{}, err
 	}
+	if s.srv.opts.Handoff != nil {
+		return s.handOff(tag, id)
+	}
 	if err := s.login(id); err != nil {
-		if errors.Is(err, errUserConnections) {
+		if errors.Is(err, ErrUserConnections) {
 			return outcome{}, no("LIMIT", "Too many connections for this user from your address")
 		}
 		return outcome{}, no("UNAVAILABLE", "Cannot open the mailbox, try again later")

@@ -14,10 +14,17 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	if slices.Contains(a.Items, wire.StatusHighestModSeq) {
-		s.condStoreCommand() // RFC 7162 §3.1
-	}
+	s.checkStatusItems(a.Items)
 	return outcome{}, s.writeStatus(name, a.Items)
+}
+
+// checkStatusItems prepares the status items of STATUS and LIST ...
+// RETURN (STATUS ...) (RFC 5819): HIGHESTMODSEQ is CONDSTORE-enabling
+// (RFC 7162 §3.1).
+func (s *session) checkStatusItems(items []wire.StatusItem) {
+	if slices.Contains(items, wire.StatusHighestModSeq) {
+		s.condStoreCommand()
+	}
 }
 
 // writeStatus sends the STATUS response on the folder name with items,

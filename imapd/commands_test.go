@@ -52,6 +52,9 @@ func TestCapabilityMatchesTable(t *testing.T) {
 		}
 	}
 	for _, cmd := range commandTable {
+		if cmd.capability != "" && !declared[cmd.capability] {
+			t.Errorf("%s belongs to capability %s, which no entry declares", cmd.name, cmd.capability)
+		}
 		if cmd.capability != "" && cmd.states&authed != 0 && !advertised[cmd.capability] {
 			t.Errorf("%s is served after login but its capability %s is not advertised", cmd.name, cmd.capability)
 		}

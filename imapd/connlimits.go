@@ -151,8 +151,8 @@ type userBlock struct {
 	block netip.Prefix
 }
 
-// errUserConnections refuses a login beyond MaxUserConnectionsPerIP.
-var errUserConnections = errors.New("too many connections for this user from this address")
+// ErrUserConnections refuses a login beyond MaxUserConnectionsPerIP.
+var ErrUserConnections = errors.New("too many connections for this user from this address")
 
 // acquireUser counts a login of user from block; false if the pair
 // already has MaxUserConnectionsPerIP.
@@ -186,7 +186,7 @@ func (s *session) holdUserSlot(id auth.Identity) error {
 	if !s.srv.acquireUser(k) {
 		s.log.Warn("login refused: too many connections for this user from this address",
 			"user", id.Username, "limit", s.srv.opts.Limits.MaxUserConnectionsPerIP)
-		return errUserConnections
+		return ErrUserConnections
 	}
 	s.userSlot = &k
 	return nil

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -95,10 +94,12 @@ func (s *session) abandon(name string, cause error) outcome {
 // peerProbe returns a function that reports whether the peer of c has
 // closed the connection, or nil if c cannot tell (no socket under it).
 func peerProbe(c net.Conn) func() bool {
-	if tc, ok := c.(*tls.Conn); ok {
-		// TLS records are peeked at, never consumed: the FIN after
-		// them is what counts.
-		c = tc.NetConn()
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok {
+		// A *tls.Conn, or a relayed connection that tells the client's
+		// address: the socket beneath is what is peeked at (TLS
+		// records are never consumed: the FIN after them is what
+		// counts).
+		c = w.NetConn()
 	}
 	sc, ok := c.(interface {
 		SyscallConn() (syscall.RawConn, error)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,9 @@ type Options struct {
 	// Authenticator checks passwords. It is wrapped in a Throttle (with
 	// the Logger) unless Throttle is set, which then takes precedence.
 	Authenticator auth.Authenticator
-	// Throttle delays and logs failed logins; nil: made from Authenticator.
-	Throttle *auth.Throttle
+	// Throttle checks passwords, delaying and logging failed logins; nil:
+	// an auth.Throttle made from Authenticator.
+	Throttle PasswordChecker
 	// OpenStore opens the Maildir of a user who has logged in. Required.
 	OpenStore func(auth.Identity) (*maildir.Store, error)
 
@@ -52,16 +54,31 @@ type Options struct {
 	// §7.1 asks clients to show to the user: for announcements.
 	LoginAlert string
 
+	// Handoff, if set, takes the connection of a user who has just
+	// authenticated, instead of this server opening the store: the login
+	// process of PAM mode (see Handoff). It returns nil once another
+	// process has the connection (having relayed it to the end, if that
+	// is how it is handed over), or an error if it was not taken, which
+	// refuses the login (ErrUserConnections: NO [LIMIT]).
+	Handoff func(Handoff) error
+
 	// Logger receives a line per connection, login, failed login and
 	// error; nil: slog.Default().
 	Logger *slog.Logger
+}
+
+// PasswordChecker checks the password of a login from remote: an
+// *auth.Throttle, or (in PAM mode's login process) a messenger to the
+// process that runs one.
+type PasswordChecker interface {
+	Authenticate(ctx context.Context, remote netip.Addr, username, password string) (auth.Identity, error)
 }
 
 // Server is an IMAP4rev1 server. Create it with New.
 type Server struct {
 	opts     Options
 	log      *slog.Logger
-	throttle *auth.Throttle
+	throttle PasswordChecker
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -178,17 +195,22 @@ func (s *Server) isClosing() bool {
 // ServeConn serves one connection (inetd, systemd Accept=yes, tests) and
 // returns when it is closed. A *tls.Conn counts as secure.
 func (s *Server) ServeConn(c net.Conn) {
-	s.serve(c, nil)
+	s.serveSession(c, nil)
 }
 
 // ServePreauth serves one connection already authenticated as id, with a
 // PREAUTH greeting (RFC 3501 §7.1.4): for a pipe from ssh, or --preauth.
 func (s *Server) ServePreauth(c net.Conn, id auth.Identity) {
-	s.serve(c, &id)
+	s.serveSession(c, func(sess *session) { sess.preauth = &id })
 }
 
-func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
+// serveSession serves c; setup, if set, prepares the session before it
+// starts (a PREAUTH or handed-over one).
+func (s *Server) serveSession(c net.Conn, setup func(*session)) {
 	sess := newSession(s, c)
+	if setup != nil {
+		setup(sess)
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -222,7 +244,7 @@ func (s *Server) serve(c net.Conn, preauth *auth.Identity) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	sess.run(preauth)
+	sess.run()
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get

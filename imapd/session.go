@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"imapd/auth"
@@ -87,6 +88,15 @@ type session struct {
 	writeTimedOut bool
 	// idLogged is set once the client's ID has been logged at info.
 	idLogged bool
+
+	// raw is rawOf's socket, for waitInput (rawSocket).
+	rawOf net.Conn
+	raw   syscall.RawConn
+
+	// preauth and handoff, when set, start the session logged in: with
+	// a PREAUTH greeting, or answering the login of another process.
+	preauth *auth.Identity
+	handoff *Handoff
 
 	mu          sync.Mutex // guards interrupted
 	interrupted bool       // Shutdown asked the session to end
@@ -214,7 +224,7 @@ func (s *session) isInterrupted() bool {
 }
 
 // run is the connection's life: greeting, commands, BYE.
-func (s *session) run(preauth *auth.Identity) {
+func (s *session) run() {
 	defer s.conn.Close()
 	defer s.releaseUserSlot()
 	defer s.closeMailbox()
@@ -233,15 +243,20 @@ func (s *session) run(preauth *auth.Identity) {
 		s.bye("Server shutting down")
 		return
 	}
-	if preauth != nil {
-		if err := s.login(*preauth); err != nil {
+	switch {
+	case s.handoff != nil:
+		if !s.startHandedOff(s.handoff) {
+			return
+		}
+	case s.preauth != nil:
+		if err := s.login(*s.preauth); err != nil {
 			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
 			s.w.Flush()
 			return
 		}
-		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+preauth.Username)
+		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+s.preauth.Username)
 		s.sendLoginAlert()
-	} else {
+	default:
 		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
 	}
 	if s.w.Flush() != nil {
@@ -266,6 +281,11 @@ func (s *session) next() bool {
 	if !s.armRead() {
 		s.bye("Server shutting down")
 		return false
+	}
+	if rc := s.rawSocket(); rc != nil && s.r.Buffered() == 0 {
+		if err := s.waitInput(rc); err != nil {
+			return s.readError(err)
+		}
 	}
 	line, err := s.r.ReadCommand()
 	if err != nil {
@@ -387,6 +407,29 @@ func (s *session) readError(err error) bool {
 	return false
 }
 
+// rawSocket is the connection's socket if it can be waited on without
+// reading (see waitInput), else nil; kept until STARTTLS replaces the
+// connection.
+func (s *session) rawSocket() syscall.RawConn {
+	if s.rawOf != s.conn {
+		s.rawOf, s.raw = s.conn, rawSocket(s.conn)
+	}
+	return s.raw
+}
+
+// waitInput waits for the client's next input on rc, the connection's
+// socket, holding neither of the connection's buffers meanwhile: a
+// connection waiting for its client then costs its goroutine and little
+// more. It returns the wait's error (the read deadline passed).
+func (s *session) waitInput(rc syscall.RawConn) error {
+	if s.r.Buffered() > 0 {
+		return nil
+	}
+	s.w.Idle()
+	s.r.Idle()
+	return waitReadable(rc)
+}
+
 // bye sends "* BYE text" and flushes; the caller closes.
 func (s *session) bye(text string) {
 	s.w.Status("", "BYE", "", text)
@@ -394,7 +437,7 @@ func (s *session) bye(text string) {
 }
 
 // login moves to the authenticated state as id, opening the user's
-// store. It fails with errUserConnections beyond MaxUserConnectionsPerIP.
+// store. It fails with ErrUserConnections beyond MaxUserConnectionsPerIP.
 func (s *session) login(id auth.Identity) error {
 	if err := s.holdUserSlot(id); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,7 @@ type Mailbox struct {
 	recent   map[uint32]struct{}
 	skipNext bool // the next fan-out predates the initial snapshot
 	wakeCh   chan struct{}
+	wakeHook atomic.Pointer[func()]
 	closed   bool
 }
 
@@ -102,10 +104,25 @@ func (m *Mailbox) Close() error {
 // waiting (buffer 1, never blocks the sender).
 func (m *Mailbox) Wake() <-chan struct{} { return m.wakeCh }
 
+// SetWakeHook makes every wake also call f (nil: no longer), from the
+// goroutine that noticed the change: for a session that waits for its
+// client and for changes in one goroutine (IDLE), f interrupts that wait.
+// f must not block.
+func (m *Mailbox) SetWakeHook(f func()) {
+	if f == nil {
+		m.wakeHook.Store(nil)
+		return
+	}
+	m.wakeHook.Store(&f)
+}
+
 func (m *Mailbox) wake() {
 	select {
 	case m.wakeCh <- struct{}{}:
 	default:
+	}
+	if f := m.wakeHook.Load(); f != nil {
+		(*f)()
 	}
 }
 

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"imapd/auth"
 	"imapd/imapd"
 	"imapd/maildir"
 )
@@ -117,9 +119,37 @@ type AuthConfig struct {
 	PAMMailLocation string `toml:"pam_mail_location"`
 	PAMMinUID       int    `toml:"pam_min_uid"`
 	PAMConcurrency  int    `toml:"pam_concurrency"`
+	// LoginUser and LoginChroot confine PAM mode's login processes (see
+	// privsep.go): the user they run as, and their root directory
+	// ("": none).
+	LoginUser   string `toml:"login_user"`
+	LoginChroot string `toml:"login_chroot"`
 	// ThrottleState is the file of failed-login counts shared by the
 	// processes that serve one connection each (see throttlestate.go).
 	ThrottleState string `toml:"throttle_state"`
+
+	// CacheTTL is how long a successful login is remembered (1h); 0
+	// turns the cache off. See auth.CacheOptions.
+	CacheTTL Duration `toml:"cache_ttl"`
+	// CacheSize bounds the logins remembered (10000); 0 turns the cache
+	// off.
+	CacheSize int `toml:"cache_size"`
+	// CachePAM caches PAM results too (false): see
+	// auth.PAMOptions.CacheResults for what it costs.
+	CachePAM bool `toml:"cache_pam"`
+	// HashWorkers bounds the password checks run at once (0: half the
+	// CPUs, at least 1). It owns the bound that [limits]
+	// login_concurrency, its old name, set: loadConfig folds that in.
+	HashWorkers int `toml:"hash_workers"`
+}
+
+// cacheOptions returns the login cache's options; a zero (or negative)
+// TTL or size turns it off.
+func (a AuthConfig) cacheOptions() auth.CacheOptions {
+	if a.CacheTTL.Duration <= 0 || a.CacheSize <= 0 {
+		return auth.CacheOptions{TTL: -1}
+	}
+	return auth.CacheOptions{TTL: a.CacheTTL.Duration, Size: a.CacheSize}
 }
 
 // LimitsConfig bounds what clients may do; imapd.Limits says what each
@@ -140,12 +170,16 @@ type LimitsConfig struct {
 	MaxConnectionsPerIP     int      `toml:"max_connections_per_ip"`
 	MaxUserConnectionsPerIP int      `toml:"max_user_connections_per_ip"`
 	MaxFailedLogins         int      `toml:"max_failed_logins"`
-	LoginConcurrency        int      `toml:"login_concurrency"`
 	SearchDepth             int      `toml:"search_depth"`
 	SearchKeys              int      `toml:"search_keys"`
 	SearchWorkers           int      `toml:"search_workers"`
 	MaxKeywords             int      `toml:"max_keywords"`
 	MaxFolders              int      `toml:"max_folders"`
+
+	// LoginConcurrency is the old name of [auth] hash_workers, still
+	// read; after loadConfig it holds hash_workers' value, which is how
+	// that reaches imapd.Limits.
+	LoginConcurrency int `toml:"login_concurrency"`
 }
 
 // imapd returns the limits as the server takes them.
@@ -203,6 +237,10 @@ func defaultConfig() Config {
 			MailLocation:    "/var/vmail/%u/Maildir",
 			PAMService:      "imapd",
 			PAMMailLocation: "~/Maildir",
+			LoginUser:       "nobody",
+			LoginChroot:     "/run/imapd/login",
+			CacheTTL:        Duration{auth.DefaultCacheTTL},
+			CacheSize:       auth.DefaultCacheSize,
 		},
 		Folders: FoldersConfig{Sent: "Sent", Drafts: "Drafts", Trash: "Trash", Junk: "Junk", Archive: "Archive",
 			Create: true},
@@ -213,10 +251,20 @@ func defaultConfig() Config {
 // loadConfig reads path over the defaults; unknown keys are an error, so
 // that a typo does not silently leave a default in place.
 func loadConfig(path string) (Config, error) {
-	c := defaultConfig()
-	md, err := toml.DecodeFile(path, &c)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return defaultConfig(), err
+	}
+	return parseConfig(data, path)
+}
+
+// parseConfig is loadConfig of the file's text, data; path is for
+// messages.
+func parseConfig(data []byte, path string) (Config, error) {
+	c := defaultConfig()
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		return c, fmt.Errorf("%s: unknown key %q", path, und[0].String())
@@ -227,8 +275,27 @@ func loadConfig(path string) (Config, error) {
 	if len(c.ListenTLS) > 0 && (c.TLS.Cert == "" || c.TLS.Key == "") {
 		return c, fmt.Errorf("%s: listen_tls needs tls.cert and tls.key", path)
 	}
+	if err := c.foldLoginConcurrency(); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := c.Folders.check(); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// foldLoginConcurrency makes [auth] hash_workers the one setting of the
+// hashing pool's size: [limits] login_concurrency, its name before the
+// login cache came, still sets it when hash_workers is not set; both
+// set to different values is an error rather than a silent choice.
+func (c *Config) foldLoginConcurrency() error {
+	old, hw := c.Limits.LoginConcurrency, c.Auth.HashWorkers
+	if old != 0 && hw != 0 && old != hw {
+		return fmt.Errorf("[limits] login_concurrency = %d is the old name of [auth] hash_workers = %d; keep only hash_workers", old, hw)
+	}
+	if hw == 0 {
+		c.Auth.HashWorkers = old
+	}
+	c.Limits.LoginConcurrency = c.Auth.HashWorkers
+	return nil
 }

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // PAM mode execs it as the users
 	imapdBin = filepath.Join(dir, "imapd")
 	if out, err := exec.Command("go", "build", "-o", imapdBin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)

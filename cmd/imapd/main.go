@@ -47,7 +47,16 @@ func run() error {
 	demo := flag.String("demo", "", "create a demo setup in `DIR` on first run (user demo, password demo) and serve it")
 	var listen addrList
 	flag.Var(&listen, "listen", "plain (STARTTLS) `ADDR` to listen on instead of the config's listen; repeat it or separate by commas")
+	login := flag.Bool("login", false, "internal: a PAM mode login process, started by the daemon")
+	session := flag.Bool("session", false, "internal: a PAM mode session process, started by the daemon")
 	flag.Parse()
+
+	switch {
+	case *login:
+		return runLogin()
+	case *session:
+		return runSession()
+	}
 
 	if *demo != "" {
 		p, err := setupDemo(*demo)
@@ -131,9 +140,10 @@ func run() error {
 		return err
 	}
 	opts.Authenticator = authn
-	if *inetd {
-		// One connection per process: failed logins count across them
-		// (throttlestate.go).
+	privsep := cfg.Auth.Backend == "pam" && os.Geteuid() == 0
+	if *inetd || privsep {
+		// Failed logins count across processes (throttlestate.go): the
+		// inetd ones, one per connection, and the daemon's.
 		if shared, err = sharedThrottle(cfg, authn, opts.Limits, logger); err != nil {
 			return err
 		}
@@ -141,6 +151,14 @@ func run() error {
 	}
 	srv := imapd.New(opts)
 
+	if *inetd && privsep {
+		// This process is the daemon of one connection (privsep.go).
+		children, err := newChildServer(cfg, *configPath, certs, shared, logger)
+		if err != nil {
+			return err
+		}
+		return children.serveStdio(*tlsStdin)
+	}
 	if *inetd {
 		conn := stdioConn()
 		if *tlsStdin {
@@ -172,8 +190,8 @@ func run() error {
 		return fmt.Errorf("auth.backend = \"pam\" needs the daemon to start as root (pam_unix reads /etc/shadow; sessions then run as their users)")
 	}
 	var children *childServer
-	if cfg.Auth.Backend == "pam" {
-		if children, err = newChildServer(*configPath, opts.Limits, logger); err != nil {
+	if privsep {
+		if children, err = newChildServer(cfg, *configPath, certs, shared, logger); err != nil {
 			return err
 		}
 	}
@@ -317,17 +335,7 @@ func newLogger(c LogConfig, stdio bool) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}
-	// Under inetd stdout is the connection, and inetd and xinetd connect
-	// stderr to it too: then logs go to syslog (the journal under systemd).
-	var out io.Writer = os.Stderr
-	if stdio && isSocket(os.Stderr) {
-		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "imapd")
-		if err != nil {
-			out = io.Discard
-		} else {
-			out = w
-		}
-	}
+	out := logSink(stdio)
 	ho := &slog.HandlerOptions{Level: level}
 	switch c.Format {
 	case "json":
@@ -338,21 +346,63 @@ func newLogger(c LogConfig, stdio bool) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log.format: %q is neither text nor json", c.Format)
 }
 
+// logSink is where the log goes: stderr, but syslog (the journal under
+// systemd) for a process serving stdio whose stderr is a socket: inetd
+// and xinetd connect stderr to the connection too.
+func logSink(stdio bool) io.Writer {
+	if !stdio || !isSocket(os.Stderr) {
+		return os.Stderr
+	}
+	w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "imapd")
+	if err != nil {
+		return io.Discard
+	}
+	return w
+}
+
 // certStore holds the certificate, replaced on SIGHUP.
+// It keeps the PEM text too, for PAM mode's login processes, which get
+// it from the daemon as they cannot read the key themselves.
 type certStore struct {
-	cert atomic.Pointer[tls.Certificate]
+	cur atomic.Pointer[loadedCert]
+}
+
+type loadedCert struct {
+	cert            tls.Certificate
+	certPEM, keyPEM []byte
 }
 
 func (c *certStore) load(certFile, keyFile string) error {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return err
 	}
-	c.cert.Store(&cert)
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("%s, %s: %w", certFile, keyFile, err)
+	}
+	c.cur.Store(&loadedCert{cert, certPEM, keyPEM})
 	return nil
 }
 
-func (c *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cert.Load(), nil }
+func (c *certStore) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if l := c.cur.Load(); l != nil {
+		return &l.cert, nil
+	}
+	return nil, errors.New("no certificate loaded")
+}
+
+// pem returns the certificate chain and key as loaded, or nils.
+func (c *certStore) pem() (cert, key []byte) {
+	if l := c.cur.Load(); l != nil {
+		return l.certPEM, l.keyPEM
+	}
+	return nil, nil
+}
 
 // invokingUser is the identity for -preauth: the user running us, with
 // the mail location of the config (its %h is the home directory).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,8 +43,15 @@ func TestPAMConnectionCaps(t *testing.T) {
 	if kids := childProcesses(daemon.Process.Pid); len(kids) > 5 {
 		t.Fatalf("%d session processes under a cap of 5: %v", len(kids), kids)
 	}
-	if n := strings.Count(stderr.String(), `msg="too many connections"`); n != 15 {
-		t.Errorf("%d warnings of refused connections, want 15:\n%s", n, stderr.String())
+	// The warning is written after the BYE: wait for the last one.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n := strings.Count(stderr.String(), `msg="too many connections"`)
+		if n == 15 {
+			break
+		}
+		if n > 15 || time.Now().After(deadline) {
+			t.Fatalf("%d warnings of refused connections, want 15:\n%s", n, stderr.String())
+		}
 	}
 
 	// One session ends: its slot is free once its process has exited.
@@ -64,10 +72,13 @@ func TestPAMConnectionCaps(t *testing.T) {
 	}
 }
 
-// TestPAMChildDescriptors: a session process (root until login) holds
-// the connection and a pipe for its log, and no descriptor of the
-// daemon's (its stderr, a log file, a listener); its log lines still
-// reach the daemon's log.
+// TestPAMChildDescriptors: before login the connection is served by a
+// login process that is not root (login_user, chrooted to an empty
+// directory, no new privileges) and holds the connection, a log pipe and
+// its channel to the daemon, and no descriptor of the daemon's (its
+// stderr, the throttle state, a listener). After login the session
+// process is the user's and holds the connection and a log pipe only;
+// the log lines of both reach the daemon's log.
 func TestPAMChildDescriptors(t *testing.T) {
 	service, users := pamUsers(t, "cat")
 	addr, daemon, stderr := startPAMDaemon(t, service, "")
@@ -76,76 +87,126 @@ func TestPAMChildDescriptors(t *testing.T) {
 	if g := d.line(); !strings.HasPrefix(g, "* OK") {
 		t.Fatalf("greeting %q", g)
 	}
-	pid := sessionProcess(t, daemon.Process.Pid)
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody")
+	}
 
-	links := func(pid int) map[int]string {
-		fds := map[int]string{}
-		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			fd, _ := strconv.Atoi(e.Name())
-			if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err == nil {
-				fds[fd] = l
-			}
-		}
-		return fds
+	login := sessionProcess(t, daemon.Process.Pid)
+	wantIDs(t, login, nobody.Uid, nobody.Gid)
+	if status := procStatus(t, login); !strings.Contains(status, "NoNewPrivs:\t1") {
+		t.Errorf("login process %d may gain privileges:\n%s", login, status)
 	}
-	// shared is whether the two descriptors are one open file (kcmp(2)),
-	// which no comparison of names can tell.
-	shared := func(pid1, fd1, pid2, fd2 int) bool {
-		const kcmpFile = 0
-		r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
-		if errno != 0 {
-			t.Fatalf("kcmp: %v", errno)
-		}
-		return r == 0
+	if root, _ := os.Readlink(fmt.Sprintf("/proc/%d/root", login)); root != "/run/imapd/login" {
+		t.Errorf("login process %d has root directory %q, not /run/imapd/login", login, root)
 	}
-	parent, child := links(daemon.Process.Pid), links(pid)
-	if !strings.HasPrefix(child[0], "socket:") || child[1] != child[0] {
-		t.Fatalf("stdin and stdout of the session process are not the connection: %v", child)
-	}
-	if !strings.HasPrefix(child[2], "pipe:") {
-		t.Fatalf("stderr of the session process is not a pipe: %v", child)
-	}
-	holdsState := false
-	for fd, l := range child {
-		holdsState = holdsState || l == defaultThrottleState
-		for pfd, pl := range parent {
-			if shared(pid, fd, daemon.Process.Pid, pfd) {
-				t.Errorf("session process %d holds the daemon's fd %d (%s) as fd %d", pid, pfd, pl, fd)
-			}
-		}
+	parent := fdLinks(t, daemon.Process.Pid)
+	fds := fdLinks(t, login)
+	checkOwnFDs(t, login, fds, daemon.Process.Pid, parent)
+	sockets := 0
+	for fd, l := range fds {
 		switch {
-		case fd <= 2, l == child[0], strings.HasPrefix(l, "anon_inode:"):
-		case strings.HasPrefix(l, "/sys/fs/cgroup/"): // the Go runtime's own, for GOMAXPROCS
-		case l == defaultThrottleState: // its own, opened for the login, closed on it
+		case fd <= 2, strings.HasPrefix(l, "anon_inode:"):
+		case strings.HasPrefix(l, "/sys/fs/cgroup/"): // the Go runtime's own, for GOMAXPROCS, opened before the chroot
+		case strings.HasPrefix(l, "socket:"):
+			sockets++ // the connection (Go's dup of stdin) and the channel to the daemon
 		default:
-			t.Errorf("session process %d has fd %d -> %s", pid, fd, l)
+			t.Errorf("login process %d has fd %d -> %s", login, fd, l)
 		}
 	}
-
-	if !holdsState {
-		t.Fatalf("the session process does not hold the throttle state before login: %v", child)
+	if !strings.HasPrefix(fds[0], "socket:") || fds[1] != fds[0] || !strings.HasPrefix(fds[2], "pipe:") || sockets != 2 {
+		t.Fatalf("login process %d: want the connection on 0 and 1, a pipe on 2, two sockets more: %v", login, fds)
 	}
 
-	// What the child logs comes out of the daemon, line by line.
 	d.ok("l", "LOGIN "+users["cat"].Username+" pw-cat")
-	// Logged in, the session (now the user's) holds neither the
-	// failed-login counts nor anything else of root's.
-	for fd, l := range links(pid) {
-		if l == defaultThrottleState {
-			t.Errorf("the logged-in session process holds the throttle state as fd %d", fd)
-		}
-	}
-	d.ok("z", "LOGOUT")
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "user="+users["cat"].Username) {
+	var session int
+	for {
+		kids := childProcesses(daemon.Process.Pid)
+		if len(kids) == 1 && kids[0] != login {
+			session = kids[0]
+			break
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the session's login line is not in the daemon's log:\n%s", stderr.String())
+			t.Fatalf("after login the daemon's children are %v (login process was %d)", kids, login)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	wantIDs(t, session, users["cat"].Uid, users["cat"].Gid)
+	if status := procStatus(t, session); !strings.Contains(status, "NoNewPrivs:\t1") {
+		t.Errorf("session process %d may gain privileges:\n%s", session, status)
+	}
+	fds = fdLinks(t, session)
+	checkOwnFDs(t, session, fds, daemon.Process.Pid, fdLinks(t, daemon.Process.Pid))
+	for fd, l := range fds {
+		if fd > 2 && l != fds[0] && !strings.HasPrefix(l, "anon_inode:") && !strings.HasPrefix(l, "/sys/fs/cgroup/") {
+			t.Errorf("session process %d has fd %d -> %s", session, fd, l)
+		}
+	}
+	d.ok("n", "NOOP")
+	d.ok("z", "LOGOUT")
+	for _, want := range []string{"msg=login", "user=" + users["cat"].Username} {
+		for !strings.Contains(stderr.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q is not in the daemon's log:\n%s", want, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// wantIDs fails unless process pid has uid and gid in all four fields.
+func wantIDs(t *testing.T, pid int, uid, gid string) {
+	t.Helper()
+	status := procStatus(t, pid)
+	for _, want := range []string{"Uid:\t" + uid + "\t" + uid + "\t" + uid + "\t" + uid, "Gid:\t" + gid + "\t" + gid + "\t" + gid + "\t" + gid} {
+		if !strings.Contains(status, want) {
+			t.Fatalf("process %d is not %s:%s:\n%s", pid, uid, gid, status)
+		}
+	}
+}
+
+func procStatus(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// fdLinks maps each descriptor of pid to what it is.
+func fdLinks(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	fds := map[int]string{}
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		fd, _ := strconv.Atoi(e.Name())
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd)); err == nil {
+			fds[fd] = l
+		}
+	}
+	return fds
+}
+
+// checkOwnFDs fails for each descriptor of pid that is one open file with
+// one of the daemon's (kcmp(2): no comparison of names can tell).
+func checkOwnFDs(t *testing.T, pid int, fds map[int]string, daemon int, daemonFDs map[int]string) {
+	t.Helper()
+	const kcmpFile = 0
+	for fd := range fds {
+		for pfd, pl := range daemonFDs {
+			r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(pid), uintptr(daemon), kcmpFile, uintptr(fd), uintptr(pfd), 0)
+			if errno != 0 {
+				t.Fatalf("kcmp: %v", errno)
+			}
+			if r == 0 {
+				t.Errorf("process %d holds the daemon's fd %d (%s) as fd %d", pid, pfd, pl, fd)
+			}
+		}
 	}
 }
 

@@ -43,12 +43,19 @@ func TestSystemUsersPrivileges(t *testing.T) {
 		if g := d.line(); !strings.HasPrefix(g, "* OK") {
 			t.Fatalf("greeting %q", g)
 		}
-		d.ok("l", "LOGIN "+users[base].Username+" pw-"+base)
+		if out := d.cmd("l", "LOGIN "+users[base].Username+" pw-"+base); !strings.HasPrefix(out[len(out)-1], "l OK") {
+			t.Fatalf("login: %q\n%s", out, stderr.String())
+		}
 		return d
 	}
 	ann := login("ann")
 	ann.ok("a", "APPEND INBOX {6+}\r\nhello\n")
 	ann.ok("b", "CREATE Projects")
+	// The first login made the default special folders, in the session
+	// process ([folders] reaches it too), so they are ann's as well.
+	if out := ann.ok("c", `LIST "" Drafts RETURN (SPECIAL-USE)`); !strings.Contains(strings.Join(out, "\n"), `\Drafts) "." Drafts`) {
+		t.Fatalf("no Drafts folder made at the first login: %q", out)
+	}
 
 	// The session process runs as ann, with ann's groups only.
 	pid := sessionProcess(t, daemon.Process.Pid)
@@ -155,9 +162,10 @@ func startPAMDaemon(t *testing.T, service, extra string) (addr string, daemon *e
 backend = "pam"
 pam_service = %q
 pam_mail_location = "~/Maildir"
+throttle_state = %q
 [log]
 level = "info"
-`, addr, extra, service)), 0o600)
+`, addr, extra, service, filepath.Join(cfgDir, "throttle"))), 0o600)
 	daemon = exec.Command(imapdBin, "-config", cfg)
 	stderr = &lockedBuffer{}
 	daemon.Stderr = stderr

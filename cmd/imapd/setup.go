@@ -28,8 +28,10 @@ func storeOptions(c StoreConfig, logger *slog.Logger) maildir.Options {
 	return o
 }
 
-// newAuthenticator builds the configured backend; reload (htpasswd only)
-// is what SIGHUP calls.
+// newAuthenticator builds the configured backend, with the login cache
+// of [auth] cache_ttl and cache_size (PAM's only with cache_pam); reload
+// is what SIGHUP calls: it re-reads the htpasswd file, and flushes the
+// cache of either backend.
 func newAuthenticator(cfg Config, logger *slog.Logger) (auth.Authenticator, func() error, error) {
 	switch cfg.Auth.Backend {
 	case "pam":
@@ -37,11 +39,12 @@ func newAuthenticator(cfg Config, logger *slog.Logger) (auth.Authenticator, func
 			return nil, nil, fmt.Errorf("auth.backend = \"pam\": PAM support not built in (binary built without cgo); use the htpasswd backend or rebuild with CGO_ENABLED=1 and libpam0g-dev")
 		}
 		p, err := auth.NewPAM(auth.PAMOptions{Service: cfg.Auth.PAMService, MailLocation: cfg.Auth.PAMMailLocation,
-			MinUID: cfg.Auth.PAMMinUID, Concurrency: cfg.Auth.PAMConcurrency, Logger: logger})
+			MinUID: cfg.Auth.PAMMinUID, Concurrency: cfg.Auth.PAMConcurrency,
+			CacheResults: cfg.Auth.CachePAM, Cache: cfg.Auth.cacheOptions(), Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}
-		return p, nil, nil
+		return p, p.Flush, nil
 	default:
 		uid, gid := os.Getuid(), os.Getgid()
 		if cfg.User != "" {
@@ -52,7 +55,8 @@ func newAuthenticator(cfg Config, logger *slog.Logger) (auth.Authenticator, func
 			uid, gid = u, g
 		}
 		ht, err := auth.NewHtpasswd(auth.HtpasswdOptions{Path: cfg.Auth.Htpasswd,
-			MailLocation: cfg.Auth.MailLocation, Home: cfg.Auth.Home, UID: uid, GID: gid, Logger: logger})
+			MailLocation: cfg.Auth.MailLocation, Home: cfg.Auth.Home, UID: uid, GID: gid,
+			Cache: cfg.Auth.cacheOptions(), Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}

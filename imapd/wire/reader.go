@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync"
 )
 
 // Default limits of a Reader.
@@ -89,7 +90,9 @@ type ReaderOptions struct {
 // A Reader reads client commands from a connection. It is not safe for
 // concurrent use.
 type Reader struct {
+	// br buffers src; nil after Idle, until the next read (in).
 	br   *bufio.Reader
+	src  io.Reader
 	opts ReaderOptions
 	// pending is the streamed message literal the last ReadCommand
 	// stopped at, until it is read to its end or refused.
@@ -101,7 +104,32 @@ type Reader struct {
 // assembled piecewise, up to MaxLine.
 func NewReader(src io.Reader, opts ReaderOptions) *Reader {
 	opts.Limits = opts.Limits.withDefaults()
-	return &Reader{br: bufio.NewReaderSize(src, 4096), opts: opts}
+	return &Reader{src: src, opts: opts}
+}
+
+// readBuffers are the Readers' buffers, given back by Idle.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// in is the buffer to read through, taken from the pool if Idle gave it
+// back.
+func (r *Reader) in() *bufio.Reader {
+	if r.br == nil {
+		r.br = readBuffers.Get().(*bufio.Reader)
+		r.br.Reset(r.src)
+	}
+	return r.br
+}
+
+// Idle gives back the Reader's buffer if it holds nothing unread, while
+// the connection waits for its client: an idle connection then holds no
+// buffer. The next read takes one again.
+func (r *Reader) Idle() {
+	if r.br == nil || r.br.Buffered() > 0 || r.pending != nil {
+		return
+	}
+	r.br.Reset(nil)
+	readBuffers.Put(r.br)
+	r.br = nil
 }
 
 // SetLimits replaces the Reader's limits (zero fields: the defaults),
@@ -112,11 +140,71 @@ func (r *Reader) SetLimits(l Limits) { r.opts.Limits = l.withDefaults() }
 // STARTTLS (octets the client sent before the TLS handshake must not be
 // taken as commands) and COMPRESS. Check Buffered first to tell a client
 // that pipelined past them.
-func (r *Reader) Reset(src io.Reader) { r.br.Reset(src) }
+func (r *Reader) Reset(src io.Reader) {
+	r.src = src
+	if r.br != nil {
+		r.br.Reset(src)
+	}
+}
 
 // Buffered returns the number of octets read from the connection but not
 // yet consumed.
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+func (r *Reader) Buffered() int {
+	n := 0
+	if p, ok := r.src.(*prefixReader); ok {
+		n = len(p.b)
+	}
+	if r.br == nil {
+		return n
+	}
+	return n + r.br.Buffered()
+}
+
+// Push makes b the Reader's next input, before what it holds and what
+// the connection sends next: commands read by another process (or given
+// back by a hand-over that failed). Buffered counts them.
+func (r *Reader) Push(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if r.br != nil && r.br.Buffered() > 0 {
+		held, _ := r.br.Peek(r.br.Buffered())
+		b = append(b[:len(b):len(b)], held...)
+	}
+	src := r.src
+	if p, ok := src.(*prefixReader); ok {
+		b, src = append(b[:len(b):len(b)], p.b...), p.src
+	}
+	r.Reset(&prefixReader{b: b, src: src})
+}
+
+// prefixReader reads b, then src.
+type prefixReader struct {
+	b   []byte
+	src io.Reader
+}
+
+func (p *prefixReader) Read(dst []byte) (int, error) {
+	if len(p.b) == 0 {
+		return p.src.Read(dst)
+	}
+	n := copy(dst, p.b)
+	p.b = p.b[n:]
+	return n, nil
+}
+
+// Drain consumes and returns what was read from the connection but not
+// yet consumed: the commands a client pipelined behind the one that hands
+// its connection to another process (imapd.Handoff).
+func (r *Reader) Drain() []byte {
+	if r.br == nil {
+		return nil
+	}
+	b, _ := r.br.Peek(r.br.Buffered())
+	b = bytes.Clone(b)
+	r.br.Discard(len(b))
+	return b
+}
 
 // ReadLine reads one line without literal processing, for the client's
 // lines inside AUTHENTICATE (RFC 3501 §6.2.2) and the DONE that ends IDLE
@@ -238,7 +326,7 @@ func (r *Reader) check(info LiteralInfo, cmdLen int64) *LiteralError {
 func (r *Reader) appendLine(dst []byte) ([]byte, error) {
 	start := len(dst)
 	for {
-		frag, err := r.br.ReadSlice('\n')
+		frag, err := r.in().ReadSlice('\n')
 		dst = append(dst, frag...)
 		switch {
 		case err == nil:
@@ -300,7 +388,7 @@ func maxLineDiscard(maxLine int) int64 { return 16 * int64(maxLine) }
 func (r *Reader) discardLine(tail []byte, budget int64) ([]byte, bool) {
 	keep := bytes.Clone(tail)
 	for budget > 0 {
-		frag, err := r.br.ReadSlice('\n')
+		frag, err := r.in().ReadSlice('\n')
 		budget -= int64(len(frag))
 		keep = append(keep, frag...)
 		keep = keep[max(0, len(keep)-maxAnnouncement-2):]
@@ -324,7 +412,7 @@ func (r *Reader) appendLiteral(dst []byte, n int64) ([]byte, error) {
 	for n > 0 {
 		c := int(min(n, chunk))
 		dst = slices.Grow(dst, c)
-		got, err := io.ReadFull(r.br, dst[len(dst):len(dst)+c])
+		got, err := io.ReadFull(r.in(), dst[len(dst):len(dst)+c])
 		dst = dst[:len(dst)+got]
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -352,7 +440,7 @@ func (r *Reader) skipRest(info LiteralInfo, budget int64) bool {
 			return false
 		}
 		budget -= size
-		if _, err := r.br.Discard(int(size)); err != nil {
+		if _, err := r.in().Discard(int(size)); err != nil {
 			return false
 		}
 		var err error

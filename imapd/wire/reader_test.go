@@ -486,3 +486,34 @@ func TestStreamedAppendTrailing(t *testing.T) {
 		t.Errorf("cut literal: %v", err)
 	}
 }
+
+// TestReaderPushIdle: pushed input comes first, whole, before what was
+// buffered and what the connection sends, and Buffered counts it (a
+// session waits for the socket only when nothing is buffered); Idle gives
+// the buffer back only when nothing is left in it, and reading goes on.
+func TestReaderPushIdle(t *testing.T) {
+	c := newConn("c NOOP\r\nd NOOP\r\n", ReaderOptions{})
+	if got := c.read(t); got != "c NOOP" {
+		t.Fatalf("first: %q", got)
+	}
+	c.r.Push([]byte("a NOOP\r\nb NOOP\r\n"))
+	if n := c.r.Buffered(); n != len("a NOOP\r\nb NOOP\r\nd NOOP\r\n") {
+		t.Fatalf("Buffered after Push = %d", n)
+	}
+	c.r.Idle() // holds input: keeps its buffer
+	for _, want := range []string{"a NOOP", "b NOOP", "d NOOP"} {
+		if got := c.read(t); got != want {
+			t.Fatalf("ReadCommand = %q, want %q", got, want)
+		}
+	}
+	if n := c.r.Buffered(); n != 0 {
+		t.Fatalf("Buffered at the end = %d", n)
+	}
+	c.r.Idle()
+	if c.r.br != nil {
+		t.Fatal("Idle kept an empty buffer")
+	}
+	if _, err := c.r.ReadCommand(); err != io.EOF {
+		t.Fatalf("at end: %v, want io.EOF", err)
+	}
+}

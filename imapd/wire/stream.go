@@ -65,7 +65,7 @@ func (l *Literal) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
 	}
-	n, err := l.r.br.Read(p)
+	n, err := l.r.in().Read(p)
 	l.left -= int64(n)
 	if err != nil {
 		if errors.Is(err, io.EOF) {

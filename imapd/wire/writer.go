@@ -22,8 +22,10 @@ import (
 // Tokens are not separated automatically: call SP between them, as the
 // grammar has no space in places such as BODY[1]<0> or [UIDNEXT 4].
 type Writer struct {
-	dst   io.Writer
-	bw    *bufio.Writer // small, or a large one from bigBuffers after Grow
+	dst io.Writer
+	// bw is small, or a large one from bigBuffers after Grow, or nil
+	// after Idle (out takes a small one again).
+	bw    *bufio.Writer
 	small *bufio.Writer
 	err   error
 	num   [20]byte
@@ -37,12 +39,14 @@ const (
 	bigBuffer   = 64 << 10
 )
 
-var bigBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bigBuffer) }}
+var (
+	bigBuffers   = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, bigBuffer) }}
+	smallBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, smallBuffer) }}
+)
 
 // NewWriter returns a Writer that buffers output to w.
 func NewWriter(w io.Writer) *Writer {
-	small := bufio.NewWriterSize(w, smallBuffer)
-	return &Writer{dst: w, bw: small, small: small}
+	return &Writer{dst: w}
 }
 
 // Reset discards any unflushed output and the sticky error, and makes the
@@ -50,8 +54,32 @@ func NewWriter(w io.Writer) *Writer {
 // OK.
 func (w *Writer) Reset(dst io.Writer) {
 	w.release()
-	w.small.Reset(dst)
+	if w.small != nil {
+		w.small.Reset(dst)
+	}
 	w.dst, w.err = dst, nil
+}
+
+// Idle gives back the Writer's buffer, if all it held has been flushed,
+// while the connection waits for its client: an idle connection then
+// holds no buffer. The next write takes one again.
+func (w *Writer) Idle() {
+	if w.small == nil || w.bw != w.small || w.small.Buffered() > 0 {
+		return
+	}
+	w.small.Reset(nil)
+	smallBuffers.Put(w.small)
+	w.small, w.bw = nil, nil
+}
+
+// out is the buffer to write to, taken from the pool after Idle.
+func (w *Writer) out() *bufio.Writer {
+	if w.bw == nil {
+		w.small = smallBuffers.Get().(*bufio.Writer)
+		w.small.Reset(w.dst)
+		w.bw = w.small
+	}
+	return w.bw
 }
 
 // Grow lends the Writer a large buffer until the next Flush, for a
@@ -62,7 +90,7 @@ func (w *Writer) Grow() {
 	if w.bw != w.small || w.err != nil {
 		return
 	}
-	if w.err = w.small.Flush(); w.err != nil {
+	if w.err = w.out().Flush(); w.err != nil {
 		return
 	}
 	big := bigBuffers.Get().(*bufio.Writer)
@@ -85,7 +113,7 @@ func (w *Writer) Err() error { return w.err }
 // Flush writes buffered output to the underlying writer and returns the
 // first error of the Writer.
 func (w *Writer) Flush() error {
-	if w.err == nil {
+	if w.err == nil && w.bw != nil {
 		w.err = w.bw.Flush()
 	}
 	w.release()
@@ -102,7 +130,7 @@ func (w *Writer) CRLF() error {
 // Raw writes s as it is. The caller guarantees that it is valid syntax.
 func (w *Writer) Raw(s string) *Writer {
 	if w.err == nil {
-		_, w.err = w.bw.WriteString(s)
+		_, w.err = w.out().WriteString(s)
 	}
 	return w
 }
@@ -112,7 +140,7 @@ func (w *Writer) RawBytes(b []byte) *Writer { return w.bytes(b) }
 
 func (w *Writer) bytes(b []byte) *Writer {
 	if w.err == nil {
-		_, w.err = w.bw.Write(b)
+		_, w.err = w.out().Write(b)
 	}
 	return w
 }
@@ -307,7 +335,7 @@ func (w *Writer) LiteralFrom(r io.Reader, n int64) *Writer {
 	if w.err != nil {
 		return w
 	}
-	copied, err := io.CopyN(w.bw, r, n)
+	copied, err := io.CopyN(w.out(), r, n)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: got %d of %d octets", ErrShortLiteral, copied, n)
