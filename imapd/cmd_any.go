@@ -113,6 +113,7 @@ func logSafe(s string, n int) string {
 // and were not enabled before. Unknown names are ignored (§3.1).
 func cmdEnable(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.EnableArgs)
+	s.beforeEnable(a.Capabilities)
 	s.w.Untagged().Raw("ENABLED")
 	for _, name := range a.Capabilities {
 		ext, ok := s.enableable(name)

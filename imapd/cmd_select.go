@@ -15,10 +15,12 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 // selected before is deselected first, even if the new one fails.
 func cmdSelect(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.SelectArgs)
-	if a.CondStore || a.QResync != nil {
-		// Select parameters we do not advertise are unknown ones (RFC
-		// 4466 §2.1): the command is not run, the selection stays.
-		return outcome{}, bad("CONDSTORE and QRESYNC are not supported")
+	if a.QResync != nil && !s.qresync() {
+		// RFC 7162 §3.2.5: the command is not run, the selection stays.
+		return outcome{}, bad("QRESYNC needs ENABLE QRESYNC first")
+	}
+	if a.CondStore {
+		enableCondStore(s) // RFC 7162 §3.1: it says HIGHESTMODSEQ below
 	}
 	if s.mbox != nil {
 		// RFC 7162 §3.2.11 (QRESYNC) defines [CLOSED] for this moment;
@@ -38,6 +40,7 @@ func cmdSelect(s *session, c *wire.Command) (outcome, error) {
 	}
 	s.mbox, s.state = mb, stateSelected
 	s.sel = newTracker(mb.Initial(), nil)
+	s.sel.qresync = s.qresync()
 	s.writeFlags()
 	s.w.Untagged().Number(s.sel.count()).Raw(" EXISTS").CRLF()
 	s.w.Untagged().Number(mb.RecentCount(s.sel.view)).Raw(" RECENT").CRLF()
@@ -46,6 +49,14 @@ func cmdSelect(s *session, c *wire.Command) (outcome, error) {
 	}
 	s.w.Untagged().Raw("OK [UIDVALIDITY ").Number(mb.UIDValidity()).Raw("] UIDs valid").CRLF()
 	s.w.Untagged().Raw("OK [UIDNEXT ").Number(mb.UIDNext()).Raw("] Predicted next UID").CRLF()
+	if s.condStore() {
+		s.writeHighestModSeq()
+	}
+	if a.QResync != nil {
+		if err := s.qresyncSelect(a.QResync); err != nil {
+			return outcome{}, err
+		}
+	}
 	if readOnly {
 		return outcome{code: "READ-ONLY"}, nil
 	}
@@ -105,18 +116,32 @@ func cmdExpunge(s *session, c *wire.Command) (outcome, error) {
 	if s.mbox.ReadOnly() {
 		return outcome{}, no("READ-ONLY", "Mailbox is selected read-only")
 	}
+	var uids []uint32 // nil: every \Deleted message
 	if c.Name == "UID EXPUNGE" {
 		a := c.Args.(*wire.ExpungeArgs)
-		uids, err := s.resolveSet(a.Set, true)
-		if err != nil {
+		var err error
+		if uids, err = s.resolveSet(a.Set, true); err != nil {
 			return outcome{}, err
 		}
 		if len(uids) == 0 {
-			return outcome{}, nil
+			return s.expungeOutcome(), nil
 		}
-		return outcome{}, s.mbox.Expunge(uids)
 	}
-	return outcome{}, s.mbox.Expunge(nil)
+	if err := s.mbox.Expunge(uids); err != nil {
+		return outcome{}, err
+	}
+	return s.expungeOutcome(), nil
+}
+
+// expungeOutcome is EXPUNGE's tagged OK: with QRESYNC on, it carries the
+// mailbox's HIGHESTMODSEQ after the expunge (RFC 7162 §3.2.10, as
+// Dovecot sends it), so that a client can bring its cached value up to
+// date without another command.
+func (s *session) expungeOutcome() outcome {
+	if !s.qresync() {
+		return outcome{}
+	}
+	return outcome{code: "HIGHESTMODSEQ " + strconv.FormatUint(s.mbox.HighestModSeq(), 10)}
 }
 
 // resolveSet returns the UIDs in the view that set names, ascending: set

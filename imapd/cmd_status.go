@@ -14,19 +14,17 @@ func cmdStatus(s *session, c *wire.Command) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	if err := checkStatusItems(a.Items); err != nil {
-		return outcome{}, err
-	}
+	s.checkStatusItems(a.Items)
 	return outcome{}, s.writeStatus(name, a.Items)
 }
 
-// checkStatusItems refuses the status items the parser knows but we do
-// not serve, for STATUS and LIST ... RETURN (STATUS ...).
-func checkStatusItems(items []wire.StatusItem) error {
+// checkStatusItems prepares the status items of STATUS and LIST ...
+// RETURN (STATUS ...) (RFC 5819): HIGHESTMODSEQ is CONDSTORE-enabling
+// (RFC 7162 §3.1).
+func (s *session) checkStatusItems(items []wire.StatusItem) {
 	if slices.Contains(items, wire.StatusHighestModSeq) {
-		return bad("HIGHESTMODSEQ needs CONDSTORE, which is not supported")
+		s.condStoreCommand()
 	}
-	return nil
 }
 
 // writeStatus sends the STATUS response on the folder name with items,

@@ -137,6 +137,10 @@ var extensions = []extension{
 	{name: "LIST-STATUS"},        // RFC 5819: LIST ... RETURN (STATUS (...))
 	{name: "SPECIAL-USE"},        // RFC 6154: \Sent, \Trash... in LIST
 	{name: "CREATE-SPECIAL-USE"}, // RFC 6154 §3: CREATE ... (USE (...))
+
+	// RFC 7162 (condstore.go): MODSEQ, CHANGEDSINCE, UNCHANGEDSINCE, VANISHED.
+	{name: "CONDSTORE", enable: enableCondStore},
+	{name: "QRESYNC", enable: enableQResync},
 	{name: "APPENDLIMIT", value: func(s *session) string { // RFC 7889
 		return strconv.FormatInt(s.srv.opts.Limits.MaxAppend, 10)
 	}},
@@ -183,7 +187,7 @@ func (s *session) capabilities() string {
 
 // enableable returns the extension called name if ENABLE can turn it on
 // in this session: one that is offered and has something to enable.
-// None of those served today (IDLE, UIDPLUS, MOVE, ...) need enabling.
+// Of those served today only CONDSTORE and QRESYNC do (RFC 7162).
 func (s *session) enableable(name string) (extension, bool) {
 	for _, e := range extensions {
 		if e.name == name && e.enable != nil && (e.offered == nil || e.offered(s)) {

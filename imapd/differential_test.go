@@ -94,6 +94,12 @@ var dovecotDifferences = []dovecotDiff{
 	{"bad", "y1", diffBoth, diffRe(`^(y1 (?:OK \[READ-ONLY\]|BAD)|\* .*)$`), "", nil, diffDeviation, "RFC 3501 §9 examine",
 		"EXAMINE takes one mailbox name: we answer BAD to \"EXAMINE INBOX extra\", Dovecot ignores the rest and selects"},
 
+	// condstore.txt
+	{"condstore", "b6 c8", diffOurs, diffRe(`^\* [35] FETCH \(FLAGS \(.*\) MODSEQ \(\*\)\)$`), "", nil, diffChoice, "RFC 3501 §6.4.6",
+		"a STORE that changes nothing (the flag was set): we answer with the message's FLAGS and MODSEQ as for any STORE, Dovecot with CONDSTORE on sends none"},
+	{"condstore", "d2", diffDovecot, diffRe(`^\* OK \[CLOSED\]$`), "", nil, diffDeviation, "RFC 7162 §3.2.5",
+		"SELECT (QRESYNC) before ENABLE QRESYNC is a BAD and not run: we keep the selection, Dovecot closes the mailbox first and says [CLOSED]"},
+
 	// esearch.txt
 	{"esearch", "e2", diffDovecot, diffRe(`^\* \d+ RECENT$`), "", nil, diffChoice, "RFC 3501 §7.3.2",
 		"(as store d3: Dovecot sends the new RECENT count after MOVE took \\Recent messages away)"},

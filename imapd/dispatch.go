@@ -77,10 +77,11 @@ func wrongState(allowed, now state, name string) string {
 // flushUpdates tells the client what changed in the selected mailbox
 // since it was last told, by anyone (this session included): the store's
 // changes go through the tracker, which decides what may go out now and
-// in which order (tracker.go): EXPUNGE only if allowExpunge, EXISTS and
-// RECENT, and FETCH FLAGS for flags changed by others, each after a new
-// FLAGS response if it carries a keyword the client does not know. A
-// session's own STORE is answered by STORE itself.
+// in which order (tracker.go): EXPUNGE (VANISHED once QRESYNC is on)
+// only if allowExpunge, EXISTS and RECENT, and FETCH FLAGS for flags
+// changed by others (with UID and MODSEQ as CONDSTORE and QRESYNC want),
+// each after a new FLAGS response if it carries a keyword the client
+// does not know. A session's own STORE is answered by STORE itself.
 func (s *session) flushUpdates(allowExpunge bool) {
 	s.sel.feed(s.mbox.Changes())
 	if n := s.sel.dropped; n > 0 {
@@ -93,6 +94,8 @@ func (s *session) flushUpdates(allowExpunge bool) {
 		switch u.kind {
 		case updExpunge:
 			s.w.Untagged().Number(u.seq).Raw(" EXPUNGE").CRLF()
+		case updVanished:
+			s.writeVanished(wire.SeqSetOf(u.uids), false)
 		case updExists:
 			s.w.Untagged().Number(u.seq).Raw(" EXISTS").CRLF()
 			s.w.Untagged().Number(s.mbox.RecentCount(s.sel.view)).Raw(" RECENT").CRLF()
@@ -102,7 +105,9 @@ func (s *session) flushUpdates(allowExpunge bool) {
 				continue // its EXPUNGE comes
 			}
 			s.announceKeywords(msg)
-			s.w.Untagged().Number(u.seq).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg)).Raw(")").CRLF()
+			s.w.Untagged().Number(u.seq).Raw(" FETCH (FLAGS ").Flags(s.flagList(msg))
+			s.writeModSeqItems(msg, false)
+			s.w.Raw(")").CRLF()
 		}
 	}
 }

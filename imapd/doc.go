@@ -41,6 +41,9 @@
 //     stays in view, answered from its last metadata. A new keyword goes
 //     out in FLAGS before any FETCH that carries it (§7.2.6). A
 //     session's own STORE is answered by the STORE handler itself.
+//     Once the client enabled QRESYNC, expunges go out as one VANISHED
+//     of UIDs in view, under the same rule; with CONDSTORE on, FETCH
+//     FLAGS carries MODSEQ (RFC 7162; condstore.go).
 //   - A panic in a session is recovered, logged, counted
 //     (Server.RecoveredPanics) and ends that connection with BYE.
 package imapd

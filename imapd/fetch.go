@@ -13,18 +13,24 @@ import (
 
 // cmdFetch is FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). A body
 // fetch without .PEEK on a read-write selection sets \Seen first, and
-// FLAGS then goes out with the message even if not asked for.
+// FLAGS then goes out with the message even if not asked for. With
+// CHANGEDSINCE (RFC 7162 §3.1.4.1) only messages changed since are
+// answered, with their MODSEQ; with VANISHED as well (§3.2.6, UID FETCH
+// and QRESYNC only), the UIDs of the set expunged since come first.
 func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 	a := c.Args.(*wire.FetchArgs)
-	if a.ChangedSince != 0 || a.Vanished {
-		return outcome{}, bad("CHANGEDSINCE needs CONDSTORE, which is not supported")
+	if a.Vanished && (!c.UID() || !s.qresync()) {
+		return outcome{}, bad("VANISHED needs UID FETCH and ENABLE QRESYNC first")
 	}
 	items := a.Items
+	if a.ChangedSince != 0 && !hasItem(items, wire.FetchModSeq) {
+		items = append(items, wire.FetchItem{Kind: wire.FetchModSeq})
+	}
 	hasUID, hasFlags, setsSeen := false, false, false
 	for _, it := range items {
 		switch it.Kind {
 		case wire.FetchModSeq:
-			return outcome{}, bad("MODSEQ needs CONDSTORE, which is not supported")
+			s.condStoreCommand()
 		case wire.FetchUID:
 			hasUID = true
 		case wire.FetchFlags:
@@ -36,9 +42,18 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 		// RFC 3501 §6.4.8: UID FETCH always returns the UID.
 		items = append([]wire.FetchItem{{Kind: wire.FetchUID}}, items...)
 	}
-	uids, err := s.resolveSet(a.Set, c.UID())
+	var uids []uint32
+	var err error
+	if a.ChangedSince != 0 {
+		uids, err = s.changedInSet(a.Set, c.UID(), a.ChangedSince)
+	} else {
+		uids, err = s.resolveSet(a.Set, c.UID())
+	}
 	if err != nil {
 		return outcome{}, err
+	}
+	if a.Vanished {
+		s.writeVanished(s.vanishedEarlier(a.Set, a.ChangedSince), true)
 	}
 	defer s.mbox.ReleaseBuffers()
 	seenNow := map[uint32]bool{}
@@ -120,7 +135,7 @@ func hasItem(items []wire.FetchItem, kind wire.FetchKind) bool {
 func fromMetadata(items []wire.FetchItem, last maildir.Message) bool {
 	for _, it := range items {
 		switch it.Kind {
-		case wire.FetchUID, wire.FetchFlags, wire.FetchInternalDate:
+		case wire.FetchUID, wire.FetchFlags, wire.FetchInternalDate, wire.FetchModSeq:
 		case wire.FetchRFC822Size:
 			if last.Size == 0 {
 				return false
@@ -274,6 +289,8 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 			w.Flags(f.s.flagList(f.msg))
 		case wire.FetchInternalDate:
 			w.DateTime(f.msg.InternalDate)
+		case wire.FetchModSeq:
+			w.BeginList().Number64(f.msg.ModSeq).EndList()
 		case wire.FetchRFC822Size:
 			w.Number64(uint64(v.n))
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
@@ -293,7 +310,13 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		}
 	}
 	if addFlags {
+		// \Seen set by this FETCH: a flag change the client did not
+		// ask to see, told as CONDSTORE and QRESYNC want it (RFC 7162
+		// §3.1), unless the items carry MODSEQ already.
 		w.Raw(" FLAGS ").Flags(f.s.flagList(f.msg))
+		if !hasItem(items, wire.FetchModSeq) {
+			f.s.writeModSeqItems(f.msg, hasItem(items, wire.FetchUID))
+		}
 	}
 	w.Raw(")")
 	clear(vals) // let go of readers and rendered data

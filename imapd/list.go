@@ -28,9 +28,7 @@ type listEntry struct {
 // mailboxes are local.
 func (s *session) list(a *wire.ListArgs, ms []*matcher) error {
 	sel, ret := a.Select, a.Return
-	if err := checkStatusItems(ret.Status); err != nil {
-		return err
-	}
+	s.checkStatusItems(ret.Status)
 	entries, err := s.listEntries(sel.Subscribed || ret.Subscribed)
 	if err != nil {
 		return err

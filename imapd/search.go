@@ -54,6 +54,9 @@ func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
+	if hasModSeqKey(&crit) {
+		s.condStoreCommand()
+	}
 	view := s.sel.view // read only, while the command runs
 	ev := searcher{s: s, count: uint32(len(view)), saved: s.searchRes}
 	if len(view) > 0 {
@@ -74,7 +77,7 @@ func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 	}
 	s.w.Grow()
 	if a.Return.ESearch {
-		s.answerESearch(c, a.Return, view, matches)
+		s.answerESearch(c, a.Return, view, matches, hasModSeqKey(&crit))
 		return outcome{}, nil
 	}
 	s.w.Untagged().Raw("SEARCH")
@@ -87,8 +90,45 @@ func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 			}
 		}
 	}
+	if hasModSeqKey(&crit) {
+		var found []uint32
+		for i, uid := range view {
+			if matches[i] {
+				found = append(found, uid)
+			}
+		}
+		if m := s.highestModSeqOf(found); m != 0 {
+			s.w.Raw(" (MODSEQ ").Number64(m).Raw(")")
+		}
+	}
 	s.w.CRLF()
 	return outcome{}, nil
+}
+
+// hasModSeqKey reports whether k uses MODSEQ anywhere: the SEARCH then
+// enables CONDSTORE and its answer ends with the highest MODSEQ of the
+// messages found (RFC 7162 §3.1.5).
+func hasModSeqKey(k *wire.SearchKey) bool {
+	if k.Kind == wire.SearchModSeq {
+		return true
+	}
+	for i := range k.Keys {
+		if hasModSeqKey(&k.Keys[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// highestModSeqOf returns the highest MODSEQ of the messages uids, 0 for
+// none.
+func (s *session) highestModSeqOf(uids []uint32) uint64 {
+	var m uint64
+	s.eachMessage(uids, func(_ uint32, msg maildir.Message) error {
+		m = max(m, msg.ModSeq)
+		return nil
+	})
+	return m
 }
 
 // run evaluates crit on every message of the view. Messages are
@@ -303,7 +343,9 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		}
 		return m.bodyContains(k.Value)
 	case wire.SearchModSeq:
-		return false, bad("MODSEQ needs CONDSTORE, which is not supported")
+		// One MODSEQ per message serves every entry name (RFC 7162
+		// §3.1.5 lets a server without per-flag ones do so).
+		return m.meta().ModSeq >= k.ModSeq, nil
 	}
 	return false, bad("Unsupported search key")
 }

@@ -10,8 +10,10 @@ import (
 // §3.1) and, for SAVE, keeps the result as "$" (RFC 5182 §2.1). Numbers
 // are UIDs for UID SEARCH, else sequence numbers; a search that matched
 // nothing answers COUNT 0 and no MIN, MAX or ALL. SAVE alone answers
-// nothing but the tagged OK (RFC 5182 §2.1's example).
-func (s *session) answerESearch(c *wire.Command, r wire.SearchReturn, view []uint32, matches []bool) {
+// nothing but the tagged OK (RFC 5182 §2.1's example). With modseq (the
+// search used MODSEQ) the response ends with the highest MODSEQ of the
+// messages it returns (RFC 7162 §3.1.5).
+func (s *session) answerESearch(c *wire.Command, r wire.SearchReturn, view []uint32, matches []bool, modseq bool) {
 	var found, nums []uint32 // the UIDs matched; what the client is told
 	for i, uid := range view {
 		if matches[i] {
@@ -46,6 +48,11 @@ func (s *session) answerESearch(c *wire.Command, r wire.SearchReturn, view []uin
 	}
 	if r.Count {
 		s.w.Raw(" COUNT ").Number(uint32(len(nums)))
+	}
+	if modseq && len(found) > 0 {
+		if m := s.highestModSeqOf(savedPart(r, found)); m != 0 {
+			s.w.Raw(" MODSEQ ").Number64(m)
+		}
 	}
 	s.w.CRLF()
 }

@@ -25,6 +25,9 @@ import (
 //     FETCH, STORE or SEARCH by sequence number), so sequence numbers
 //     hold still while the client reads them; a message expunged
 //     meanwhile stays in view, answered from its last metadata (gone);
+//     once the client enabled QRESYNC, one VANISHED naming UIDs takes
+//     the place of the EXPUNGEs (RFC 7162 §3.2.10), under the same rule,
+//     and names only UIDs in view;
 //   - a message both added and expunged before the client heard of
 //     either is never announced.
 //
@@ -52,6 +55,8 @@ type tracker struct {
 	dropped int
 	// hint is where seq's last search ended: ascending look-ups step.
 	hint int
+	// qresync makes flush announce expunges with VANISHED.
+	qresync bool
 }
 
 // newTracker starts a tracker on the folder's UIDs at selection and the
@@ -136,22 +141,25 @@ func (t *tracker) feed(changes []maildir.Change) {
 type updateKind uint8
 
 const (
-	updExpunge updateKind = iota // "* seq EXPUNGE"
-	updExists                    // "* n EXISTS" (and RECENT)
-	updFlags                     // "* seq FETCH (FLAGS ...)" for uid
+	updExpunge  updateKind = iota // "* seq EXPUNGE"
+	updExists                     // "* n EXISTS" (and RECENT)
+	updFlags                      // "* seq FETCH (FLAGS ...)" for uid
+	updVanished                   // "* VANISHED uids" (QRESYNC)
 )
 
 // update is one untagged response the session owes its client.
 type update struct {
 	kind updateKind
-	seq  uint32 // updExpunge, updFlags; updExists: the new count
-	uid  uint32 // updFlags
+	seq  uint32   // updExpunge, updFlags; updExists: the new count
+	uid  uint32   // updFlags
+	uids []uint32 // updVanished, ascending
 }
 
 // flush applies what the client has not been told to the view and
 // returns the responses that tell it, in an order it can follow:
 // EXPUNGEs (only if allowExpunge) in ascending order, each number as the
-// client counts after the ones before it; then EXISTS for
+// client counts after the ones before it, or one VANISHED once QRESYNC
+// is on; then EXISTS for
 // new messages; then FLAGS changes. out is appended to and returned.
 //
 // Expunging costs time in proportion to the messages removed and one
@@ -165,10 +173,19 @@ func (t *tracker) flush(allowExpunge bool, out []update) []update {
 			}
 		}
 		slices.Sort(seqs)
-		for i, seq := range seqs {
-			// Ascending, as Dovecot sends them: each number counts the
-			// EXPUNGEs before it.
-			out = append(out, update{kind: updExpunge, seq: seq - uint32(i)})
+		switch {
+		case t.qresync && len(seqs) > 0:
+			uids := make([]uint32, len(seqs))
+			for i, seq := range seqs {
+				uids[i] = t.view[seq-1]
+			}
+			out = append(out, update{kind: updVanished, uids: uids})
+		case !t.qresync:
+			for i, seq := range seqs {
+				// Ascending, as Dovecot sends them: each number counts
+				// the EXPUNGEs before it.
+				out = append(out, update{kind: updExpunge, seq: seq - uint32(i)})
+			}
 		}
 		kept := t.view[:0]
 		for _, uid := range t.view {

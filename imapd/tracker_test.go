@@ -44,6 +44,8 @@ func updatesString(ups []update) string {
 			s += fmt.Sprintf("* %d EXISTS|", u.seq)
 		case updFlags:
 			s += fmt.Sprintf("* %d FETCH uid %d|", u.seq, u.uid)
+		case updVanished:
+			s += fmt.Sprintf("* VANISHED %v|", u.uids)
 		}
 	}
 	return s
@@ -61,28 +63,37 @@ func TestTracker(t *testing.T) {
 		name    string
 		initial []uint32
 		steps   []step
+		qresync bool
 	}{
 		{"class 1: a delivery and its expunge in one batch are never told", []uint32{1, 2, 3},
-			[]step{{feed: append(added(4), expunged(4)...), allow: true, want: "", view: []uint32{1, 2, 3}}}},
+			[]step{{feed: append(added(4), expunged(4)...), allow: true, want: "", view: []uint32{1, 2, 3}}}, false},
 		{"class 1: an expunge of an announced message and a new one: EXPUNGE numbers the client knows", []uint32{1, 2, 3},
-			[]step{{feed: append(added(4), expunged(3)...), allow: true, want: "* 3 EXPUNGE|* 3 EXISTS|", view: []uint32{1, 2, 4}}}},
+			[]step{{feed: append(added(4), expunged(3)...), allow: true, want: "* 3 EXPUNGE|* 3 EXISTS|", view: []uint32{1, 2, 4}}}, false},
 		{"expunges ascending, each counted after the ones before", []uint32{1, 2, 3, 4, 5},
-			[]step{{feed: expunged(5, 2, 3), allow: true, want: "* 2 EXPUNGE|* 2 EXPUNGE|* 3 EXPUNGE|", view: []uint32{1, 4}}}},
+			[]step{{feed: expunged(5, 2, 3), allow: true, want: "* 2 EXPUNGE|* 2 EXPUNGE|* 3 EXPUNGE|", view: []uint32{1, 4}}}, false},
 		{"held back during FETCH by sequence number; new messages still told", []uint32{1, 2, 3},
 			[]step{
 				{feed: append(expunged(2), added(7)...), allow: false, want: "* 4 EXISTS|", view: []uint32{1, 2, 3, 7}},
 				{allow: true, want: "* 2 EXPUNGE|", view: []uint32{1, 3, 7}},
-			}},
+			}, false},
 		{"class 5: a UID below one announced is never put in the middle", []uint32{1, 5},
-			[]step{{feed: added(3, 6), allow: true, want: "* 3 EXISTS|", view: []uint32{1, 5, 6}}}},
+			[]step{{feed: added(3, 6), allow: true, want: "* 3 EXISTS|", view: []uint32{1, 5, 6}}}, false},
 		{"flags of others: by sequence number, not for messages going", []uint32{1, 2, 3},
 			[]step{
 				{feed: append(flagged(3, 1), expunged(2)...), allow: false, want: "* 1 FETCH uid 1|* 3 FETCH uid 3|", view: []uint32{1, 2, 3}},
 				{feed: append(flagged(3), expunged(3)...), allow: true, want: "* 2 EXPUNGE|* 2 EXPUNGE|", view: []uint32{1}},
-			}},
+			}, false},
+		{"QRESYNC: one VANISHED of UIDs instead of EXPUNGEs, held back likewise", []uint32{1, 2, 3, 4, 5},
+			[]step{
+				{feed: expunged(5, 2, 3), allow: false, want: "", view: []uint32{1, 2, 3, 4, 5}},
+				{feed: append(added(6, 7), expunged(6)...), allow: true, want: "* VANISHED [2 3 5]|* 3 EXISTS|", view: []uint32{1, 4, 7}},
+			}, true},
+		{"QRESYNC: a message added and expunged unseen is not named", []uint32{1},
+			[]step{{feed: append(added(2), expunged(2)...), allow: true, want: "", view: []uint32{1}}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTracker(slices.Clone(tc.initial), nil)
+			tr.qresync = tc.qresync
 			for i, st := range tc.steps {
 				tr.feed(st.feed)
 				if got := updatesString(tr.flush(st.allow, nil)); got != st.want {
@@ -144,6 +155,17 @@ func (m *trackerModel) check(allow bool) {
 				m.t.Fatalf("* %d EXPUNGE with %d messages known", u.seq, len(m.client))
 			}
 			m.client = slices.Delete(m.client, int(u.seq-1), int(u.seq))
+		case updVanished:
+			if !allow || !m.tr.qresync {
+				m.t.Fatalf("VANISHED while not allowed (allow %v, qresync %v)", allow, m.tr.qresync)
+			}
+			for _, uid := range u.uids {
+				i, ok := slices.BinarySearch(m.client, uid)
+				if !ok {
+					m.t.Fatalf("VANISHED names UID %d, which the client does not know (%v)", uid, m.client)
+				}
+				m.client = slices.Delete(m.client, i, i+1)
+			}
 		case updExists:
 			if int(u.seq) < len(m.client) {
 				m.t.Fatalf("EXISTS %d below the %d known", u.seq, len(m.client))
@@ -223,12 +245,13 @@ func (m *trackerModel) run(data []byte) {
 	}
 }
 
-func newTrackerModel(t testing.TB, n int) *trackerModel {
+func newTrackerModel(t testing.TB, n int, qresync bool) *trackerModel {
 	m := &trackerModel{t: t, next: uint32(n) + 1}
 	for i := 1; i <= n; i++ {
 		m.store = append(m.store, uint32(i))
 	}
 	m.tr = newTracker(slices.Clone(m.store), nil)
+	m.tr.qresync = qresync
 	m.client = slices.Clone(m.store)
 	return m
 }
@@ -238,7 +261,7 @@ func TestTrackerRandom(t *testing.T) {
 	for range 500 {
 		data := make([]byte, 2*rng.Intn(100))
 		rng.Read(data)
-		newTrackerModel(t, rng.Intn(20)).run(data)
+		newTrackerModel(t, rng.Intn(20), rng.Intn(2) == 0).run(data)
 	}
 }
 
@@ -249,7 +272,7 @@ func FuzzTracker(f *testing.F) {
 	binary.LittleEndian.PutUint64(seed[:], 42)
 	f.Add(uint8(10), seed[:])
 	f.Fuzz(func(t *testing.T, n uint8, data []byte) {
-		newTrackerModel(t, int(n%64)).run(data)
+		newTrackerModel(t, int(n%64), n >= 128).run(data)
 	})
 }
 

@@ -25,6 +25,7 @@ import (
 //	C2: / S2:    the same on a second connection (C3/S3 a third), opened
 //	             when first named; its greeting must be matched too
 //
+// In C lines {{uidvalidity}} stands for INBOX's UIDVALIDITY (for QRESYNC).
 // In S lines {{*}} matches any text, {{n}} a number, and {{re:EXPR}} the
 // regular expression EXPR; a literal in a response is shown inline after
 // its {n}, with CR and LF written \r and \n (see testConn.readLine).
@@ -179,7 +180,15 @@ func runTranscript(t *testing.T, file, data string, dump bool) {
 			}
 		case "C":
 			c := conn(l.conn)
-			c.send(strings.ReplaceAll(l.text, `\r\n`, "\r\n"))
+			text := strings.ReplaceAll(l.text, `\r\n`, "\r\n")
+			if strings.Contains(text, "{{uidvalidity}}") {
+				st, err := ts.store().Status("INBOX")
+				if err != nil {
+					t.Fatal(err)
+				}
+				text = strings.ReplaceAll(text, "{{uidvalidity}}", strconv.FormatUint(uint64(st.UIDValidity), 10))
+			}
+			c.send(text)
 			if dump {
 				fmt.Printf("C%d: %s\n", l.conn, l.text)
 				for {

@@ -140,6 +140,29 @@
 // not again by Changes; its own expunges, appends and copies come
 // through Changes like everyone else's.
 //
+// # Mod-sequences (CONDSTORE, QRESYNC)
+//
+// Every change to a folder gets the next MODSEQ from the sidecar's
+// HIGHESTMODSEQ under the folder's locks, and is written to the sidecar
+// before anyone is told of it: ours (an 'f', 'a' or 'x' record carries
+// it), another process's (read from its records by sync, so every
+// process agrees), and what a listing finds on disk that no record
+// announced (a rename by mutt, a delivery by Postfix: the first process
+// to list it under the lock records it with a fresh MODSEQ). A change
+// that changes nothing (a STORE of a flag already set) gets none.
+// ChangedSince reads an index of the records by MODSEQ, so its cost
+// follows the changes, not the folder. Expunged UIDs are remembered as
+// runs of consecutive UIDs with the MODSEQ of the run's last expunge
+// ('e' records, written at a rewrite; 'x' records in between): the
+// newest 4096 runs, whatever their age, so a folder whose messages go
+// one by one in UID order costs one run, and one whose every other
+// message is expunged remembers the last 4096 of them. Older runs are
+// forgotten, and ExpungedSince then says its answer may be incomplete
+// (QRESYNC answers with every UID of the client's known set that is not
+// in the folder, as RFC 7162 §3.2.5.2 allows). A run reports all its UIDs
+// to anyone asking from before its last expunge: more than asked, never
+// a UID still in the folder.
+//
 // \Recent (RFC 3501 §2.3.2) is one number in the sidecar, as in
 // Dovecot: messages whose UID is at or above it are recent. Whenever a
 // folder is updated while some session of the process has it selected

@@ -315,6 +315,8 @@ func (f *folder) initSidecar() error {
 	} else if m != nil {
 		s.uidValidity, s.uidNext = m.uidValidity, m.uidNext
 		s.highestModSeq = 1
+		s.mods.reset()
+		s.vanished = vanishedSet{}
 		s.migrated = m.uids
 		f.hub.log.Info("adopting UIDs of another server", "dir", f.dir, "from", m.source, "uidvalidity", m.uidValidity, "uids", len(m.uids))
 		return nil
@@ -324,6 +326,9 @@ func (f *folder) initSidecar() error {
 		return err
 	}
 	s.uidValidity, s.uidNext, s.highestModSeq = v, 1, 1
+	// UIDs start again at 1: nothing remembered of the old ones holds.
+	s.mods.reset()
+	s.vanished = vanishedSet{}
 	return nil
 }
 
@@ -396,12 +401,14 @@ func (f *folder) renameDuplicate(c *found) (string, error) {
 func (f *folder) bumpLocked(r *msgRec) {
 	f.side.highestModSeq++
 	r.modseq = f.side.highestModSeq
+	f.side.mods.add(r)
 }
 
 // expungeRecLocked forgets r and queues its EXPUNGE.
 func (f *folder) expungeRecLocked(r *msgRec, log *strings.Builder) {
 	f.side.highestModSeq++
 	fmt.Fprintf(log, "x %d %d\n", r.uid, f.side.highestModSeq)
+	f.side.vanished.add(r.uid, f.side.highestModSeq)
 	f.side.drop(r)
 	f.cache.drop(r.uid)
 	f.events = append(f.events, event{kind: evExpunge, uid: r.uid, rec: r})

@@ -149,7 +149,13 @@ func (f *folder) scanLocked(full bool) error {
 			s.setBase(r.base, r)
 			r.seen = true
 			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
+			oldInf := r.inf
 			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
+			if r.inf != oldInf {
+				// Renamed with its flags changed: a change like any other.
+				f.bumpLocked(r)
+				f.events = append(f.events, event{kind: evFlags, uid: r.uid})
+			}
 			log.WriteString(flagsLine(r))
 		}
 	}

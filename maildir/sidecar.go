@@ -28,6 +28,8 @@ import (
 //	i <uid> <inode>                                          its file is on a new inode (a copy)
 //	d <new-mtime> <new-scan> <cur-mtime> <cur-scan>          what we know of new/ and cur/ (ns)
 //	r <uid>                                                  messages from this UID on are \Recent
+//	v <modseq>                                               expunges up to this MODSEQ may be forgotten
+//	e <uid> <uid> <modseq>                                   UIDs from..to were expunged, the last at MODSEQ
 //
 // <loc> says where the file is and what its name is: 'n' (new/) or 'c'
 // (cur/), then '-' for a name with no info part, or ',' and the info
@@ -39,6 +41,12 @@ import (
 // change appends lines. A base name is percent-escaped (bytes <= 0x20,
 // 0x7f and '%'), so a line never breaks. Anything after the last newline is
 // an interrupted append and is ignored (and dropped at the next rewrite).
+//
+// The 'v' and 'e' records are written only by a rewrite, just after the
+// first line: the expunges remembered for QRESYNC (modseq.go), which
+// the 'x' records appended later add to. A file without a 'v' line
+// (written before they existed) remembers only the expunges appended
+// since its first line.
 const sidecarFile = "imapd-uidlist"
 
 const sidecarMagic = "imapd-uidlist"
@@ -143,6 +151,11 @@ type sidecar struct {
 	// yet claimed by a session (Dovecot keeps the same mark).
 	firstRecent uint32
 
+	// mods lists the records by mod-sequence and vanished remembers the
+	// expunged UIDs, for CONDSTORE and QRESYNC (modseq.go).
+	mods     modIndex
+	vanished vanishedSet
+
 	// migrated maps base names to the UIDs another server gave them, until
 	// the first listing of a folder whose sidecar was just created.
 	migrated map[string]uint32
@@ -223,6 +236,8 @@ func (s *sidecar) load(f *os.File, ino uint64) error {
 	s.track = false // a whole new file: diffed below, not record by record
 	s.recs, s.byBase, s.unsorted = nil, nil, false
 	s.firstRecent = 0
+	s.mods.reset()
+	s.vanished = vanishedSet{}
 	s.ino, s.offset, s.records, s.broken = ino, 0, 0, false
 	br := bufio.NewReaderSize(f, 64<<10)
 	line, err := br.ReadString('\n')
@@ -241,6 +256,7 @@ func (s *sidecar) load(f *os.File, ino uint64) error {
 		return fmt.Errorf("sidecar %s: bad header %q: %w", s.path, strings.TrimSpace(line), errSidecarMissing)
 	}
 	s.uidValidity, s.uidNext, s.highestModSeq = uint32(v), uint32(n), m
+	s.vanished.floor = m // raised or lowered by a 'v' record
 	if err := s.readRecords(br, int64(len(line))); err != nil {
 		return err
 	}
@@ -329,6 +345,25 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 		s.badLine("bad recent record")
 		return false
 	}
+	if len(f) == 2 && f[0] == "v" {
+		if n, ok := parseDecimal(f[1]); ok {
+			s.vanished.floor = uint64(n)
+			return false
+		}
+		s.badLine("bad vanished record")
+		return false
+	}
+	if len(f) == 4 && f[0] == "e" {
+		lo, ok1 := parseDecimal(f[1])
+		hi, ok2 := parseDecimal(f[2])
+		modseq, ok3 := parseDecimal(f[3])
+		if !(ok1 && ok2 && ok3) || lo == 0 || lo > hi || hi >= 1<<32 {
+			s.badLine("bad expunged record")
+			return false
+		}
+		s.vanished.runs = append(s.vanished.runs, vanishedRun{uint32(lo), uint32(hi), uint64(modseq)})
+		return false
+	}
 	if len(f) == 5 && f[0] == "d" {
 		var v [4]int64
 		for i := range v {
@@ -390,6 +425,7 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 		}
 		resort = len(s.recs) > 0 && s.recs[len(s.recs)-1].uid > uid
 		s.insert(r)
+		s.mods.add(r)
 		s.bump(r.modseq)
 		return resort
 	case "x":
@@ -399,6 +435,7 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 			return false
 		}
 		s.bump(uint64(modseq))
+		s.vanished.add(uid, uint64(modseq))
 		if r := s.get(uid); r != nil {
 			s.drop(r)
 			if s.track {
@@ -419,7 +456,10 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 				s.badLine("bad location")
 				return false
 			}
-			r.modseq = uint64(modseq)
+			if r.modseq != uint64(modseq) {
+				r.modseq = uint64(modseq)
+				s.mods.add(r)
+			}
 			if s.track && saved.inf != r.inf {
 				s.notes = append(s.notes, event{kind: evFlags, uid: uid})
 			}
@@ -626,6 +666,7 @@ func (s *sidecar) rewrite() error {
 	var b bytes.Buffer
 	b.Grow(64 + len(s.recs)*80)
 	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
+	s.vanished.writeLines(&b)
 	for _, r := range s.recs {
 		b.WriteString(addLine(r))
 		if len(r.extra) > 0 {

@@ -21,6 +21,16 @@ func (s *session) step() error {
 	if s.sel == nil || s.rng.IntN(100) < 4 {
 		return s.doSelect(s.pickBox(), s.rng.IntN(5) == 0)
 	}
+	if s.condstore && s.rng.IntN(100) < 12 {
+		switch p := s.rng.IntN(3); {
+		case p == 0 && !s.sel.readOnly:
+			return s.doUnchangedSince()
+		case p == 1:
+			return s.doSearchModSeq()
+		default:
+			return s.doChangedSince()
+		}
+	}
 	switch p := s.rng.IntN(100); {
 	case p < 18:
 		return s.doFetch(true)
@@ -65,9 +75,11 @@ func (s *session) doSelect(mbox string, readOnly bool) error {
 	if readOnly {
 		verb = "EXAMINE"
 	}
+	s.remember()
 	s.sel = &selection{mbox: mbox, readOnly: readOnly, keywords: map[string]bool{}}
-	c := &command{kind: verb, mustOK: true}
-	if err := s.do(c, verb+" "+quote(mbox), nil); err != nil {
+	c := &command{kind: verb, mustOK: true, highestBefore: s.st.reg.highestModSeq(s.cred.user, mbox)}
+	params, qc := s.selectParams(mbox, c)
+	if err := s.do(c, verb+" "+quote(mbox)+params, nil); err != nil {
 		return err
 	}
 	if c.tagged.Type != "OK" {
@@ -83,7 +95,13 @@ func (s *session) doSelect(mbox string, readOnly bool) error {
 		return nil
 	}
 	c = &command{kind: "FETCH", bySeq: true, mustOK: true, gotSeq: map[int]bool{}, wantLo: 1, wantHi: s.count()}
-	return s.do(c, "FETCH 1:* (UID FLAGS)", nil)
+	if err := s.do(c, "FETCH 1:* (UID FLAGS)", nil); err != nil {
+		return err
+	}
+	if qc != nil && c.tagged.Type == "OK" {
+		s.checkQResync(qc)
+	}
+	return nil
 }
 
 // seqRange picks a range of at most max known sequence numbers.

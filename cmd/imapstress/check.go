@@ -29,6 +29,9 @@ const (
 	vUIDValidity    = "uidvalidity-changed"    // UIDVALIDITY of a mailbox changed
 	vSelect         = "select-incomplete"      // SELECT/EXAMINE OK without FLAGS, EXISTS or UIDVALIDITY
 	vMalformed      = "malformed"              // response that does not parse
+	vModSeq         = "modseq"                 // MODSEQ fell, HIGHESTMODSEQ behind, or a FETCH breaking CHANGEDSINCE (RFC 7162)
+	vVanished       = "vanished-unknown"       // VANISHED of a UID the session did not know, or a vanished UID seen again
+	vQResync        = "qresync-missed"         // after a QRESYNC SELECT, a known UID gone without VANISHED
 	vConn           = "connection"             // connection lost, BYE or timeout mid-session
 )
 
@@ -46,7 +49,7 @@ const nSkippedUnknown = "skipped-unknown-uid"
 // allClasses is the report order.
 var allClasses = []string{vSeqRange, vKeyword, vContent, vBodySize, vExistsShrank, vUIDOrder,
 	vCommandFailed, vExpungeIssued, vAfterCompleted, vExpungeInSeq, vFetchMissing, vLost, vUIDValidity,
-	vSelect, vMalformed, vConn}
+	vSelect, vMalformed, vModSeq, vVanished, vQResync, vConn}
 
 // fatalClasses must be zero on every server, today included.
 var fatalClasses = map[string]bool{vContent: true, vBodySize: true, vLost: true}
@@ -141,10 +144,34 @@ type registry struct {
 	mu    sync.Mutex
 	boxes map[boxKey]*boxState
 	uidv  map[[2]string]uint32 // (user, mailbox) → the UIDVALIDITY first seen
+	// modseq is the highest MODSEQ any session saw in a mailbox.
+	modseq map[boxKey]uint64
 }
 
 func newRegistry() *registry {
-	return &registry{boxes: map[boxKey]*boxState{}, uidv: map[[2]string]uint32{}}
+	return &registry{boxes: map[boxKey]*boxState{}, uidv: map[[2]string]uint32{}, modseq: map[boxKey]uint64{}}
+}
+
+// noteModSeq records that some session saw MODSEQ m in k.
+func (g *registry) noteModSeq(k boxKey, m uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.modseq[k] = max(g.modseq[k], m)
+}
+
+// highestModSeq is the highest MODSEQ any session saw so far in the
+// mailbox (of the UIDVALIDITY first seen).
+func (g *registry) highestModSeq(user, mbox string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.modseq[boxKey{user: user, mbox: mbox, uidv: g.uidv[[2]string{user, mbox}]}]
+}
+
+// isKnown reports whether some session saw uid in k.
+func (g *registry) isKnown(k boxKey, uid uint32) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.box(k).msgs[uid] != nil
 }
 
 func (g *registry) box(k boxKey) *boxState {

@@ -31,6 +31,11 @@ type selection struct {
 	slots    []slot // index = sequence number - 1
 	maxUID   uint32 // highest UID ever in view
 	keywords map[string]bool
+	// CONDSTORE and QRESYNC (modseq.go): HIGHESTMODSEQ at selection,
+	// the last MODSEQ seen of each UID, the UIDs told gone.
+	hms     uint64
+	modseqs map[uint32]uint64
+	gone    map[uint32]bool
 	// set during SELECT: the responses RFC 3501 §6.3.1 requires
 	gotExists, gotFlags bool
 }
@@ -55,6 +60,12 @@ type command struct {
 	wantLo, wantHi int
 	gotSeq         map[int]bool
 	tagged         *Response
+	// changedSince: every MODSEQ in a FETCH it brings must be above it
+	// (CHANGEDSINCE, a QRESYNC SELECT). highestBefore: the highest
+	// MODSEQ any session saw in the mailbox before a SELECT was sent.
+	// staleQResync: a QRESYNC SELECT with a wrong UIDVALIDITY.
+	changedSince, highestBefore uint64
+	staleQResync                bool
 }
 
 type cred struct{ user, pass string }
@@ -75,6 +86,10 @@ type session struct {
 	sel  *selection
 	// between is true while responses arrive that no command asked for.
 	between bool
+	// condstore and qresync are on for this connection (modseq.go);
+	// cache outlives connections, as a client's does.
+	condstore, qresync bool
+	cache              map[string]qresyncCache
 }
 
 // errBye is a BYE the session did not ask for.
@@ -111,6 +126,7 @@ func (s *session) connect() error {
 	s.conn, s.br = c, bufio.NewReaderSize(c, 64<<10)
 	s.wmu.Unlock()
 	s.sel, s.caps, s.tagN = nil, map[string]bool{}, 0
+	s.condstore, s.qresync = false, false
 	r, err := s.read()
 	if err != nil {
 		return fmt.Errorf("greeting: %w", err)
@@ -134,7 +150,7 @@ func (s *session) connect() error {
 	if c0.tagged.Code == "CAPABILITY" {
 		s.setCaps(strings.Fields(c0.tagged.CodeArg))
 	}
-	return nil
+	return s.enableModSeq()
 }
 
 func (s *session) close() {
@@ -367,10 +383,15 @@ func (s *session) handle(r *Response, c *command, tag string) error {
 	case "RECENT":
 	case "EXPUNGE":
 		s.onExpunge(r, c)
+	case "VANISHED":
+		s.onVanished(r, c)
 	case "FETCH":
 		s.onFetch(r, c)
 	case "SEARCH":
-		for _, v := range r.Data {
+		for i, v := range r.Data {
+			if v.Kind == kList && i == len(r.Data)-1 {
+				continue // (MODSEQ n) after SEARCH MODSEQ (RFC 7162 §3.1.5)
+			}
 			n, err := strconv.ParseUint(v.S, 10, 32)
 			if err != nil || n == 0 {
 				s.violate(vMalformed, "SEARCH result %q", v.String())
@@ -411,6 +432,10 @@ func (s *session) onCode(r *Response, c *command) {
 		c.copyUID = r.CodeArg
 	case "CAPABILITY":
 		s.setCaps(strings.Fields(r.CodeArg))
+	case "HIGHESTMODSEQ":
+		s.onHighestModSeq(r, c)
+	case "NOMODSEQ":
+		s.violate(vModSeq, "NOMODSEQ from a server that offers CONDSTORE")
 	}
 }
 
@@ -474,6 +499,9 @@ func (s *session) learnUID(n int, uid uint32) {
 		}
 		return
 	}
+	if sel.gone[uid] {
+		s.violate(vVanished, "message %d has UID %d, which VANISHED said was gone", n, uid)
+	}
 	if uid <= sl.floor {
 		s.violate(vUIDOrder, "message %d, announced after UID %d was in view, has UID %d", n, sl.floor, uid)
 	}
@@ -523,6 +551,7 @@ func (s *session) onFetch(r *Response, c *command) {
 	var fs seen
 	var uid uint32
 	var flags *Value
+	var modseq uint64
 	items := r.Data[0].L
 	for i := 0; i < len(items); i += 2 {
 		name, v := strings.ToUpper(items[i].S), items[i+1]
@@ -569,12 +598,27 @@ func (s *session) onFetch(r *Response, c *command) {
 		case name == "ENVELOPE":
 			e := v.String()
 			fs.env = &e
+		case name == "MODSEQ":
+			m, ok := parseModSeq(v)
+			if !ok {
+				s.violate(vMalformed, "MODSEQ %s", v.String())
+				continue
+			}
+			modseq = m
 		}
+	}
+	if flags != nil && s.condstore && !strings.Contains(c.kind, "FETCH") && (modseq == 0 || (s.qresync && uid == 0)) {
+		// RFC 7162 §3.1: once CONDSTORE is on, a flag change the client
+		// did not fetch comes with MODSEQ (and, with QRESYNC, UID).
+		s.violate(vModSeq, "FETCH %d of FLAGS during %s without MODSEQ (or UID, with QRESYNC)", n, c.kind)
 	}
 	if uid != 0 {
 		s.learnUID(n, uid)
 	} else {
 		uid = sel.slots[n-1].uid
+	}
+	if modseq != 0 {
+		s.onModSeq(uid, modseq, c)
 	}
 	if flags != nil {
 		deleted := false
