@@ -284,7 +284,7 @@ func run() error {
 			return err
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				logger.Info("SIGHUP: reloading certificate and htpasswd")
+				logger.Info("SIGHUP: reloading the certificate and htpasswd, dropping the login cache")
 				if cfg.TLS.Cert != "" {
 					if err := certs.load(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
 						logger.Error("cannot reload the certificate, keeping the old one", "err", err)
