@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"imapd/auth"
+	"imapd/maildir"
 )
 
 // benchMessages is the size of the benchmark INBOX: 20,000, or
@@ -34,9 +37,9 @@ type benchClient struct {
 // benchConn starts a server whose INBOX holds n generated messages (every
 // third a multipart with an attachment and a forwarded message) and
 // returns a logged-in connection that has INBOX selected.
-func benchConn(b *testing.B, n int) *benchClient {
+func benchConn(b *testing.B, n int, tweak ...func(*Options)) *benchClient {
 	b.Helper()
-	ts := startTestServer(b, nil)
+	ts := startTestServer(b, nil, tweak...)
 	// The messages are written as a delivery agent would (maildir's
 	// Append costs grow with the folder when nobody holds it open:
 	// reported), and indexed by the first SELECT.
@@ -60,7 +63,14 @@ func benchConn(b *testing.B, n int) *benchClient {
 	if err := os.Chtimes(filepath.Join(ts.root, "cur"), hourAgo, hourAgo); err != nil {
 		b.Fatal(err)
 	}
-	nc, err := net.Dial("tcp", ts.addr)
+	c := &benchClient{testConn: dialBench(b, ts.addr), root: ts.root}
+	c.roundTrip(b, "s", "SELECT INBOX")
+	return c
+}
+
+// dialBench returns a logged-in connection to addr.
+func dialBench(b *testing.B, addr string) *testConn {
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,8 +80,7 @@ func benchConn(b *testing.B, n int) *benchClient {
 		b.Fatal(err)
 	}
 	c.roundTrip(b, "l", "LOGIN demo demo")
-	c.roundTrip(b, "s", "SELECT INBOX")
-	return &benchClient{testConn: c, root: ts.root}
+	return c
 }
 
 func benchMessage(i int) string {
@@ -141,18 +150,103 @@ func BenchmarkFetchEnvelopeStructure(b *testing.B) {
 // is parsed again (from the page cache) and its answer rendered and kept.
 func BenchmarkFetchEnvelopeStructureCold(b *testing.B) {
 	c := benchConn(b, benchMessages)
-	cache := filepath.Join(c.root, "imapd-cache")
 	for b.Loop() {
 		b.StopTimer()
-		if err := os.Remove(cache); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			b.Fatal(err)
-		}
+		c.removeCache(b)
 		b.StartTimer()
 		if n := c.roundTrip(b, "f", "FETCH 1:* (ENVELOPE BODYSTRUCTURE)"); n != benchMessages {
 			b.Fatalf("%d responses, want %d", n, benchMessages)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(benchMessages), "ns/msg")
+}
+
+// removeCache removes the folder's metadata cache: the next FETCH or
+// SEARCH derives every answer again (from the page cache).
+func (c *benchClient) removeCache(b *testing.B) {
+	if err := os.Remove(filepath.Join(c.root, "imapd-cache")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		b.Fatal(err)
+	}
+}
+
+// benchCold times one command per iteration on a cache that holds each
+// message's parsed structure and nothing else: what `imapbench run`'s
+// cold pass meets after its FETCH of ENVELOPE and BODYSTRUCTURE, when
+// its header scan and SEARCH FROM run.
+func benchCold(b *testing.B, cmd string, lines int) {
+	c := benchConn(b, benchMessages)
+	for b.Loop() {
+		b.StopTimer()
+		c.removeCache(b)
+		c.roundTrip(b, "p", "FETCH 1:* BODY.PEEK[1.MIME]") // fills the structure only
+		b.StartTimer()
+		if n := c.roundTrip(b, "f", cmd); n != lines {
+			b.Fatalf("%s: %d responses, want %d", cmd, n, lines)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(benchMessages), "ns/msg")
+}
+
+// BenchmarkFetchHeaderFieldsCold is the header scan of a message list
+// whose structure is cached but whose header fields were never asked for.
+func BenchmarkFetchHeaderFieldsCold(b *testing.B) {
+	benchCold(b, "FETCH 1:* BODY.PEEK[HEADER.FIELDS (FROM SUBJECT DATE)]", benchMessages)
+}
+
+// BenchmarkSearchHeaderCold is SEARCH FROM when only the structure of
+// each message is cached.
+func BenchmarkSearchHeaderCold(b *testing.B) {
+	benchCold(b, `SEARCH FROM "sender 7"`, 1)
+}
+
+// BenchmarkStore is STORE 1:* +FLAGS (\Seen) then -FLAGS (\Seen) on the
+// whole folder (non-silent: every message's FETCH comes back): a rename
+// of every file, each way. ns/msg is per message and change.
+func BenchmarkStore(b *testing.B) {
+	c := benchConn(b, benchMessages)
+	for b.Loop() {
+		for _, op := range []string{"+", "-"} {
+			if n := c.roundTrip(b, "s", "STORE 1:* "+op+`FLAGS (\Seen)`); n != benchMessages {
+				b.Fatalf("STORE: %d responses, want %d", n, benchMessages)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*benchMessages), "ns/msg")
+}
+
+// BenchmarkSelectCold is the first SELECT of a folder nobody indexed: no
+// sidecar, no cache, a new process (Hub). It lists cur/, gives every
+// file a UID and writes the sidecar.
+func BenchmarkSelectCold(b *testing.B) {
+	var hub *maildir.Hub
+	fresh := func(o *Options) {
+		o.OpenStore = func(id auth.Identity) (*maildir.Store, error) { return hub.Open(id.Maildir, true) }
+	}
+	hub = maildir.NewHub(maildir.Options{NoSync: true})
+	c := benchConn(b, benchMessages, fresh)
+	c.roundTrip(b, "z", "LOGOUT")
+	addr := c.c.RemoteAddr().String()
+	for b.Loop() {
+		b.StopTimer()
+		hub.Close()
+		hub = maildir.NewHub(maildir.Options{NoSync: true})
+		for _, name := range []string{"imapd-uidlist", "imapd-cache"} {
+			if err := os.Remove(filepath.Join(c.root, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				b.Fatal(err)
+			}
+		}
+		s := dialBench(b, addr)
+		b.StartTimer()
+		if n := s.roundTrip(b, "s", "SELECT INBOX"); n < 5 {
+			b.Fatalf("SELECT: %d untagged responses", n)
+		}
+		b.StopTimer()
+		s.roundTrip(b, "z", "LOGOUT")
+		s.c.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	hub.Close()
 }
 
 // BenchmarkFetchHeaderFields is the header scan of a message list (the

@@ -240,6 +240,33 @@ func BenchmarkSetFlags(b *testing.B) {
 	}
 }
 
+// BenchmarkSetFlagsAll is STORE 1:* +FLAGS (\Seen) then -FLAGS (\Seen):
+// every file renamed, each way. ns/msg is per message and change.
+func BenchmarkSetFlagsAll(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			root := fixture(b, n)
+			h := NewHub(Options{NoSync: true})
+			defer h.Close()
+			s, _ := h.Open(root, false)
+			m, err := s.Select("INBOX", SelectOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			uids := m.Initial()
+			for b.Loop() {
+				for _, op := range []FlagOp{FlagsAdd, FlagsRemove} {
+					if _, _, err := m.SetFlags(uids, op, FlagSeen, nil, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*n), "ns/msg")
+		})
+	}
+}
+
 // BenchmarkStructure reads the parsed structure of every message: cold
 // (parsing each file and filling the cache) and warm (from the cache).
 func BenchmarkStructure(b *testing.B) {

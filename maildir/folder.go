@@ -293,7 +293,9 @@ func (f *folder) refreshLocked(full bool) error {
 	if err := f.scanLocked(full || fresh); err != nil {
 		return err
 	}
-	if f.side.broken || fresh {
+	// A new or damaged sidecar was rewritten by the scan's append (see
+	// appendLines); a second rewrite would only write it again.
+	if f.side.broken || f.side.ino == 0 {
 		return f.side.rewrite()
 	}
 	return nil

@@ -3,9 +3,14 @@ package maildir
 import (
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file reconciles a folder's directories with its sidecar: the
@@ -107,9 +112,7 @@ func (f *folder) scanLocked(full bool) error {
 	visit(newEnts, true)
 	visit(curEnts, false)
 	if full {
-		for i := range fresh {
-			fresh[i].stat(f.dir)
-		}
+		statFound(f.dir, fresh)
 	}
 
 	// Messages in a listed directory that were not seen are gone, unless
@@ -304,6 +307,71 @@ func (c *found) stat(dir string) {
 	c.ino, c.size, c.mtime, c.statted = inodeOf(st), st.Size(), st.ModTime().UnixNano(), true
 }
 
+// statFound stats the files of cs not stat'ed yet. A first listing of
+// a large folder stats every file (size and mtime go into its record):
+// the calls go through descriptors of new/ and cur/ rather than whole
+// paths, and on every core, since a stat takes no lock on the directory.
+// Where the directories cannot be opened, each file is stat'ed by path.
+func statFound(dir string, cs []found) {
+	var fds [2]int // cur/, new/
+	for i, sub := range []string{"cur", "new"} {
+		fd, err := unix.Open(filepath.Join(dir, sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			for k := range cs {
+				if !cs[k].statted {
+					cs[k].stat(dir)
+				}
+			}
+			if i == 1 {
+				unix.Close(fds[0])
+			}
+			return
+		}
+		fds[i] = fd
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	const chunk = 512
+	var next atomic.Int64
+	work := func() {
+		for {
+			start := int(next.Add(chunk)) - chunk
+			if start >= len(cs) {
+				return
+			}
+			for k := start; k < min(start+chunk, len(cs)); k++ {
+				if c := &cs[k]; !c.statted {
+					c.statAt(fds[boolIndex(c.inNew)])
+				}
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), (len(cs)+chunk-1)/chunk) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// statAt is stat for a file of the directory open as dirfd.
+func (c *found) statAt(dirfd int) {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirfd, c.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		c.gone = true // or replaced by something that is not a message
+		return
+	}
+	c.ino, c.size, c.mtime, c.statted = st.Ino, st.Size, st.Mtim.Nano(), true
+}
+
 func rawInfoOf(name string, hasInfo bool) string {
 	if !hasInfo {
 		return ""
@@ -322,11 +390,7 @@ func dirOf(inNew bool) string {
 // (which begin with the delivery time), so UIDs follow arrival.
 func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 	s := f.side
-	for i := range added {
-		if !added[i].statted {
-			added[i].stat(f.dir)
-		}
-	}
+	statFound(f.dir, added)
 	sort.Slice(added, func(i, j int) bool {
 		a, b := &added[i], &added[j]
 		if a.mtime != b.mtime {

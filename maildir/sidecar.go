@@ -78,16 +78,16 @@ func (r *msgRec) name() string {
 	return r.base + ":2," + r.rawInfo
 }
 
-// loc encodes the file's directory and info for the sidecar.
-func (r *msgRec) loc() string {
-	d := "c"
+// appendLoc appends the <loc> field of r (see sidecarFile) to b.
+func appendLoc(b []byte, r *msgRec) []byte {
+	d := byte('c')
 	if r.inNew {
-		d = "n"
+		d = 'n'
 	}
 	if !r.hasInfo {
-		return d + "-"
+		return append(b, d, '-')
 	}
-	return d + "," + escapeBase(r.rawInfo)
+	return appendEscaped(append(b, d, ','), r.rawInfo)
 }
 
 // setLoc decodes a loc field; false means it is malformed.
@@ -667,8 +667,10 @@ func (s *sidecar) rewrite() error {
 	b.Grow(64 + len(s.recs)*80)
 	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
 	s.vanished.writeLines(&b)
+	var line []byte
 	for _, r := range s.recs {
-		b.WriteString(addLine(r))
+		line = appendAddLine(line[:0], r)
+		b.Write(line)
 		if len(r.extra) > 0 {
 			b.WriteString(keywordLine(r))
 		}
@@ -699,16 +701,44 @@ func (s *sidecar) dirLine() string {
 	return fmt.Sprintf("d %d %d %d %d\n", s.newMtime, s.newScan, s.curMtime, s.curScan)
 }
 
-func addLine(r *msgRec) string {
-	return fmt.Sprintf("a %d %d %d %d %d %d %s %s\n", r.uid, r.modseq, r.ino, r.size, r.mtime, r.vsize, r.loc(), escapeBase(r.base))
+func addLine(r *msgRec) string { return string(appendAddLine(nil, r)) }
+
+// appendAddLine appends r's "a" record to b. A folder's first listing
+// and every rewrite write one per message, so it formats without fmt.
+func appendAddLine(b []byte, r *msgRec) []byte {
+	b = append(b, "a "...)
+	b = strconv.AppendUint(b, uint64(r.uid), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, r.modseq, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, r.ino, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.size, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.mtime, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, r.vsize, 10)
+	b = append(b, ' ')
+	b = appendLoc(b, r)
+	b = append(b, ' ')
+	b = appendEscaped(b, r.base)
+	return append(b, '\n')
 }
 
 func inodeLine(r *msgRec) string {
 	return fmt.Sprintf("i %d %d\n", r.uid, r.ino)
 }
 
+// flagsLine is r's "f" record: one per message a STORE changes.
 func flagsLine(r *msgRec) string {
-	return fmt.Sprintf("f %d %d %s\n", r.uid, r.modseq, r.loc())
+	var buf [128]byte
+	b := append(buf[:0], "f "...)
+	b = strconv.AppendUint(b, uint64(r.uid), 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, r.modseq, 10)
+	b = append(b, ' ')
+	b = appendLoc(b, r)
+	return string(append(b, '\n'))
 }
 
 func keywordLine(r *msgRec) string {
@@ -716,16 +746,33 @@ func keywordLine(r *msgRec) string {
 }
 
 func escapeBase(base string) string {
-	var b strings.Builder
+	if !needsEscape(base) {
+		return base
+	}
+	return string(appendEscaped(nil, base))
+}
+
+func needsEscape(base string) bool {
+	for i := 0; i < len(base); i++ {
+		if c := base[i]; c <= 0x20 || c == 0x7f || c == '%' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendEscaped appends base percent-escaped (see sidecarFile) to b.
+func appendEscaped(b []byte, base string) []byte {
+	const hex = "0123456789ABCDEF"
 	for i := 0; i < len(base); i++ {
 		c := base[i]
 		if c <= 0x20 || c == 0x7f || c == '%' {
-			fmt.Fprintf(&b, "%%%02X", c)
+			b = append(b, '%', hex[c>>4], hex[c&15])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
 func unescapeBase(s string) (string, bool) {
