@@ -56,6 +56,11 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 		s.writeVanished(s.vanishedEarlier(a.Set, a.ChangedSince), true)
 	}
 	defer s.mbox.ReleaseBuffers()
+	if len(uids) > 1 {
+		// A FETCH of many messages nobody fetched before keeps what it
+		// derives for each: written together, not a write per message.
+		s.mbox.BatchWrites()
+	}
 	seenNow := map[uint32]bool{}
 	if setsSeen && !s.mbox.ReadOnly() {
 		var unseen []uint32

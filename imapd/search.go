@@ -66,6 +66,7 @@ func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 		return outcome{}, err
 	}
 	ctx, stop := s.commandContext()
+	s.mbox.BatchWrites() // what the scan derives is kept in one write per 64 KiB
 	matches, err := ev.run(ctx, view, &crit)
 	stopped := stop()
 	s.mbox.ReleaseBuffers()

@@ -104,6 +104,12 @@ type metaCache struct {
 	wins   [cacheWindows]cacheWin
 	tick   uint64
 	preads int // reads of the file by readLocked
+
+	// pend holds records not yet written (see store), indexed as if
+	// the file went on with them from end; pendKeys are their keys.
+	pend     []byte
+	pendKeys []cacheKey
+	batches  int // sessions batching their records (beginBatch)
 }
 
 // cacheWin is a stretch of the cache file read at once.
@@ -122,6 +128,7 @@ func newMetaCache(path string, log *slog.Logger) *metaCache {
 func (c *metaCache) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.flushLocked()
 	if c.fh != nil {
 		c.fh.Close()
 		c.fh = nil
@@ -129,10 +136,12 @@ func (c *metaCache) close() {
 	c.loaded, c.wins = false, [cacheWindows]cacheWin{}
 }
 
-// release lets go of the read windows, which a run of reads built up.
+// release writes the records waiting in memory and lets go of the read
+// windows, which a run of reads built up.
 func (c *metaCache) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.flushLocked()
 	c.wins = [cacheWindows]cacheWin{}
 }
 
@@ -143,7 +152,9 @@ func (c *metaCache) setValidity(v uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if v != c.validity {
+		// Waiting records name UIDs of the old validity: dropped.
 		c.validity, c.loaded, c.wins = v, false, [cacheWindows]cacheWin{}
+		c.pend, c.pendKeys = nil, nil
 	}
 }
 
@@ -188,6 +199,7 @@ func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
 
 // syncLocked opens the file if needed and indexes records appended since.
 func (c *metaCache) syncLocked() error {
+	c.flushLocked()
 	if c.validity == 0 {
 		// Not before the folder knows its UIDVALIDITY: a file of another
 		// would be taken for ours, or ours for another's.
@@ -345,6 +357,12 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 // readLocked returns n bytes of the file from off, through the windows
 // (with window, reading one around them when none holds them).
 func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
+	if off >= c.end {
+		if p := off - c.end; p+int64(n) <= int64(len(c.pend)) {
+			return c.pend[p : p+int64(n) : p+int64(n)], nil
+		}
+		return nil, io.ErrUnexpectedEOF
+	}
 	c.tick++
 	lru := &c.wins[0]
 	for i := range c.wins {
@@ -399,7 +417,11 @@ func (c *metaCache) put(uid uint32, p *message.Part) {
 }
 
 // store appends data for uid under key. Errors only cost deriving it
-// again later.
+// again later. While a session batches (beginBatch), the record waits
+// in memory with others (pend) until cachePend bytes are waiting or a
+// run of reads ends (release): a FETCH over a folder nobody fetched
+// before derives data for every message, and a write and a stat each
+// would cost more than the rest.
 func (c *metaCache) store(uid uint32, key string, data []byte) {
 	if len(key) > 255 || 1+len(key)+len(data) > maxCacheRecord {
 		return
@@ -415,37 +437,93 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	if !ok {
 		return
 	}
-	if c.damaged {
-		// Cut the damaged tail before appending behind it.
-		if err := c.fh.Truncate(c.end); err != nil {
-			return
-		}
-		c.damaged = false
+	n := 12 + 1 + len(key) + len(data)
+	if len(c.pend)+n > cap(c.pend) {
+		// A new array: slices that lookup returned of the old one stay
+		// as they were.
+		c.pend = append(make([]byte, 0, max(cachePend, 2*(len(c.pend)+n))), c.pend...)
 	}
-	rec := make([]byte, 12, 12+1+len(key)+len(data))
+	at := len(c.pend)
+	rec := c.pend[at : at+12]
 	rec = append(rec, byte(len(key)))
 	rec = append(append(rec, key...), data...)
 	binary.BigEndian.PutUint32(rec[0:4], uid)
 	binary.BigEndian.PutUint32(rec[4:8], uint32(len(rec)-12))
 	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(rec[12:]))
-	// c.fh appends (O_APPEND). A record written to a file another
-	// process has just replaced is lost, and only costs deriving it
-	// again; the next sync finds the new file.
-	if _, err := c.fh.Write(rec); err != nil {
+	c.pend = c.pend[:at+n]
+	ck := cacheKey{uid, k}
+	if _, dup := c.index[ck]; dup {
+		c.dead++
+	}
+	c.index[ck] = cacheLoc{c.end + int64(at), uint32(n - 12)}
+	c.pendKeys = append(c.pendKeys, ck)
+	if c.batches == 0 || len(c.pend) >= cachePend {
+		c.flushLocked()
+	}
+}
+
+// beginBatch and endBatch bracket a session's run of reads whose new
+// records may wait in memory (see store); release writes them.
+func (c *metaCache) beginBatch() {
+	c.mu.Lock()
+	c.batches++
+	c.mu.Unlock()
+}
+
+func (c *metaCache) endBatch() {
+	c.mu.Lock()
+	c.batches--
+	c.mu.Unlock()
+}
+
+// cachePend is how many bytes of new records wait in memory at most.
+const cachePend = 64 << 10
+
+// flush writes the records waiting in memory.
+func (c *metaCache) flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushLocked()
+}
+
+// flushLocked appends the waiting records to the file, where the index
+// already places them, unless another process appended meanwhile: then
+// the file is indexed again from where we last read it, theirs and ours.
+func (c *metaCache) flushLocked() {
+	pend, keys := c.pend, c.pendKeys
+	if len(pend) == 0 {
 		return
 	}
-	if fi, err := c.fh.Stat(); err == nil && fi.Size() == c.end+int64(len(rec)) {
-		// Nobody else appended: ours is the one new record.
-		key := cacheKey{uid, k}
-		if _, dup := c.index[key]; dup {
-			c.dead++
+	c.pend, c.pendKeys = nil, nil
+	written := false
+	if c.damaged {
+		// Cut the damaged tail before appending behind it.
+		if err := c.fh.Truncate(c.end); err == nil {
+			c.damaged = false
 		}
-		c.index[key] = cacheLoc{c.end, uint32(len(rec) - 12)}
-		c.end += int64(len(rec))
-		return
 	}
-	// Index what others appended before us, then our record.
-	_ = c.syncLocked()
+	if !c.damaged {
+		// c.fh appends (O_APPEND). Records written to a file another
+		// process has just replaced are lost, and only cost deriving
+		// them again; the next sync finds the new file.
+		_, err := c.fh.Write(pend)
+		written = err == nil
+	}
+	if written {
+		if fi, err := c.fh.Stat(); err == nil && fi.Size() == c.end+int64(len(pend)) {
+			c.end += int64(len(pend)) // nobody else appended: the index is right
+			return
+		}
+	}
+	for _, k := range keys {
+		if loc, ok := c.index[k]; ok && loc.off >= c.end {
+			delete(c.index, k)
+		}
+	}
+	if written {
+		// Index what others appended before us, then our records.
+		_ = c.syncLocked()
+	}
 }
 
 // compact rewrites the file with live records only, when dropped ones
@@ -453,6 +531,7 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 func (c *metaCache) compact(live func(uid uint32) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.flushLocked()
 	if !c.loaded || c.dead < 1000 || c.dead < len(c.index) {
 		return
 	}

@@ -505,3 +505,46 @@ func TestReleaseBuffers(t *testing.T) {
 	}
 	reads()
 }
+
+// TestBatchWrites: under BatchWrites, what Derived keeps is read back at
+// once in this process, written to the file together at ReleaseBuffers
+// (not one write per record), and then found by another process; records
+// another process appended meanwhile are indexed where they landed, and
+// ours after them.
+func TestBatchWrites(t *testing.T) {
+	_, s := newStore(t)
+	appendMsgs(t, s, 1, 6)
+	m := mustSelect(t, s, Inbox)
+	other := mustSelect(t, reopen(t, s), Inbox)
+	uids := m.UIDs()
+	d := newDeriver(t)
+	for _, uid := range uids {
+		m.Structure(uid) // structures on disk, in both processes
+	}
+	before := len(readCache(t, s))
+
+	m.BatchWrites()
+	for _, uid := range uids[:3] {
+		d.expect(m, uid, "batched", true)
+		d.expect(m, uid, "batched", false) // from memory
+	}
+	if n := len(readCache(t, s)); n != before {
+		t.Fatalf("cache file grew by %d octets before ReleaseBuffers", n-before)
+	}
+	// Another process appends its own records meanwhile.
+	for _, uid := range uids[3:] {
+		d.expect(other, uid, "batched", true)
+	}
+	m.ReleaseBuffers()
+	for _, uid := range uids {
+		d.expect(m, uid, "batched", false)
+	}
+	third := mustSelect(t, reopen(t, s), Inbox)
+	for _, uid := range uids {
+		d.expect(third, uid, "batched", false)
+	}
+	// Without BatchWrites, a record is in the file when Derived returns.
+	d.expect(m, uids[0], "unbatched", true)
+	fourth := mustSelect(t, reopen(t, s), Inbox)
+	d.expect(fourth, uids[0], "unbatched", false)
+}

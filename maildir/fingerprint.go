@@ -44,14 +44,20 @@ func hashOf(r io.Reader) (fingerprint, error) {
 }
 
 // putFingerprint records uid's fingerprint, with the inode and mtime of
-// the file it was verified against when ino is not 0.
-func (c *metaCache) putFingerprint(uid uint32, fp fingerprint, ino uint64, mtime int64) {
+// the file it was verified against when ino is not 0. Taken while a
+// message is parsed, it waits with the other new records (store);
+// taken from the octets of an APPEND or a verification, it is written
+// at once, for other processes to find.
+func (c *metaCache) putFingerprint(uid uint32, fp fingerprint, ino uint64, mtime int64, now bool) {
 	data := append([]byte(nil), fp[:]...)
 	if ino != 0 {
 		data = binary.BigEndian.AppendUint64(data, ino)
 		data = binary.BigEndian.AppendUint64(data, uint64(mtime))
 	}
 	c.store(uid, fpKey, data)
+	if now {
+		c.flush()
+	}
 }
 
 // fingerprint returns uid's recorded fingerprint, and the inode and mtime
@@ -107,7 +113,7 @@ func (f *folder) fingerprintSame(r *msgRec, path string, st os.FileInfo) bool {
 	if mtime != r.mtime {
 		// The recorded inode will match from now on (an "i" record), the
 		// mtime never will: remember the file that matched.
-		f.cache.putFingerprint(r.uid, want, ino, mtime)
+		f.cache.putFingerprint(r.uid, want, ino, mtime, true)
 	}
 	return true
 }

@@ -76,16 +76,7 @@ func changesOf(m *Mailbox) (expunged, added []uint32) {
 
 func TestFingerprintTellsRewriteFromCopy(t *testing.T) {
 	const uid = 4
-	sameSize := func(fx *restoreFixture) string {
-		// UIDs follow the listing order, not the delivery order: uid 4
-		// holds "body N" for some one-digit N.
-		i := strings.Index(fx.want[uid], "\nbody ") + len("\nbody ")
-		c := fx.want[uid][:i] + "X" + fx.want[uid][i+1:]
-		if len(c) != len(fx.want[uid]) || c == fx.want[uid] {
-			panic("bad rewrite")
-		}
-		return c
-	}
+	sameSize := func(fx *restoreFixture) string { return rewriteBody(fx.want[uid]) }
 	cases := []struct {
 		name    string
 		content func(fx *restoreFixture) string
@@ -155,6 +146,19 @@ func TestFingerprintTellsRewriteFromCopy(t *testing.T) {
 	}
 }
 
+// rewriteBody returns a message of msg's form with another body of the
+// same size. UIDs follow the listing order (files delivered in one clock
+// tick share an mtime and go by name, Q10 before Q2), not the delivery
+// order: a message holds "body N" for some N, not always its UID.
+func rewriteBody(content string) string {
+	i := strings.Index(content, "\nbody ") + len("\nbody ")
+	c := content[:i] + "X" + content[i+1:]
+	if len(c) != len(content) || c == content {
+		panic("bad rewrite")
+	}
+	return c
+}
+
 // TestFingerprintInPlace: a rewrite on the same inode to the same size,
 // with the mtime put back cut to the second, is found by CHECK.
 func TestFingerprintInPlace(t *testing.T) {
@@ -169,7 +173,7 @@ func TestFingerprintInPlace(t *testing.T) {
 	if st.ModTime().Nanosecond() == 0 {
 		t.Skip("the file system keeps whole seconds")
 	}
-	content := strings.Replace(fx.want[4], "body 4", "body X", 1)
+	content := rewriteBody(fx.want[4])
 	if err := os.WriteFile(path, []byte(content), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +202,7 @@ func TestNoFingerprintKeepsUID(t *testing.T) {
 	}
 	m := mustSelect(t, reopen(t, fx.s), Inbox)
 	m.Changes()
-	replaceKeepingStat(t, path, strings.Replace(fx.want[4], "body 4", "body X", 1), st.ModTime())
+	replaceKeepingStat(t, path, rewriteBody(fx.want[4]), st.ModTime())
 	if err := m.Check(); err != nil {
 		t.Fatal(err)
 	}

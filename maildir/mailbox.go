@@ -23,7 +23,8 @@ type Mailbox struct {
 	name     string
 	readOnly bool
 
-	initial []uint32 // the folder's UIDs at selection, ascending
+	initial  []uint32 // the folder's UIDs at selection, ascending
+	batching bool     // BatchWrites is in effect
 
 	mu       sync.Mutex // guards the fields below, filled by the folder's fan-out
 	queue    []event
@@ -95,6 +96,9 @@ func (m *Mailbox) Close() error {
 	m.closed = true
 	m.mu.Unlock()
 	if !already {
+		if m.batching {
+			m.ReleaseBuffers()
+		}
 		f.hub.release(f)
 	}
 	return nil

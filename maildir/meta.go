@@ -36,7 +36,7 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	// more pass over them, once per message (see fingerprint.go).
 	if _, _, _, ok := m.f.cache.fingerprint(uid); !ok {
 		if fp, err := hashOf(io.NewSectionReader(fh, 0, fi.Size())); err == nil {
-			m.f.cache.putFingerprint(uid, fp, 0, 0)
+			m.f.cache.putFingerprint(uid, fp, 0, 0, false)
 		}
 	}
 	return p, nil
@@ -70,11 +70,30 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 	return data, nil
 }
 
-// ReleaseBuffers lets go of what reading the folder's cache built up for
-// a run of reads (up to a few hundred KiB). A session calls it when a
-// command that read the cache is done, so that a folder selected and then
-// idle holds no more than its index.
-func (m *Mailbox) ReleaseBuffers() { m.f.cache.release() }
+// BatchWrites lets what Structure and Derived keep from now on wait in
+// memory, to be written to the cache file together (up to 64 KiB at a
+// time) rather than one record per message, until ReleaseBuffers: for a
+// command that reads many messages. Until then other processes do not
+// find those records, and derive the data again if they need it.
+func (m *Mailbox) BatchWrites() {
+	if !m.batching {
+		m.batching = true
+		m.f.cache.beginBatch()
+	}
+}
+
+// ReleaseBuffers writes what BatchWrites held back and lets go of what
+// reading the folder's cache built up for a run of reads (up to a few
+// hundred KiB). A session calls it when a command that read the cache is
+// done, so that a folder selected and then idle holds no more than its
+// index.
+func (m *Mailbox) ReleaseBuffers() {
+	if m.batching {
+		m.batching = false
+		m.f.cache.endBatch()
+	}
+	m.f.cache.release()
+}
 
 // Size returns RFC822.SIZE of uid: the size with CRLF line endings. It
 // comes from the sidecar, the file name (",W="), or one read of the file,

@@ -202,7 +202,7 @@ func (s *Store) Append(name string, r io.Reader, opts AppendOptions) (Appended, 
 		return nil
 	})
 	if err == nil {
-		f.cache.putFingerprint(res.UID, tmp.fp, 0, 0)
+		f.cache.putFingerprint(res.UID, tmp.fp, 0, 0, true)
 	}
 	return res, err
 }
