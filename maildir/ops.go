@@ -310,6 +310,8 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 			}
 		}
 		werr := f.ownChange(true, func() error {
+			dirs := openMsgDirs(f.dir, len(uids))
+			defer dirs.close()
 			for _, uid := range uids {
 				r := f.side.get(uid)
 				if r == nil {
@@ -324,10 +326,8 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 					continue
 				}
 				newRaw := fileName("", info{flags: nf, letters: nl, other: r.inf.other})[3:]
-				from := filepath.Join(f.dir, dirOf(r.inNew), r.name())
-				to := filepath.Join(f.dir, "cur", r.base+":2,"+newRaw)
-				if from != to {
-					if err := renameMessage(from, to); err != nil {
+				if to := r.base + ":2," + newRaw; r.inNew || to != r.name() {
+					if err := dirs.rename(r.inNew, r.name(), false, to); err != nil {
 						if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
 							// Gone or renamed by another program, or another
 							// file already has the name: the next listing says

@@ -147,3 +147,68 @@ func TestOpenOfDeletedFileIsExpunged(t *testing.T) {
 		t.Fatalf("open of a deleted file: %v, want ErrExpunged", err)
 	}
 }
+
+// TestSetFlagsManyWhileAnotherProgramRenames: a STORE over many messages
+// (renames through descriptors of cur/ and new/) after another program
+// renamed one file and put a file of its own under the name another
+// message's file will get, and while it keeps renaming a third: every
+// STORE succeeds, the first file keeps the other program's flag beside
+// ours, the newcomer is kept under a name of its own, and no file is lost.
+func TestSetFlagsManyWhileAnotherProgramRenames(t *testing.T) {
+	_, s := newStore(t)
+	for i := 1; i <= 12; i++ {
+		deliver(t, s.Root(), msg(i))
+	}
+	m := mustSelect(t, s, Inbox) // moves them to cur/ with ":2,"
+	uids := m.UIDs()
+	cur := filepath.Join(s.Root(), "cur")
+	nameOf := func(uid uint32) string {
+		m.f.mu.Lock()
+		defer m.f.mu.Unlock()
+		return m.f.side.get(uid).name()
+	}
+	base := func(uid uint32) string { b, _, _ := splitName(nameOf(uid)); return b }
+	if err := os.Rename(filepath.Join(cur, nameOf(uids[2])), filepath.Join(cur, base(uids[2])+":2,R")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cur, base(uids[5])+":2,F"), []byte(msg(99)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(cur, nameOf(uids[8])), filepath.Join(cur, base(uids[8])+":2,S")); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	wg := renamer(t, s.Root(), base(uids[8]), stop)
+	for i := range 20 {
+		op := []FlagOp{FlagsAdd, FlagsRemove}[i%2]
+		if _, _, err := m.SetFlags(uids, op, FlagFlagged, nil, 0); err != nil {
+			close(stop)
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if _, _, err := m.SetFlags(uids, FlagsAdd, FlagFlagged, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	m.Changes()
+	for _, uid := range m.UIDs() {
+		fh, err := m.Open(uid)
+		if err != nil {
+			t.Fatalf("uid %d: %v", uid, err)
+		}
+		fh.Close()
+	}
+	if n, got := m.Count(), len(files(t, s.Root())); n != 13 || got != 13 {
+		t.Errorf("%d messages, %d files, want 13", n, got)
+	}
+	if f := m.Message(uids[2]).Flags; f != FlagAnswered|FlagFlagged {
+		t.Errorf("flags of the renamed message %v, want \\Answered \\Flagged", f)
+	}
+	if f := m.Message(uids[0]).Flags; f != FlagFlagged {
+		t.Errorf("flags %v, want \\Flagged", f)
+	}
+}

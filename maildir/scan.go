@@ -313,24 +313,17 @@ func (c *found) stat(dir string) {
 // paths, and on every core, since a stat takes no lock on the directory.
 // Where the directories cannot be opened, each file is stat'ed by path.
 func statFound(dir string, cs []found) {
-	var fds [2]int // cur/, new/
-	for i, sub := range []string{"cur", "new"} {
-		fd, err := unix.Open(filepath.Join(dir, sub), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			for k := range cs {
-				if !cs[k].statted {
-					cs[k].stat(dir)
-				}
-			}
-			if i == 1 {
-				unix.Close(fds[0])
-			}
-			return
+	n := 0
+	for k := range cs {
+		if !cs[k].statted {
+			n++
 		}
-		fds[i] = fd
 	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	if n == 0 {
+		return
+	}
+	dirs := openMsgDirs(dir, n)
+	defer dirs.close()
 	const chunk = 512
 	var next atomic.Int64
 	work := func() {
@@ -341,7 +334,7 @@ func statFound(dir string, cs []found) {
 			}
 			for k := start; k < min(start+chunk, len(cs)); k++ {
 				if c := &cs[k]; !c.statted {
-					c.statAt(fds[boolIndex(c.inNew)])
+					c.statAt(dirs.at(c.inNew, c.name))
 				}
 			}
 		}
@@ -354,17 +347,11 @@ func statFound(dir string, cs []found) {
 	wg.Wait()
 }
 
-func boolIndex(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// statAt is stat for a file of the directory open as dirfd.
-func (c *found) statAt(dirfd int) {
+// statAt is stat for the file name of the directory open as dirfd (or
+// a path, with AT_FDCWD).
+func (c *found) statAt(dirfd int, name string) {
 	var st unix.Stat_t
-	err := unix.Fstatat(dirfd, c.name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		c.gone = true // or replaced by something that is not a message
 		return
