@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -406,5 +407,47 @@ func TestCacheOfLostSidecarDropped(t *testing.T) {
 	u := c.transactOK("b2", "FETCH 1 (ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 	if len(u) != 1 || !strings.Contains(u[0], `"two"`) || !strings.Contains(u[0], "Subject: two") || strings.Contains(u[0], "one") {
 		t.Fatalf("message 1 after the UID list was lost: %q, want message two throughout", u)
+	}
+}
+
+// TestFetchDerivedAhead: a FETCH over many messages nobody fetched
+// before derives their ENVELOPE, BODYSTRUCTURE and HEADER.FIELDS on a
+// helper goroutine ahead of the responses (deriveAhead): the answer is
+// the one a warm FETCH gives, in order, each message's file is parsed
+// once, and everything lands in the cache file for other processes.
+func TestFetchDerivedAhead(t *testing.T) {
+	const n = 300
+	ts := newTestServer(t)
+	for i := range n {
+		ts.deliver("INBOX", benchMessage(i))
+	}
+	c := ts.login()
+	c.transactOK("a1", "SELECT INBOX")
+	const cmd = "FETCH 1:* (UID ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (FROM SUBJECT)])"
+	reads := ts.reads()
+	cold := c.transactOK("a2", cmd)
+	if len(cold) != n {
+		t.Fatalf("%d responses, want %d", len(cold), n)
+	}
+	for i, l := range cold {
+		if !strings.HasPrefix(l, fmt.Sprintf("* %d FETCH (UID %d ENVELOPE (", i+1, i+1)) {
+			t.Fatalf("response %d: %.80s", i+1, l)
+		}
+	}
+	// One open to parse a message, one to read its header fields.
+	if got := ts.reads() - reads; got > 2*n {
+		t.Errorf("%d message files opened for %d messages", got, n)
+	}
+	if warm := c.transactOK("a3", cmd); !slices.Equal(warm, cold) {
+		t.Errorf("the warm FETCH differs from the cold one")
+	}
+	o := otherProcess(t, ts)
+	c2 := o.login()
+	c2.transactOK("b1", "EXAMINE INBOX")
+	if other := c2.transactOK("b2", cmd); !slices.Equal(other, cold) {
+		t.Errorf("another process's FETCH differs")
+	}
+	if got := o.reads(); got != 0 {
+		t.Errorf("another process opened %d message files", got)
 	}
 }

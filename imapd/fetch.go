@@ -91,11 +91,16 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
+	ahead := s.deriveAhead(items, uids)
+	defer ahead.stop()
 	var stopped error
+	i := 0
 	err = s.eachMessage(uids, func(uid uint32, msg maildir.Message) error {
 		if stopped = s.stopCause(); stopped != nil {
 			return stopped
 		}
+		ahead.reach(i)
+		i++
 		f := fetcher{s: s, uid: uid, msg: msg}
 		if f.msg.Expunged {
 			last, ok := s.sel.expunged(uid)

@@ -1,0 +1,137 @@
+package imapd
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"imapd/imapd/wire"
+)
+
+// deriveAhead derives, on a helper goroutine, what a FETCH of many
+// messages keeps in the store's cache for each (rendered ENVELOPE, BODY,
+// BODYSTRUCTURE, HEADER.FIELDS: see Mailbox.Derived), ahead of the
+// session's goroutine, which writes the responses in order and then
+// finds the data in the cache. A client's first listing of a folder is
+// bound by parsing its messages; this way it takes two cores.
+//
+// The messages go in chunks; whoever claims a chunk first derives it:
+// the helper runs ahead claiming chunks, and the writer claims the chunk
+// it reaches unless the helper has, then waits for the helper to finish
+// it. So no message is derived twice. The helper holds a token of the
+// server's scanPool per chunk, as SEARCH's scanners do, and stops when
+// none is free: FETCHes and SEARCHes of all sessions share the cores.
+type deriveAhead struct {
+	claimed []atomic.Bool   // per chunk: someone took it
+	done    []chan struct{} // per chunk: closed when the helper finished it
+	stopped atomic.Bool
+	wg      sync.WaitGroup
+}
+
+// aheadChunk is how many messages a claim covers.
+const aheadChunk = 32
+
+// deriveAhead starts the helper for a FETCH of items over uids, or
+// returns nil when the items need no derived data, the messages are few
+// or there is one core.
+func (s *session) deriveAhead(items []wire.FetchItem, uids []uint32) *deriveAhead {
+	if !derivesData(items) || len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
+		return nil
+	}
+	n := (len(uids) + aheadChunk - 1) / aheadChunk
+	a := &deriveAhead{claimed: make([]atomic.Bool, n), done: make([]chan struct{}, n)}
+	for k := range a.done {
+		a.done[k] = make(chan struct{})
+	}
+	a.wg.Go(func() { a.run(s, items, uids) })
+	return a
+}
+
+// run is the helper: chunks from the second on, while a token is free.
+// A panic is the session's kind of panic: counted and logged, and the
+// writer derives the rest itself.
+func (a *deriveAhead) run(s *session, items []wire.FetchItem, uids []uint32) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.srv.panics.Add(1)
+			s.log.Error("panic deriving ahead of a FETCH", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	pool := s.srv.scanPool
+	for k := 1; k < len(a.done) && !a.stopped.Load(); k++ {
+		if !pool.tryAcquire() {
+			return
+		}
+		a.chunk(s, items, uids, k)
+		pool.release()
+	}
+}
+
+// chunk derives chunk k unless the writer took it first.
+func (a *deriveAhead) chunk(s *session, items []wire.FetchItem, uids []uint32, k int) {
+	if !a.claimed[k].CompareAndSwap(false, true) {
+		return
+	}
+	defer close(a.done[k]) // also when derive panics: the writer never hangs
+	for _, uid := range uids[k*aheadChunk : min((k+1)*aheadChunk, len(uids))] {
+		s.derive(items, uid)
+	}
+}
+
+// reach is called by the writer before the message at index i of uids:
+// at the start of a chunk the helper took, it waits until that chunk is
+// derived.
+func (a *deriveAhead) reach(i int) {
+	if a == nil || i%aheadChunk != 0 {
+		return
+	}
+	if k := i / aheadChunk; !a.claimed[k].CompareAndSwap(false, true) {
+		<-a.done[k]
+	}
+}
+
+// stop ends the helper and waits for it (at most a chunk): the mailbox
+// is the session's again.
+func (a *deriveAhead) stop() {
+	if a == nil {
+		return
+	}
+	a.stopped.Store(true)
+	a.wg.Wait()
+}
+
+// derivesData reports whether any of items is kept in the store's cache
+// (the data fetcher.rendered and fetcher.section derive).
+func derivesData(items []wire.FetchItem) bool {
+	for _, it := range items {
+		switch it.Kind {
+		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
+			return true
+		case wire.FetchBodySection:
+			if headerFieldsKey(it.Section) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// derive computes and keeps uid's cached data for items, as write would,
+// writing nothing. Errors are left for the writer to meet (an expunged
+// message, an unreadable file).
+func (s *session) derive(items []wire.FetchItem, uid uint32) {
+	f := fetcher{s: s, uid: uid}
+	defer f.close()
+	for _, it := range items {
+		switch it.Kind {
+		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
+			_, _ = f.rendered(it.Kind)
+		case wire.FetchBodySection:
+			if headerFieldsKey(it.Section) != "" {
+				_, _, _, _ = f.section(it.Section, nil)
+			}
+		}
+	}
+}
