@@ -17,15 +17,19 @@ import (
 // finds the data in the cache. A client's first listing of a folder is
 // bound by parsing its messages; this way it takes two cores.
 //
-// The messages go in chunks; whoever claims a chunk first derives it:
-// the helper runs ahead claiming chunks, and the writer claims the chunk
-// it reaches unless the helper has, then waits for the helper to finish
-// it. So no message is derived twice. The helper holds a token of the
+// The messages go in chunks; whoever claims a chunk first derives it,
+// so no message is derived twice. The helper claims chunks in order from
+// the second. The writer claims the chunk it reaches unless the helper
+// has; then, until the helper finishes it, the writer derives the next
+// chunk nobody claimed, so that both cores work. The helper holds a token of the
 // server's scanPool per chunk, as SEARCH's scanners do, and stops when
 // none is free: FETCHes and SEARCHes of all sessions share the cores.
 type deriveAhead struct {
+	s       *session
+	items   []wire.FetchItem
+	uids    []uint32
 	claimed []atomic.Bool   // per chunk: someone took it
-	done    []chan struct{} // per chunk: closed when the helper finished it
+	done    []chan struct{} // per chunk: closed when derived (not by the writer's own writing)
 	stopped atomic.Bool
 	wg      sync.WaitGroup
 }
@@ -41,18 +45,19 @@ func (s *session) deriveAhead(items []wire.FetchItem, uids []uint32) *deriveAhea
 		return nil
 	}
 	n := (len(uids) + aheadChunk - 1) / aheadChunk
-	a := &deriveAhead{claimed: make([]atomic.Bool, n), done: make([]chan struct{}, n)}
+	a := &deriveAhead{s: s, items: items, uids: uids, claimed: make([]atomic.Bool, n), done: make([]chan struct{}, n)}
 	for k := range a.done {
 		a.done[k] = make(chan struct{})
 	}
-	a.wg.Go(func() { a.run(s, items, uids) })
+	a.wg.Go(a.run)
 	return a
 }
 
 // run is the helper: chunks from the second on, while a token is free.
 // A panic is the session's kind of panic: counted and logged, and the
 // writer derives the rest itself.
-func (a *deriveAhead) run(s *session, items []wire.FetchItem, uids []uint32) {
+func (a *deriveAhead) run() {
+	s := a.s
 	defer func() {
 		if v := recover(); v != nil {
 			s.srv.panics.Add(1)
@@ -64,32 +69,45 @@ func (a *deriveAhead) run(s *session, items []wire.FetchItem, uids []uint32) {
 		if !pool.tryAcquire() {
 			return
 		}
-		a.chunk(s, items, uids, k)
+		a.chunk(k)
 		pool.release()
 	}
 }
 
-// chunk derives chunk k unless the writer took it first.
-func (a *deriveAhead) chunk(s *session, items []wire.FetchItem, uids []uint32, k int) {
+// chunk derives chunk k unless somebody took it first, and reports
+// whether it did.
+func (a *deriveAhead) chunk(k int) bool {
 	if !a.claimed[k].CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	defer close(a.done[k]) // also when derive panics: the writer never hangs
-	for _, uid := range uids[k*aheadChunk : min((k+1)*aheadChunk, len(uids))] {
-		s.derive(items, uid)
+	for _, uid := range a.uids[k*aheadChunk : min((k+1)*aheadChunk, len(a.uids))] {
+		a.s.derive(a.items, uid)
 	}
+	return true
 }
 
-// reach is called by the writer before the message at index i of uids:
-// at the start of a chunk the helper took, it waits until that chunk is
-// derived.
+// reach is called by the writer before the message at index i of uids.
+// At the start of a chunk nobody took, it takes it (and derives it by
+// writing); of a chunk the helper took, it derives later chunks nobody
+// took until the helper is done, or waits when none is left.
 func (a *deriveAhead) reach(i int) {
 	if a == nil || i%aheadChunk != 0 {
 		return
 	}
-	if k := i / aheadChunk; !a.claimed[k].CompareAndSwap(false, true) {
-		<-a.done[k]
+	k := i / aheadChunk
+	if a.claimed[k].CompareAndSwap(false, true) {
+		return
 	}
+	for next := k + 1; next < len(a.done); next++ {
+		select {
+		case <-a.done[k]:
+			return
+		default:
+		}
+		a.chunk(next)
+	}
+	<-a.done[k]
 }
 
 // stop ends the helper and waits for it (at most a chunk): the mailbox
