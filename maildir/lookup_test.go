@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -210,10 +211,23 @@ func TestMarkedWithoutLoading(t *testing.T) {
 			t.Fatalf("Marked(%s) created a sidecar", name)
 		}
 	}
-	// Once the folder is loaded and its messages claimed, Status decides.
+	// Once the folder is loaded and its messages claimed, the recent mark
+	// decides: unmarked, until another delivery, by another program or
+	// by APPEND, whether the folder is held or not.
 	mustSelect(t, s, "Full").Close()
 	if got, err := s.Marked("Full"); err != nil || got {
 		t.Fatalf("Marked(Full) after a SELECT = %v, %v", got, err)
+	}
+	deliver(t, filepath.Join(s.Root(), ".Full"), msg(2))
+	if got, err := s.Marked("Full"); err != nil || !got {
+		t.Fatalf("Marked(Full) after a delivery = %v, %v", got, err)
+	}
+	mustSelect(t, s, "Full").Close()
+	if _, err := s.Append("Full", strings.NewReader(msg(3)), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Marked("Full"); err != nil || !got {
+		t.Fatalf("Marked(Full) after an APPEND = %v, %v", got, err)
 	}
 	if _, err := s.Marked("Missing"); err == nil {
 		t.Fatal("Marked of a missing folder succeeded")

@@ -96,7 +96,10 @@ func fileExists(path string) bool {
 // without loading a folder that has no sidecar yet: there every message
 // is recent, so one entry in new/ or cur/ answers. The first LIST of a
 // tree of 10,000 folders nobody opened then reads two directories per
-// folder instead of creating 10,000 sidecars.
+// folder instead of creating 10,000 sidecars. A loaded folder that
+// nobody changed since is answered from memory, without the file lock
+// (the quick check of a refresh) and without counting its messages: the
+// last UID tells.
 func (s *Store) Marked(name string) (bool, error) {
 	_, dir, err := s.dir(name)
 	if err != nil {
@@ -113,8 +116,19 @@ func (s *Store) Marked(name string) (bool, error) {
 		}
 		return false, nil
 	}
-	st, err := s.Status(name)
-	return st.Recent > 0, err
+	f, err := s.hub.acquire(s.root, dir)
+	if err != nil {
+		return false, err
+	}
+	defer s.hub.release(f)
+	if err := f.update(false, nil); err != nil {
+		return false, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.side.sortRecs()
+	recs := f.side.recs
+	return len(recs) > 0 && recs[len(recs)-1].uid >= f.side.firstRecent, nil
 }
 
 // hasMessageFile reports whether dir holds a regular file whose name does
