@@ -78,7 +78,8 @@ type Limits struct {
 	// every depth (1,000).
 	SearchKeys int
 	// SearchWorkers bounds the goroutines that scan message text for
-	// SEARCH in the whole server (the number of CPUs).
+	// SEARCH, and derive a FETCH's cached data ahead of its responses,
+	// in the whole server (the number of CPUs).
 	SearchWorkers int
 
 	// MaxKeywords bounds the keywords of one folder (256); a STORE or
