@@ -1,6 +1,8 @@
 package maildir
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -262,5 +264,58 @@ func TestDerivedRefusesReservedKey(t *testing.T) {
 	m := mustSelect(t, s, Inbox)
 	if _, err := m.Derived(1, fpKey, func(*message.Part) ([]byte, error) { return nil, nil }); err == nil {
 		t.Fatal("Derived accepted a key beginning with NUL")
+	}
+}
+
+// TestStructureFingerprintOnTheWay: the fingerprint Structure takes while
+// it parses a message (hashing what the parser reads) is the hash of the
+// whole file, whatever the parser's reads: a small message, one larger
+// than its window, one with a line longer than the window, a multipart.
+func TestStructureFingerprintOnTheWay(t *testing.T) {
+	_, s := newStore(t)
+	bodies := []string{
+		msg(1),
+		"Subject: big\n\n" + strings.Repeat("a line of text in a long body\n", 5000),
+		"Subject: long line\n\n" + strings.Repeat("x", 100<<10) + "\nend\n",
+		"Subject: parts\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=B\n\n--B\n\nhello\n--B\nContent-Type: application/octet-stream\n\n" +
+			strings.Repeat("QUJD\n", 20000) + "--B--\nepilogue\n",
+	}
+	for _, b := range bodies {
+		deliver(t, s.Root(), b)
+	}
+	m := mustSelect(t, s, Inbox)
+	for _, uid := range m.UIDs() {
+		if _, _, _, ok := m.f.cache.fingerprint(uid); ok {
+			t.Fatalf("uid %d has a fingerprint before its structure was read", uid)
+		}
+		if _, err := m.Structure(uid); err != nil {
+			t.Fatal(err)
+		}
+		got, _, _, ok := m.f.cache.fingerprint(uid)
+		fh, err := m.Open(uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := hashOf(fh)
+		fh.Close()
+		if err != nil || !ok || got != want {
+			t.Errorf("uid %d: fingerprint %x (%v), want %x", uid, got, ok, want)
+		}
+	}
+}
+
+// TestHashingReaderCatchesUp: reads that overlap or skip ahead hash each
+// octet once, in order, and sum reads what no read covered.
+func TestHashingReaderCatchesUp(t *testing.T) {
+	data := []byte(strings.Repeat("0123456789abcdef", 4096))
+	hr := &hashingReader{r: strings.NewReader(string(data)), h: sha256.New()}
+	buf := make([]byte, 1000)
+	for _, off := range []int64{0, 500, 1500, 40000, 1000, 60000} {
+		hr.ReadAt(buf, off)
+	}
+	got, err := hr.sum(int64(len(data)))
+	want, _ := hashOf(bytes.NewReader(data))
+	if err != nil || got != want {
+		t.Fatalf("fingerprint %x, %v; want %x", got, err, want)
 	}
 }

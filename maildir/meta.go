@@ -1,7 +1,9 @@
 package maildir
 
 import (
+	"crypto/sha256"
 	"errors"
+	"hash"
 	"io"
 	"os"
 	"strconv"
@@ -26,20 +28,60 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := message.Parse(fh, fi.Size())
+	// The octets pass by once: their fingerprint is taken on the way,
+	// once per message (see fingerprint.go).
+	_, _, _, fingerprinted := m.f.cache.fingerprint(uid)
+	var hr *hashingReader
+	var src io.ReaderAt = fh
+	if !fingerprinted {
+		hr = &hashingReader{r: fh, h: sha256.New()}
+		src = hr
+	}
+	p, err := message.Parse(src, fi.Size())
 	if err != nil {
 		return nil, err
 	}
 	m.f.cache.put(uid, p)
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
-	// The octets are in the page cache now: their fingerprint costs one
-	// more pass over them, once per message (see fingerprint.go).
-	if _, _, _, ok := m.f.cache.fingerprint(uid); !ok {
-		if fp, err := hashOf(io.NewSectionReader(fh, 0, fi.Size())); err == nil {
+	if hr != nil {
+		if fp, err := hr.sum(fi.Size()); err == nil {
 			m.f.cache.putFingerprint(uid, fp, 0, 0, false)
 		}
 	}
 	return p, nil
+}
+
+// hashingReader is the io.ReaderAt a message is parsed through when it
+// has no fingerprint yet: it hashes the octets as the parser reads them
+// (in order, a window at a time), so that the fingerprint costs no second
+// pass over the file. sum reads what the parser skipped.
+type hashingReader struct {
+	r   io.ReaderAt
+	h   hash.Hash
+	pos int64 // [0, pos) is hashed
+}
+
+func (hr *hashingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := hr.r.ReadAt(p, off)
+	if off <= hr.pos && off+int64(n) > hr.pos {
+		hr.h.Write(p[hr.pos-off : n])
+		hr.pos = off + int64(n)
+	}
+	return n, err
+}
+
+// sum returns the fingerprint of the first size octets.
+func (hr *hashingReader) sum(size int64) (fingerprint, error) {
+	if hr.pos > size {
+		// Read past size (the file grew): hash [0, size) afresh.
+		return hashOf(io.NewSectionReader(hr.r, 0, size))
+	}
+	if _, err := io.Copy(hr.h, io.NewSectionReader(hr.r, hr.pos, size-hr.pos)); err != nil {
+		return fingerprint{}, err
+	}
+	var fp fingerprint
+	copy(fp[:], hr.h.Sum(nil))
+	return fp, nil
 }
 
 // Derived returns data the caller derives from uid's message and names
