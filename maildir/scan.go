@@ -29,6 +29,7 @@ func dirChanged(mtime, known, scanTime int64) bool {
 // another process moves from new/ to cur/ meanwhile is never missed.
 func (f *folder) scanLocked(full bool) error {
 	s := f.side
+	events := len(f.events) // this scan's come after
 	newPath, curPath := filepath.Join(f.dir, "new"), filepath.Join(f.dir, "cur")
 	scanStart := time.Now().UnixNano()
 	newM, err := mtimeOf(newPath)
@@ -74,7 +75,7 @@ func (f *folder) scanLocked(full bool) error {
 		if err := f.addFoundLocked(f.checkContentLocked(suspects, &log), &log); err != nil {
 			return err
 		}
-		return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+		return s.appendLines([]byte(log.String()), f.mustSync(events))
 	}
 	var log strings.Builder
 	var fresh []found
@@ -191,7 +192,26 @@ func (f *folder) scanLocked(full bool) error {
 		f.ownChange(true, func() error { f.claimNewLocked(&log); return nil })
 	}
 	log.WriteString(s.dirLine())
-	return s.appendLines([]byte(log.String()), !f.hub.opts.NoSync)
+	return s.appendLines([]byte(log.String()), f.mustSync(events))
+}
+
+// mustSync says whether a scan's records must reach the disk before
+// anyone hears of them: when they give out or take back UIDs (the events
+// from index since on hold an Added or an Expunged), unless fsync is off.
+// The rest (flags renamed by others, files moved to cur/, base names and
+// inodes, the directories' mtimes) a power cut may undo and the next
+// listing finds again, as for a flag change by STORE; forcing them cost
+// an fsync per refresh of a folder others write to.
+func (f *folder) mustSync(since int) bool {
+	if f.hub.opts.NoSync {
+		return false
+	}
+	for _, e := range f.events[since:] {
+		if e.kind == evAdd || e.kind == evExpunge {
+			return true
+		}
+	}
+	return false
 }
 
 // noteOdd logs each entry of sub (new or cur) that a listing left out for
