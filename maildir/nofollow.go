@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file opens the files of a Maildir without trusting what stands
@@ -67,7 +69,10 @@ func openRegular(name string, flag int, perm os.FileMode) (*os.File, error) {
 		syscall.Close(fd)
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errNotRegular}
 	}
-	if err := syscall.SetNonblock(fd, false); err != nil {
+	// Back to blocking mode with one fcntl: the status flags are the ones
+	// we opened with (F_SETFL ignores the access mode, creation and
+	// descriptor flags among them).
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flag&^syscall.O_NONBLOCK); err != nil {
 		syscall.Close(fd)
 		return nil, &fs.PathError{Op: "fcntl", Path: name, Err: err}
 	}

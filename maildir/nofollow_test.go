@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The Maildir is its user's: whatever they plant there (a link to a file
@@ -395,5 +397,26 @@ func TestOnlyLinksNotMarked(t *testing.T) {
 	}
 	if marked, err := reopen(t, s).Marked("Planted"); err != nil || marked {
 		t.Fatalf("Marked = %v, %v; want false", marked, err)
+	}
+}
+
+// TestOpenRegularStatusFlags: a descriptor from openRegular is in
+// blocking mode, and keeps O_APPEND when opened with it (the sidecar's
+// appends rely on it).
+func TestOpenRegularStatusFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	for _, flag := range []int{os.O_WRONLY | os.O_APPEND | os.O_CREATE, os.O_RDONLY, os.O_RDWR | os.O_CREATE} {
+		fh, err := openRegular(path, flag, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := unix.FcntlInt(fh.Fd(), unix.F_GETFL, 0)
+		fh.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got&unix.O_NONBLOCK != 0 || (got&unix.O_APPEND != 0) != (flag&os.O_APPEND != 0) {
+			t.Errorf("open flags %#o: status flags %#o", flag, got)
+		}
 	}
 }
