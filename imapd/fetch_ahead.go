@@ -41,7 +41,14 @@ const aheadChunk = 32
 // returns nil when the items need no derived data, the messages are few
 // or there is one core.
 func (s *session) deriveAhead(items []wire.FetchItem, uids []uint32) *deriveAhead {
-	if !derivesData(items) || len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
+	key := derivedKey(items)
+	if key == "" || len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
+		return nil
+	}
+	if s.mbox.HasDerived(uids[len(uids)-1], key) {
+		// Warm: a client lists in order, so the last message cached
+		// means the rest is too, and a helper would only contend with
+		// the writer for the cache (twice the time of a warm FETCH).
 		return nil
 	}
 	n := (len(uids) + aheadChunk - 1) / aheadChunk
@@ -120,20 +127,20 @@ func (a *deriveAhead) stop() {
 	a.wg.Wait()
 }
 
-// derivesData reports whether any of items is kept in the store's cache
-// (the data fetcher.rendered and fetcher.section derive).
-func derivesData(items []wire.FetchItem) bool {
+// derivedKey is the cache key of the first of items kept in the store's
+// cache (the data fetcher.rendered and fetcher.section derive), or "".
+func derivedKey(items []wire.FetchItem) string {
 	for _, it := range items {
 		switch it.Kind {
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
-			return true
+			return renderKeys[it.Kind]
 		case wire.FetchBodySection:
-			if headerFieldsKey(it.Section) != "" {
-				return true
+			if k := headerFieldsKey(it.Section); k != "" {
+				return k
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // derive computes and keeps uid's cached data for items, as write would,

@@ -112,6 +112,12 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 	return data, nil
 }
 
+// HasDerived reports whether Derived would answer uid's key from the
+// cache, deriving nothing.
+func (m *Mailbox) HasDerived(uid uint32, key string) bool {
+	return m.f.cache.lookup(uid, key) != nil
+}
+
 // BatchWrites lets what Structure and Derived keep from now on wait in
 // memory, to be written to the cache file together (up to 64 KiB at a
 // time) rather than one record per message, until ReleaseBuffers: for a
