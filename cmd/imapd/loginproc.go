@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -82,21 +81,9 @@ func runLogin() error {
 		Limits:         cfg.Limits.imapd(),
 		Logger:         logger,
 	})
-	done := make(chan struct{})
-	go func() {
-		srv.ServeConn(conn)
-		close(done)
-	}()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case <-done:
-	case <-sigs:
-		// Before a login: BYE. A relayed session ends when its
-		// session process (also told) does.
-		shutdown(srv, logger)
-		<-done
-	}
+	// SIGTERM before a login: BYE. A relayed session ends when its
+	// session process (also told) does.
+	serveOneUntilSignal(srv, logger, func() { srv.ServeConn(conn) })
 	return nil
 }
 
@@ -297,19 +284,9 @@ func runSession() error {
 			conn = remoteConn{conn, a}
 		}
 	}
-	done := make(chan struct{})
-	go func() {
+	serveOneUntilSignal(srv, logger, func() {
 		srv.ServeHandoff(imapd.Handoff{Conn: conn, Identity: st.Identity, Tag: st.Tag, Pending: st.Pending, TLS: st.TLS})
-		close(done)
-	}()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case <-done:
-	case <-sigs:
-		shutdown(srv, logger)
-		<-done
-	}
+	})
 	return nil
 }
 

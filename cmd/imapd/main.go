@@ -171,19 +171,7 @@ func run() error {
 				return err
 			}
 		}
-		done := make(chan struct{})
-		go func() {
-			srv.ServeConn(conn)
-			close(done)
-		}()
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-		select {
-		case <-done:
-		case <-sigs:
-			shutdown(srv, logger)
-			<-done
-		}
+		serveOneUntilSignal(srv, logger, func() { srv.ServeConn(conn) })
 		return nil
 	}
 	if cfg.Auth.Backend == "pam" && os.Geteuid() != 0 {
@@ -320,6 +308,25 @@ func (a *addrList) Set(v string) error {
 		*a = append(*a, s)
 	}
 	return nil
+}
+
+// serveOneUntilSignal runs serve, which serves this process's one
+// connection on srv, until it returns; SIGTERM or SIGINT first shuts srv
+// down (BYE) and waits for it.
+func serveOneUntilSignal(srv *imapd.Server, logger *slog.Logger, serve func()) {
+	done := make(chan struct{})
+	go func() {
+		serve()
+		close(done)
+	}()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	select {
+	case <-done:
+	case <-sigs:
+		shutdown(srv, logger)
+		<-done
+	}
 }
 
 func shutdown(srv *imapd.Server, logger *slog.Logger) {
