@@ -238,7 +238,7 @@ func (cs *childServer) serve(l net.Listener, tlsOn bool) error {
 			}
 			return err
 		}
-		block := connBlock(c)
+		block := addrBlockOf(c.RemoteAddr())
 		if err := cs.conns.Admit(block); err != nil {
 			cs.refuse(c, tlsOn, err)
 			continue
@@ -308,11 +308,8 @@ func closeOnExec() error {
 	return nil
 }
 
-// connBlock is the address block c is counted in (auth.AddrBlock).
-func connBlock(c net.Conn) netip.Prefix {
-	return addrBlockOf(c.RemoteAddr())
-}
-
+// addrBlockOf is the address block a connection from a is counted in
+// (auth.AddrBlock); invalid for one without an IP.
 func addrBlockOf(a net.Addr) netip.Prefix {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return auth.AddrBlock(ta.AddrPort().Addr())
