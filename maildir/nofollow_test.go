@@ -200,6 +200,8 @@ func TestFIFOInCurNeverOpened(t *testing.T) {
 		noSecret(t, mustSelect(t, reopen(t, s), "INBOX"), 1)
 	})
 	// A recorded message's file replaced by a FIFO: gone, not a hang.
+	// Its UID is taken first: the watcher may see the file go at once.
+	uid := m.UIDs()[0]
 	ents, err := os.ReadDir(filepath.Join(s.Root(), "cur"))
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +218,6 @@ func TestFIFOInCurNeverOpened(t *testing.T) {
 	if err := syscall.Mkfifo(p, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	uid := m.UIDs()[0]
 	bounded(t, 5*time.Second, "open of a message replaced by a FIFO", func() {
 		if fh, err := m.Open(uid); err == nil {
 			fh.Close()
