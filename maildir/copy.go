@@ -59,6 +59,8 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 	// below; for a copy the files are linked before the target is locked.
 	var items []copyItem
 	src.mu.Lock()
+	src.side.sortRecs()
+	src.learnTimesLocked(uids) // a copy keeps the internal date
 	for _, u := range uids {
 		r := src.side.get(u)
 		if r == nil {

@@ -28,6 +28,7 @@ type folder struct {
 	sessions    []*Mailbox      // sessions that have the folder selected, oldest first
 	gone        bool            // the directory vanished (deleted or renamed)
 	dirtyVSz    []*msgRec       // CRLF sizes computed but not yet in the sidecar
+	dirtyTimes  []*msgRec       // mtimes learned late (learnTimesLocked) but not yet in the sidecar
 	events      []event         // collected while locked, fanned out at unlock
 	suspects    map[string]bool // base names the watcher saw written to
 	tmpSwept    bool            // tmp/ was cleaned of stale files since the folder was loaded
@@ -159,7 +160,7 @@ func (h *Hub) trimIdleLocked() []*folder {
 func (f *folder) teardown() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_ = f.flushSizesLocked()
+	_ = f.flushLearnedLocked()
 	f.side.close()
 	if f.lk != nil {
 		f.lk.close()
@@ -290,7 +291,9 @@ func (f *folder) refreshLocked(full bool) error {
 		f.tmpSwept = true
 		sweepTmp(filepath.Join(f.dir, "tmp"), time.Now().Add(-36*time.Hour))
 	}
-	if err := f.scanLocked(full || fresh); err != nil {
+	// Records salvaged from a damaged sidecar are checked against the
+	// files as CHECK would; a new sidecar has none to check.
+	if err := f.scanLocked(full || (fresh && len(f.side.recs) > 0)); err != nil {
 		return err
 	}
 	// A new or damaged sidecar was rewritten by the scan's append (see

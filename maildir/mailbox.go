@@ -271,6 +271,7 @@ func (m *Mailbox) Messages(uids []uint32, out []Message) []Message {
 	f.mu.Lock()
 	f.side.sortRecs()
 	recs, at := f.side.recs, 0
+	f.learnTimesLocked(uids)
 	for _, uid := range uids {
 		at = f.side.seek(uid, at)
 		if at < len(recs) && recs[at].uid == uid {
@@ -297,7 +298,11 @@ func (m *Mailbox) Messages(uids []uint32, out []Message) []Message {
 }
 
 func (f *folder) messageLocked(r *msgRec) Message {
-	msg := Message{UID: r.uid, Flags: r.inf.flags, ModSeq: r.modseq, InternalDate: time.Unix(0, r.mtime), Size: r.vsize}
+	date := r.mtime
+	if date == 0 {
+		date = nameTime(r.base) // its file was gone when learnTimesLocked looked
+	}
+	msg := Message{UID: r.uid, Flags: r.inf.flags, ModSeq: r.modseq, InternalDate: time.Unix(0, date), Size: r.vsize}
 	for i := 0; i < len(r.inf.letters); i++ {
 		if n := f.kw.name(r.inf.letters[i]); n != "" {
 			msg.Keywords = append(msg.Keywords, n)

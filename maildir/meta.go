@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 
 	"imapd/internal/atomicfile"
 	"imapd/message"
@@ -193,10 +192,11 @@ func crlfSize(r io.Reader) (int64, error) {
 	return c.N, nil
 }
 
-// flushSizesLocked writes computed CRLF sizes to the sidecar. The caller
-// holds f.mu; the file lock is taken here.
-func (f *folder) flushSizesLocked() error {
-	if len(f.dirtyVSz) == 0 || f.lk == nil || f.gone {
+// flushLearnedLocked writes what was learned of messages after they got
+// their UIDs (CRLF sizes, mtimes) to the sidecar. The caller holds f.mu;
+// the file lock is taken here.
+func (f *folder) flushLearnedLocked() error {
+	if len(f.dirtyVSz)+len(f.dirtyTimes) == 0 || f.lk == nil || f.gone {
 		return nil
 	}
 	if err := f.lk.lock(); err != nil {
@@ -206,14 +206,29 @@ func (f *folder) flushSizesLocked() error {
 	if err := f.side.sync(); err != nil {
 		return err
 	}
-	var b strings.Builder
+	return f.side.appendLines(f.learnedLinesLocked(), false)
+}
+
+// learnedLinesLocked returns the 's' and 't' records of what
+// flushLearnedLocked writes, and forgets it.
+func (f *folder) learnedLinesLocked() []byte {
+	var b []byte
 	for _, r := range f.dirtyVSz {
 		if f.side.get(r.uid) == r {
-			b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
+			b = append(b, "s "...)
+			b = strconv.AppendUint(b, uint64(r.uid), 10)
+			b = append(b, ' ')
+			b = strconv.AppendInt(b, r.vsize, 10)
+			b = append(b, '\n')
 		}
 	}
-	f.dirtyVSz = nil
-	return f.side.appendLines([]byte(b.String()), false)
+	for _, r := range f.dirtyTimes {
+		if f.side.get(r.uid) == r {
+			b = append(b, timeLine(r)...)
+		}
+	}
+	f.dirtyVSz, f.dirtyTimes = nil, nil
+	return b
 }
 
 // Check is RFC 3501 CHECK: a checkpoint. It finds changes made on disk by
@@ -223,17 +238,8 @@ func (f *folder) flushSizesLocked() error {
 func (m *Mailbox) Check() error {
 	f := m.f
 	err := f.update(true, func() error {
-		if len(f.dirtyVSz) > 0 {
-			var b strings.Builder
-			for _, r := range f.dirtyVSz {
-				if f.side.get(r.uid) == r {
-					b.WriteString("s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n")
-				}
-			}
-			f.dirtyVSz = nil
-			if err := f.side.appendLines([]byte(b.String()), false); err != nil {
-				return err
-			}
+		if err := f.side.appendLines(f.learnedLinesLocked(), false); err != nil {
+			return err
 		}
 		f.cache.compact(func(uid uint32) bool { return f.side.get(uid) != nil })
 		return nil

@@ -1,9 +1,11 @@
 package maildir
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -79,6 +81,9 @@ func (f *folder) scanLocked(full bool) error {
 	}
 	var log strings.Builder
 	var fresh []found
+	if len(s.recs) == 0 {
+		fresh = make([]found, 0, len(newEnts)+len(curEnts)) // a first listing: all of them
+	}
 	for _, r := range s.recs {
 		r.seen = false
 	}
@@ -113,7 +118,7 @@ func (f *folder) scanLocked(full bool) error {
 	visit(newEnts, true)
 	visit(curEnts, false)
 	if full {
-		statFound(f.dir, fresh)
+		statFound(f.hub, f.dir, fresh)
 	}
 
 	// Messages in a listed directory that were not seen are gone, unless
@@ -129,6 +134,9 @@ func (f *folder) scanLocked(full bool) error {
 		byIno[r.ino] = r
 	}
 	var added []found
+	if len(byIno) == 0 {
+		added, fresh = fresh, nil // no file gone: nothing fresh can be one renamed
+	}
 	for i := range fresh {
 		c := &fresh[i]
 		r := byIno[c.ino]
@@ -139,7 +147,7 @@ func (f *folder) scanLocked(full bool) error {
 		if !c.statted {
 			c.stat(f.dir)
 		}
-		if c.gone || c.ino != r.ino || c.size != r.size || c.mtime != r.mtime {
+		if c.gone || c.ino != r.ino || c.size != r.size || (r.mtime != 0 && c.mtime != r.mtime) {
 			// A freed inode the file system gave a new file: not a rename.
 			added = append(added, *c)
 			continue
@@ -153,6 +161,10 @@ func (f *folder) scanLocked(full bool) error {
 			s.setBase(r.base, r)
 			r.seen = true
 			fmt.Fprintf(&log, "b %d %s\n", r.uid, escapeBase(r.base))
+			if r.mtime == 0 {
+				r.mtime = c.mtime
+				log.WriteString(timeLine(r))
+			}
 			oldInf := r.inf
 			r.inNew, r.hasInfo, r.rawInfo, r.inf = c.inNew, c.hasInfo, c.raw, c.info()
 			if r.inf != oldInf {
@@ -250,6 +262,12 @@ func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []foun
 			continue // gone, or no longer a regular file: the listing drops it
 		}
 		mtime := st.ModTime().UnixNano()
+		if r.mtime == 0 && inodeOf(st) == r.ino {
+			// Never stat'ed (learnTimesLocked): nothing to compare with.
+			r.size, r.mtime = st.Size(), mtime
+			log.WriteString(timeLine(r))
+			continue
+		}
 		if sameContent(r, st.Size(), mtime) &&
 			((inodeOf(st) == r.ino && mtime == r.mtime) || f.fingerprintSame(r, path, st)) {
 			if ino := inodeOf(st); ino != r.ino {
@@ -278,6 +296,10 @@ func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.
 	}
 	r.ino = ino
 	log.WriteString(inodeLine(r))
+	if r.mtime == 0 {
+		r.mtime = st.ModTime().UnixNano()
+		log.WriteString(timeLine(r))
+	}
 	return true
 }
 
@@ -291,6 +313,9 @@ func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.
 func sameContent(r *msgRec, size, mtime int64) bool {
 	if size != r.size {
 		return false
+	}
+	if r.mtime == 0 {
+		return true // not stat'ed yet: the size from its name is all there is
 	}
 	if mtime == r.mtime {
 		return true
@@ -327,12 +352,12 @@ func (c *found) stat(dir string) {
 	c.ino, c.size, c.mtime, c.statted = inodeOf(st), st.Size(), st.ModTime().UnixNano(), true
 }
 
-// statFound stats the files of cs not stat'ed yet. A first listing of
-// a large folder stats every file (size and mtime go into its record):
-// the calls go through descriptors of new/ and cur/ rather than whole
-// paths, and on every core, since a stat takes no lock on the directory.
-// Where the directories cannot be opened, each file is stat'ed by path.
-func statFound(dir string, cs []found) {
+// statFound stats the files of cs not stat'ed yet: those a rename or a
+// full check must compare, and new files whose name does not give their
+// size (",S="). The calls go through descriptors of new/ and cur/ rather
+// than whole paths, and on every core, since a stat takes no lock on the
+// directory.
+func statFound(hub *Hub, dir string, cs []found) {
 	n := 0
 	for k := range cs {
 		if !cs[k].statted {
@@ -342,29 +367,92 @@ func statFound(dir string, cs []found) {
 	if n == 0 {
 		return
 	}
+	hub.stats.FileStats.Add(int64(n))
 	dirs := openMsgDirs(dir, n)
 	defer dirs.close()
+	onEveryCore(len(cs), func(k int) {
+		if c := &cs[k]; !c.statted {
+			c.statAt(dirs.at(c.inNew, c.name))
+		}
+	})
+}
+
+// onEveryCore calls do(0) .. do(n-1), in chunks, on as many goroutines
+// as there are cores (and chunks), and returns when all are done.
+func onEveryCore(n int, do func(i int)) {
 	const chunk = 512
 	var next atomic.Int64
 	work := func() {
 		for {
 			start := int(next.Add(chunk)) - chunk
-			if start >= len(cs) {
+			if start >= n {
 				return
 			}
-			for k := start; k < min(start+chunk, len(cs)); k++ {
-				if c := &cs[k]; !c.statted {
-					c.statAt(dirs.at(c.inNew, c.name))
-				}
+			for i := start; i < min(start+chunk, n); i++ {
+				do(i)
 			}
 		}
 	}
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), (len(cs)+chunk-1)/chunk) - 1 {
+	for range min(runtime.GOMAXPROCS(0), (n+chunk-1)/chunk) - 1 {
 		wg.Go(work)
 	}
 	work()
 	wg.Wait()
+}
+
+// learnTimesLocked stats the files of recs whose mtime is not known: a
+// folder's first listing takes a new file's size from ",S=" in its name
+// and leaves the stat to the first command that needs the internal
+// date, as Dovecot does, so that opening a large folder is one readdir.
+// What is learned goes to the sidecar with the next write (a 't' record).
+// A file not found under its recorded name is left for later. uids are
+// ascending; the caller holds f.mu and has the records sorted.
+func (f *folder) learnTimesLocked(uids []uint32) {
+	var todo []*msgRec
+	recs, at := f.side.recs, 0
+	for _, uid := range uids {
+		at = f.side.seek(uid, at)
+		if at < len(recs) && recs[at].uid == uid && recs[at].mtime == 0 {
+			todo = append(todo, recs[at])
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	f.hub.stats.FileStats.Add(int64(len(todo)))
+	dirs := openMsgDirs(f.dir, len(todo))
+	defer dirs.close()
+	sts := make([]unix.Stat_t, len(todo))
+	onEveryCore(len(todo), func(k int) {
+		fd, name := dirs.at(todo[k].inNew, todo[k].name())
+		if unix.Fstatat(fd, name, &sts[k], unix.AT_SYMLINK_NOFOLLOW) != nil {
+			sts[k].Ino = 0
+		}
+	})
+	for k, r := range todo {
+		st := &sts[k]
+		if st.Ino != r.ino || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			continue
+		}
+		r.size, r.mtime = st.Size, st.Mtim.Nano()
+		f.dirtyTimes = append(f.dirtyTimes, r)
+	}
+}
+
+// nameTime is the delivery time a Maildir name begins with (seconds
+// since the epoch, in ns), or 0: what orders new files, and stands for
+// the internal date, while their mtime is not known.
+func nameTime(base string) int64 {
+	end := strings.IndexByte(base, '.')
+	if end < 0 {
+		return 0
+	}
+	sec, ok := parseDecimal(base[:end])
+	if !ok || sec > 1<<33 {
+		return 0
+	}
+	return sec * int64(time.Second)
 }
 
 // statAt is stat for the file name of the directory open as dirfd (or
@@ -397,16 +485,41 @@ func dirOf(inNew bool) string {
 // (which begin with the delivery time), so UIDs follow arrival.
 func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 	s := f.side
-	statFound(f.dir, added)
-	sort.Slice(added, func(i, j int) bool {
-		a, b := &added[i], &added[j]
-		if a.mtime != b.mtime {
-			return a.mtime < b.mtime
-		}
-		return a.name < b.name
-	})
 	for i := range added {
-		c := &added[i]
+		if c := &added[i]; !c.statted && nameTime(c.base) != 0 {
+			if phys, _ := sizesFromBase(c.base); phys > 0 {
+				c.size, c.statted = phys, true // the mtime: learnTimesLocked
+			}
+		}
+	}
+	statFound(f.hub, f.dir, added)
+	order := make([]*found, len(added))
+	for i := range added {
+		order[i] = &added[i]
+	}
+	// Arrival is the delivery time a name begins with, else the mtime.
+	arrival := func(c *found) int64 {
+		if t := nameTime(c.base); t != 0 {
+			return t
+		}
+		return c.mtime
+	}
+	slices.SortFunc(order, func(a, b *found) int {
+		if c := cmp.Compare(arrival(a), arrival(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	s.recs = slices.Grow(s.recs, len(added))
+	if s.byBase == nil && len(s.recs) == 0 {
+		s.byBase = make(map[string]*msgRec, len(added))
+	}
+	// A sidecar to be written from scratch (a folder's first listing)
+	// gets its records from s.recs: formatting them here too would only
+	// be thrown away.
+	logAdds := !s.fromScratch()
+	var line []byte
+	for _, c := range order {
 		if c.gone {
 			continue
 		}
@@ -438,7 +551,10 @@ func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 		if resort {
 			sort.Slice(s.recs, func(i, j int) bool { return s.recs[i].uid < s.recs[j].uid })
 		}
-		log.WriteString(addLine(r))
+		if logAdds {
+			line = appendAddLine(line[:0], r)
+			log.Write(line)
+		}
 		f.events = append(f.events, event{kind: evAdd, uid: uid})
 	}
 	s.migrated = nil

@@ -23,6 +23,7 @@ import (
 //	x <uid> <modseq>                                         the UID was expunged
 //	f <uid> <modseq> <loc>                                   its file was renamed (flags)
 //	s <uid> <crlf-size>                                      its CRLF size was computed
+//	t <uid> <size> <mtime-ns>                                its file was stat'ed after it got its UID
 //	k <uid> [<keyword> ...]                                  keywords that have no letter
 //	b <uid> <base>                                           its base name changed (same inode)
 //	i <uid> <inode>                                          its file is on a new inode (a copy)
@@ -58,7 +59,7 @@ type msgRec struct {
 	modseq uint64
 	ino    uint64
 	size   int64 // physical size of the file
-	mtime  int64 // file mtime in ns: the INTERNALDATE
+	mtime  int64 // file mtime in ns: the INTERNALDATE; 0 = not stat'ed yet (see learnTimesLocked)
 	vsize  int64 // size with CRLF line endings (RFC822.SIZE); 0 = not known yet
 	base   string
 	extra  []string // keywords kept in the sidecar because no letter was free
@@ -473,6 +474,16 @@ func (s *sidecar) apply(line []byte) (resort bool) {
 		if r := s.get(uid); r != nil {
 			r.vsize = vsize
 		}
+	case "t":
+		size, ok1 := num(2)
+		mtime, ok2 := num(3)
+		if len(f) != 4 || !ok1 || !ok2 {
+			s.badLine("bad time record")
+			return false
+		}
+		if r := s.get(uid); r != nil {
+			r.size, r.mtime = size, mtime
+		}
 	case "k":
 		if r := s.get(uid); r != nil {
 			r.extra = sortedKeywords(f[2:])
@@ -615,11 +626,17 @@ func (s *sidecar) drop(r *msgRec) {
 
 // appendLines writes records at the end of the file. The caller holds the
 // folder lock and has called sync, so nobody else writes meanwhile.
+// fromScratch says that the file is new or damaged: the next appendLines
+// writes it whole from s.recs, whatever lines it is given.
+func (s *sidecar) fromScratch() bool {
+	return s.broken || s.ino == 0
+}
+
 func (s *sidecar) appendLines(b []byte, durable bool) error {
 	if len(b) == 0 {
 		return nil
 	}
-	if s.broken || s.ino == 0 || (s.records > 1000 && s.records > 3*len(s.recs)) {
+	if s.fromScratch() || (s.records > 1000 && s.records > 3*len(s.recs)) {
 		return s.rewrite()
 	}
 	if s.afh == nil || s.afhIno != s.ino {
@@ -664,7 +681,11 @@ func (s *sidecar) appendLines(b []byte, durable bool) error {
 // rewrite replaces the file by a snapshot of the in-memory state.
 func (s *sidecar) rewrite() error {
 	var b bytes.Buffer
-	b.Grow(64 + len(s.recs)*80)
+	size := 64
+	for _, r := range s.recs {
+		size += 64 + len(r.base) + len(r.rawInfo)
+	}
+	b.Grow(size)
 	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
 	s.vanished.writeLines(&b)
 	var line []byte
@@ -723,6 +744,10 @@ func appendAddLine(b []byte, r *msgRec) []byte {
 	b = append(b, ' ')
 	b = appendEscaped(b, r.base)
 	return append(b, '\n')
+}
+
+func timeLine(r *msgRec) string {
+	return "t " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.size, 10) + " " + strconv.FormatInt(r.mtime, 10) + "\n"
 }
 
 func inodeLine(r *msgRec) string {

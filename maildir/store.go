@@ -63,6 +63,7 @@ type Stats struct {
 	Lookups      atomic.Int64 // lstat calls that look for a folder's directory by name
 	RootListings atomic.Int64 // listings of a Maildir root (LIST, a folder count)
 	Fingerprints atomic.Int64 // message files hashed to tell a rewrite from a copy
+	FileStats    atomic.Int64 // message files stat'ed after a listing (new files without ",S=", internal dates)
 }
 
 // Stats returns the Hub's counters.
