@@ -81,8 +81,11 @@ func (f *folder) scanLocked(full bool) error {
 	}
 	var log strings.Builder
 	var fresh []found
-	if len(s.recs) == 0 {
-		fresh = make([]found, 0, len(newEnts)+len(curEnts)) // a first listing: all of them
+	if len(s.recs) == 0 { // a first listing: all of them
+		fresh = make([]found, 0, len(newEnts)+len(curEnts))
+		if s.byBase == nil {
+			s.byBase = make(map[string]*msgRec, len(newEnts)+len(curEnts))
+		}
 	}
 	for _, r := range s.recs {
 		r.seen = false
@@ -493,33 +496,33 @@ func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 		}
 	}
 	statFound(f.hub, f.dir, added)
-	order := make([]*found, len(added))
-	for i := range added {
-		order[i] = &added[i]
-	}
 	// Arrival is the delivery time a name begins with, else the mtime.
-	arrival := func(c *found) int64 {
-		if t := nameTime(c.base); t != 0 {
-			return t
-		}
-		return c.mtime
+	type arrival struct {
+		at int64
+		c  *found
 	}
-	slices.SortFunc(order, func(a, b *found) int {
-		if c := cmp.Compare(arrival(a), arrival(b)); c != 0 {
+	order := make([]arrival, len(added))
+	for i := range added {
+		c := &added[i]
+		order[i] = arrival{nameTime(c.base), c}
+		if order[i].at == 0 {
+			order[i].at = c.mtime
+		}
+	}
+	slices.SortFunc(order, func(a, b arrival) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
 			return c
 		}
-		return strings.Compare(a.name, b.name)
+		return strings.Compare(a.c.name, b.c.name)
 	})
 	s.recs = slices.Grow(s.recs, len(added))
-	if s.byBase == nil && len(s.recs) == 0 {
-		s.byBase = make(map[string]*msgRec, len(added))
-	}
 	// A sidecar to be written from scratch (a folder's first listing)
 	// gets its records from s.recs: formatting them here too would only
 	// be thrown away.
 	logAdds := !s.fromScratch()
 	var line []byte
-	for _, c := range order {
+	for _, o := range order {
+		c := o.c
 		if c.gone {
 			continue
 		}

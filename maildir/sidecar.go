@@ -683,7 +683,7 @@ func (s *sidecar) rewrite() error {
 	var b bytes.Buffer
 	size := 64
 	for _, r := range s.recs {
-		size += 64 + len(r.base) + len(r.rawInfo)
+		size += 96 + len(r.base) + len(r.rawInfo)
 	}
 	b.Grow(size)
 	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
