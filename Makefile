@@ -81,7 +81,7 @@ bench:
 	$(GO) test -run '^$$' -bench Login -benchmem ./auth/
 	$(GO) test -run '^$$' -bench 'Fetch|Search|Store|Select' -benchtime 5x ./imapd/
 	$(GO) test -run '^$$' -bench 'Session' -benchtime 500x ./imapd/
-	$(GO) test -run '^$$' -bench 'IdleMemory' -benchtime 1x ./imapd/
+	$(GO) test -run '^$$' -bench 'IdleMemory|DeliveryToExists' -benchtime 1x ./imapd/
 	$(GO) test -run '^$$' -bench Hostile -benchtime 1x ./cmd/imapd/
 
 clean:

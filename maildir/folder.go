@@ -35,6 +35,8 @@ type folder struct {
 	idleSince   time.Time       // when the last reference went (guarded by hub.mu)
 	rootWatched bool            // counted in watch.roots (guarded by watch.mu)
 	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
+	refreshing  bool            // the watcher runs a refresh (guarded by hub.watch.mu)
+	rerun       bool            // events came in meanwhile: it runs again (guarded by hub.watch.mu)
 	oddNew      map[string]bool // entries of new/ that are not regular files, logged once (noteOdd)
 	oddCur      map[string]bool // the same for cur/
 }

@@ -34,9 +34,6 @@ type Options struct {
 	MaxWatches int
 	// PollInterval is the period of those checks (default 1s).
 	PollInterval time.Duration
-	// Coalesce is how long a refresh waits for more events after the
-	// first one (default 5ms).
-	Coalesce time.Duration
 }
 
 // Hub holds the state one process shares between all sessions: one

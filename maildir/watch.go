@@ -15,11 +15,12 @@ import (
 // that every session with the folder selected hears of them at once.
 //
 // One inotify instance serves the whole Hub; new/ and cur/ of every folder
-// some session of the process holds are watched. Events are coalesced per
-// folder: the first starts a short timer, and one refresh (two stat calls
-// and, when the mtimes moved, a listing) answers all that arrived
-// meanwhile, so a burst of a thousand deliveries costs a handful of
-// refreshes. A write event on a message file marks it a suspect: its next
+// some session of the process holds are watched. An event on a folder no
+// refresh is running for starts one at once, so a delivery reaches IDLE
+// sessions without waiting; events that arrive while it runs make one
+// more run when it ends, which answers them all. A refresh that found
+// something to do lasts at least its fsync, so a burst of a thousand
+// deliveries costs a refresh per fsync, not one per delivery. A write event on a message file marks it a suspect: its next
 // refresh stats it to find content rewritten in place.
 //
 // When the kernel refuses a watch (fs.inotify.max_user_watches) or drops
@@ -33,24 +34,19 @@ type watch struct {
 	w       *fsnotify.Watcher // nil until started, and when unavailable
 	dirs    map[string]*folder
 	roots   map[string]int // watched Maildir roots, by folders watched below them
-	timers  map[*folder]*time.Timer
 	polling bool // some folder is not watched: poll them all
 	nadded  int
 	stop    chan struct{} // closed by Hub.Close
 }
 
-// watchOptions are the knobs of Options that concern the watcher.
-const (
-	defaultCoalesce = 5 * time.Millisecond
-	defaultPoll     = time.Second
-)
+// defaultPoll is how often folders are checked where inotify fails.
+const defaultPoll = time.Second
 
 func (h *Hub) startWatch() {
 	wt := &h.watch
 	wt.hub = h
 	wt.dirs = map[string]*folder{}
 	wt.roots = map[string]int{}
-	wt.timers = map[*folder]*time.Timer{}
 	wt.stop = make(chan struct{})
 }
 
@@ -176,10 +172,6 @@ func (wt *watch) interval() time.Duration {
 func (wt *watch) remove(f *folder) {
 	wt.mu.Lock()
 	defer wt.mu.Unlock()
-	if t := wt.timers[f]; t != nil {
-		t.Stop()
-		delete(wt.timers, f)
-	}
 	if f.rootWatched {
 		f.rootWatched = false
 		if wt.roots[f.root]--; wt.roots[f.root] <= 0 {
@@ -259,19 +251,27 @@ func (wt *watch) event(ev fsnotify.Event) {
 		f.suspects[base] = true
 		f.mu.Unlock()
 	}
-	if wt.timers[f] != nil {
-		return // a refresh is already on its way
+	if f.refreshing {
+		f.rerun = true // the running refresh may have looked already
+		return
 	}
-	d := wt.hub.opts.Coalesce
-	if d <= 0 {
-		d = defaultCoalesce
-	}
-	wt.timers[f] = time.AfterFunc(d, func() {
-		wt.mu.Lock()
-		delete(wt.timers, f)
-		wt.mu.Unlock()
+	f.refreshing = true
+	go wt.refreshWhileChanging(f)
+}
+
+// refreshWhileChanging refreshes f, and again as long as events came in
+// during the last run.
+func (wt *watch) refreshWhileChanging(f *folder) {
+	for {
 		wt.refresh(f)
-	})
+		wt.mu.Lock()
+		again := f.rerun
+		f.rerun, f.refreshing = false, again
+		wt.mu.Unlock()
+		if !again {
+			return
+		}
+	}
 }
 
 // refresh brings a folder up to date; its sessions are woken by fanOut.
