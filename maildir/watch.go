@@ -34,7 +34,7 @@ type watch struct {
 	w       *fsnotify.Watcher // nil until started, and when unavailable
 	dirs    map[string]*folder
 	roots   map[string]int // watched Maildir roots, by folders watched below them
-	polling bool // some folder is not watched: poll them all
+	polling bool           // some folder is not watched: poll them all
 	nadded  int
 	stop    chan struct{} // closed by Hub.Close
 }
