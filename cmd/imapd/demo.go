@@ -97,6 +97,14 @@ mail_location = %q
 
 [log]
 level = "info"
+
+# Every client of the demo comes from 127.0.0.1, so limits per address
+# would be limits on everyone (a load test's 1,000 connections, say). A
+# real setup keeps the defaults; see imapd.toml.example.
+[limits]
+max_connections = 5000
+max_connections_per_ip = 5000
+max_user_connections_per_ip = 5000
 `
 
 // demoConfigNoTLS is the config the demo wrote before it made a
