@@ -280,7 +280,8 @@ func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []foun
 			continue
 		}
 		f.expungeRecLocked(r, log)
-		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo})
+		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo,
+			size: st.Size(), mtime: mtime, statted: true})
 	}
 	return added
 }

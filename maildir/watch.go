@@ -243,14 +243,48 @@ func (wt *watch) event(ev fsnotify.Event) {
 		name = ""
 	}
 	if ev.Has(fsnotify.Write) && name != "" {
+		// A file written to in place, whose writer may not be done (a
+		// truncate, writes, then its old date put back): its check waits
+		// for the writes to settle rather than catch it half-way, which
+		// would give the message a new UID for each state seen.
 		base, _, _ := splitName(name)
-		f.mu.Lock()
-		if f.suspects == nil {
-			f.suspects = map[string]bool{}
+		if f.written == nil {
+			f.written = map[string]bool{}
 		}
-		f.suspects[base] = true
-		f.mu.Unlock()
+		f.written[base] = true
+		if !f.settling {
+			f.settling = true
+			time.AfterFunc(settleWrites, func() { wt.settled(f) })
+		}
+		return
 	}
+	wt.startRefreshLocked(f)
+}
+
+// settleWrites is how long after a first write to a message file its
+// folder's refresh checks it.
+const settleWrites = 5 * time.Millisecond
+
+// settled hands the files written to since the first write to the
+// folder's next refresh, to check whether their content changed.
+func (wt *watch) settled(f *folder) {
+	wt.mu.Lock()
+	defer wt.mu.Unlock()
+	f.mu.Lock()
+	if f.suspects == nil {
+		f.suspects = map[string]bool{}
+	}
+	for base := range f.written {
+		f.suspects[base] = true
+	}
+	f.mu.Unlock()
+	f.written, f.settling = nil, false
+	wt.startRefreshLocked(f)
+}
+
+// startRefreshLocked starts a refresh of f now, or, while one runs, one more
+// after it. The caller holds wt.mu.
+func (wt *watch) startRefreshLocked(f *folder) {
 	if f.refreshing {
 		f.rerun = true // the running refresh may have looked already
 		return
