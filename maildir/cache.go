@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -70,11 +71,15 @@ type cacheKey struct {
 	key uint8
 }
 
-// cacheLoc is where a record is: the offset of its header, and its
-// payload's length.
+// cacheLoc is where a record is: the offset of its header, its
+// payload's length, and run, the octets from its header to the end of
+// the records of the same key that follow it without a gap (at least
+// the record itself): what one read brings in for a FETCH of that item
+// (see readLocked).
 type cacheLoc struct {
 	off int64
 	n   uint32
+	run uint32
 }
 
 // metaCache is the in-memory index of a folder's cache file.
@@ -98,7 +103,9 @@ type metaCache struct {
 	synced   time.Time // the last syncLocked that succeeded
 
 	// wins hold stretches of the file below end, for readLocked: one per
-	// core, as SEARCH's workers read different stretches at once. A new
+	// key a FETCH reads (ENVELOPE, BODY, BODYSTRUCTURE and the
+	// structure), or per core, as SEARCH's workers read different
+	// stretches at once. A new
 	// read allocates a new window, so slices of an old one stay valid;
 	// release lets go of them all when a command is done.
 	wins   [cacheWindows]cacheWin
@@ -119,7 +126,7 @@ type cacheWin struct {
 	used uint64 // metaCache.tick when last read from
 }
 
-const cacheWindows = 2
+const cacheWindows = 4
 
 func newMetaCache(path string, log *slog.Logger) *metaCache {
 	return &metaCache{path: path, log: log}
@@ -253,6 +260,17 @@ func (c *metaCache) syncLocked() error {
 	br := bufio.NewReaderSize(io.NewSectionReader(c.fh, c.end, fi.Size()-c.end), int(min(64<<10, fi.Size()-c.end)))
 	var hdr [13]byte
 	pos := c.end
+	// The records of the run being read, one key's in a row: their run
+	// ends where a record of another key begins.
+	var run []cacheKey
+	endRun := func() {
+		for _, key := range run {
+			loc := c.index[key]
+			loc.run = uint32(min(pos-loc.off, math.MaxUint32))
+			c.index[key] = loc
+		}
+		run = run[:0]
+	}
 	for {
 		// The header and the key's length; the key itself after.
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
@@ -278,6 +296,9 @@ func (c *metaCache) syncLocked() error {
 			c.damaged = true
 			break
 		}
+		if len(run) > 0 && (!ok || run[0].key != k) {
+			endRun()
+		}
 		if !ok {
 			c.dead++
 		} else {
@@ -285,10 +306,12 @@ func (c *metaCache) syncLocked() error {
 			if _, dup := c.index[key]; dup {
 				c.dead++
 			}
-			c.index[key] = cacheLoc{pos, n}
+			c.index[key] = cacheLoc{off: pos, n: n}
+			run = append(run, key)
 		}
 		pos += 12 + int64(n)
 	}
+	endRun()
 	c.end = pos
 	return nil
 }
@@ -339,7 +362,7 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 			return nil
 		}
 	}
-	rec, err := c.readLocked(loc.off, 12+int(loc.n), window)
+	rec, err := c.readLocked(loc, window)
 	if err != nil {
 		c.damaged = true
 		return nil
@@ -354,9 +377,12 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	return payload[1+len(key):]
 }
 
-// readLocked returns n bytes of the file from off, through the windows
-// (with window, reading one around them when none holds them).
-func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
+// readLocked returns the record at loc, through the windows. With
+// window, when none holds it, it reads a window from it: its run when
+// it has neighbours of its key (a FETCH of that item goes on with
+// them), else cacheWindow octets of whatever follows.
+func (c *metaCache) readLocked(loc cacheLoc, window bool) ([]byte, error) {
+	off, n := loc.off, 12+int(loc.n)
 	if off >= c.end {
 		if p := off - c.end; p+int64(n) <= int64(len(c.pend)) {
 			return c.pend[p : p+int64(n) : p+int64(n)], nil
@@ -376,7 +402,11 @@ func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
 		}
 	}
 	size := int64(n)
-	if window && n < cacheWindow/2 {
+	switch {
+	case !window || n >= cacheWindow/2:
+	case int64(loc.run) > size:
+		size = min(int64(loc.run), cacheWindow, c.end-off)
+	default:
 		size = max(size, min(cacheWindow, c.end-off))
 	}
 	b := make([]byte, size)
@@ -455,7 +485,7 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	if _, dup := c.index[ck]; dup {
 		c.dead++
 	}
-	c.index[ck] = cacheLoc{c.end + int64(at), uint32(n - 12)}
+	c.index[ck] = cacheLoc{off: c.end + int64(at), n: uint32(n - 12), run: uint32(n)}
 	c.pendKeys = append(c.pendKeys, ck)
 	if c.batches == 0 || len(c.pend) >= cachePend {
 		c.flushLocked()
@@ -490,10 +520,10 @@ func (c *metaCache) flush() {
 // already places them, unless another process appended meanwhile: then
 // the file is indexed again from where we last read it, theirs and ours.
 func (c *metaCache) flushLocked() {
-	pend, keys := c.pend, c.pendKeys
-	if len(pend) == 0 {
+	if len(c.pend) == 0 {
 		return
 	}
+	pend, keys := c.groupLocked(), c.pendKeys
 	c.pend, c.pendKeys = nil, nil
 	written := false
 	if c.damaged {
@@ -526,6 +556,47 @@ func (c *metaCache) flushLocked() {
 	}
 }
 
+// groupLocked returns the waiting records laid out key by key, each
+// key's in the order they were stored, and moves their index entries
+// along: a FETCH of one item over many messages then finds its records
+// in runs, and reads those and nothing else (see readLocked), where in
+// the order they were derived each message's structure, ENVELOPE and
+// BODYSTRUCTURE would take turns. The waiting records keep their array:
+// slices that lookup returned of it stay as they were.
+func (c *metaCache) groupLocked() []byte {
+	type pendRec struct {
+		key   cacheKey
+		at, n int
+	}
+	recs := make([]pendRec, len(c.pendKeys))
+	at := 0
+	for i, key := range c.pendKeys {
+		n := 12 + int(binary.BigEndian.Uint32(c.pend[at+4:]))
+		recs[i] = pendRec{key, at, n}
+		at += n
+	}
+	slices.SortStableFunc(recs, func(a, b pendRec) int { return cmp.Compare(a.key.key, b.key.key) })
+	out := make([]byte, 0, len(c.pend))
+	runEnd := 0 // where the run of r's key ends in out
+	for i, r := range recs {
+		if i == 0 || recs[i-1].key.key != r.key.key {
+			runEnd = len(out)
+			for _, next := range recs[i:] {
+				if next.key.key != r.key.key {
+					break
+				}
+				runEnd += next.n
+			}
+		}
+		if loc, ok := c.index[r.key]; ok && loc.off == c.end+int64(r.at) {
+			// Not stored again since: the index names this record.
+			c.index[r.key] = cacheLoc{off: c.end + int64(len(out)), n: loc.n, run: uint32(runEnd - len(out))}
+		}
+		out = append(out, c.pend[r.at:r.at+r.n]...)
+	}
+	return out
+}
+
 // compact rewrites the file with live records only, when dropped ones
 // outweigh them. The caller holds the folder lock.
 func (c *metaCache) compact(live func(uid uint32) bool) {
@@ -535,7 +606,8 @@ func (c *metaCache) compact(live func(uid uint32) bool) {
 	if !c.loaded || c.dead < 1000 || c.dead < len(c.index) {
 		return
 	}
-	// In UID order, as FETCH reads them (see cacheWindow).
+	// Key by key, each in UID order, as FETCH reads them: one run per
+	// key (see readLocked).
 	keys := make([]cacheKey, 0, len(c.index))
 	for key := range c.index {
 		if live(key.uid) {
@@ -543,7 +615,7 @@ func (c *metaCache) compact(live func(uid uint32) bool) {
 		}
 	}
 	slices.SortFunc(keys, func(a, b cacheKey) int {
-		return cmp.Or(cmp.Compare(a.uid, b.uid), cmp.Compare(a.key, b.key))
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.uid, b.uid))
 	})
 	var b bytes.Buffer
 	b.Write(c.header())
