@@ -189,13 +189,16 @@ func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
 	if k, ok := c.keyIdx[key]; ok {
 		return k, true
 	}
-	// The fingerprint's key is ours: it always has room and takes none
-	// from callers' keys.
-	n := len(c.keys)
-	if _, ok := c.keyIdx[fpKey]; ok {
-		n--
+	// Our own keys (a NUL first: the fingerprint, the list header)
+	// always have room and take none from callers' keys.
+	ours := len(key) > 0 && key[0] == 0
+	n := 0
+	for _, k := range c.keys {
+		if len(k) == 0 || k[0] != 0 {
+			n++
+		}
 	}
-	if !add || (n >= maxCacheKeys && key != fpKey) || len(key) > 255 {
+	if !add || (n >= maxCacheKeys && !ours) || len(key) > 255 {
 		return 0, false
 	}
 	k := uint8(len(c.keys))

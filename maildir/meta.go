@@ -42,6 +42,12 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 		return nil, err
 	}
 	m.f.cache.put(uid, p)
+	if raw, err := headerBlock(fh, p); err == nil {
+		// Read once more while the file is open (from the page cache,
+		// a few KiB): what a message list asks of the header is then
+		// read from the cache, never from the file (listheader.go).
+		m.f.cache.keepListHeader(uid, raw)
+	}
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
 	if hr != nil {
 		if fp, err := hr.sum(fi.Size()); err == nil {
