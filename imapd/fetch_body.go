@@ -31,7 +31,13 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		r = message.NewCRLFReader(io.NewSectionReader(fh, 0, math.MaxInt64))
 		return cut(r, n, partial)
 	}
-	var data []byte
+	data, kept, err := f.keptHeaderSection(sec)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if kept {
+		return cut(bytes.NewReader(data), int64(len(data)), partial)
+	}
 	if key := headerFieldsKey(sec); key != "" {
 		// What a client's message list asks of every message: kept in the
 		// store's cache, so that it is read from the file once.
@@ -60,6 +66,37 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		}
 	}
 	return cut(bytes.NewReader(data), int64(len(data)), partial)
+}
+
+// keptHeaderSection returns the message's HEADER.FIELDS,
+// HEADER.FIELDS.NOT or HEADER section from the list header the store
+// keeps (Mailbox.ListHeader) when that holds all it needs: the fields
+// asked for are list fields, or the list fields are the whole header.
+// ok is false otherwise, and the section is read from the file.
+func (f *fetcher) keptHeaderSection(sec wire.Section) (data []byte, ok bool, err error) {
+	if len(sec.Part) > 0 {
+		return nil, false, nil
+	}
+	switch sec.Text {
+	case wire.SectionHeaderFields, wire.SectionHeaderFieldsNot, wire.SectionHeader:
+	default:
+		return nil, false, nil
+	}
+	fields, whole, ok, err := f.s.mbox.ListHeader(f.uid)
+	if err != nil || !ok || !(whole || ofListFields(sec)) {
+		return nil, false, err
+	}
+	if sec.Text == wire.SectionHeader {
+		return fields, true, nil
+	}
+	return message.HeaderFields(fields, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot), true, nil
+}
+
+// ofListFields reports whether sec is HEADER.FIELDS of the message's
+// own header, of list fields only: the list header the store keeps
+// answers it.
+func ofListFields(sec wire.Section) bool {
+	return len(sec.Part) == 0 && sec.Text == wire.SectionHeaderFields && message.ListFieldsCover(sec.Fields)
 }
 
 // headerFieldsKey names the cached result of a HEADER.FIELDS[.NOT]

@@ -56,6 +56,12 @@ func (m *Mailbox) ListHeader(uid uint32) (fields []byte, whole, ok bool, err err
 	return data[1:], data[0]&listHeaderWhole != 0, true, nil
 }
 
+// HasListHeader reports whether ListHeader would answer from the cache,
+// reading no message file.
+func (m *Mailbox) HasListHeader(uid uint32) bool {
+	return m.f.cache.lookup(uid, listHeaderKey) != nil
+}
+
 // keepListHeader keeps the list header of uid, whose raw header block
 // is raw, and returns its record.
 func (c *metaCache) keepListHeader(uid uint32, raw []byte) []byte {
