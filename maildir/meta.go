@@ -100,8 +100,8 @@ func (hr *hashingReader) sum(size int64) (fingerprint, error) {
 // modified. A folder keeps data under a bounded number of distinct keys;
 // beyond that, build is called every time.
 func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]byte, error)) ([]byte, error) {
-	if key == "" || key[0] == 0 {
-		return nil, errors.New("maildir: Derived needs a key that does not begin with a NUL byte")
+	if err := checkDerivedKey(key); err != nil {
+		return nil, err
 	}
 	if data := m.f.cache.lookup(uid, key); data != nil {
 		return data, nil
@@ -116,6 +116,25 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 	}
 	m.f.cache.store(uid, key, data)
 	return data, nil
+}
+
+// KeepDerived keeps data under key for uid as Derived would: for data
+// that a build derives along with its own from the structure at hand,
+// so that a later Derived of key finds it rather than decoding the
+// structure again. The same rules hold: it depends on the message only.
+func (m *Mailbox) KeepDerived(uid uint32, key string, data []byte) error {
+	if err := checkDerivedKey(key); err != nil {
+		return err
+	}
+	m.f.cache.store(uid, key, data)
+	return nil
+}
+
+func checkDerivedKey(key string) error {
+	if key == "" || key[0] == 0 {
+		return errors.New("maildir: derived data needs a key that does not begin with a NUL byte")
+	}
+	return nil
 }
 
 // HasDerived reports whether Derived would answer uid's key from the
