@@ -91,7 +91,7 @@ type metaCache struct {
 	// validity is the folder's UIDVALIDITY, which the file must carry
 	// (setValidity); 0 until the folder knows it.
 	validity uint32
-	index    map[cacheKey]cacheLoc
+	index    cacheIndex
 	keys     []string         // keys[0] is "", the structure
 	keyIdx   map[string]uint8 // the inverse of keys
 	loaded   bool
@@ -176,8 +176,7 @@ func (c *metaCache) drop(uid uint32) {
 	defer c.mu.Unlock()
 	for k := range c.keys {
 		key := cacheKey{uid, uint8(k)}
-		if _, ok := c.index[key]; ok {
-			delete(c.index, key)
+		if c.index.del(key) {
 			c.dead++
 		}
 	}
@@ -239,7 +238,7 @@ func (c *metaCache) syncLocked() error {
 			return err
 		}
 		c.fh, c.ino, c.end, c.loaded, c.wins = fh, inodeOf(fi), 0, true, [cacheWindows]cacheWin{}
-		c.index, c.dead = map[cacheKey]cacheLoc{}, 0
+		c.index, c.dead = cacheIndex{}, 0
 		c.keys, c.keyIdx = []string{""}, map[string]uint8{"": 0}
 		var hdr [cacheHeader]byte
 		_, err = c.fh.ReadAt(hdr[:], 0)
@@ -268,9 +267,9 @@ func (c *metaCache) syncLocked() error {
 	var run []cacheKey
 	endRun := func() {
 		for _, key := range run {
-			loc := c.index[key]
+			loc, _ := c.index.get(key)
 			loc.run = uint32(min(pos-loc.off, math.MaxUint32))
-			c.index[key] = loc
+			c.index.set(key, loc)
 		}
 		run = run[:0]
 	}
@@ -306,10 +305,9 @@ func (c *metaCache) syncLocked() error {
 			c.dead++
 		} else {
 			key := cacheKey{uid, k}
-			if _, dup := c.index[key]; dup {
+			if c.index.set(key, cacheLoc{off: pos, n: n}) {
 				c.dead++
 			}
-			c.index[key] = cacheLoc{off: pos, n: n}
 			run = append(run, key)
 		}
 		pos += 12 + int64(n)
@@ -349,7 +347,7 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, ok := c.keyIdx[key]
-	loc, found := c.index[cacheKey{uid, k}]
+	loc, found := c.index.get(cacheKey{uid, k})
 	if !ok || !found || !c.loaded {
 		// Not indexed yet: perhaps another process appended it.
 		if c.loaded && time.Since(c.synced) < missResync {
@@ -361,7 +359,7 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 		if k, ok = c.keyIdx[key]; !ok {
 			return nil
 		}
-		if loc, found = c.index[cacheKey{uid, k}]; !found {
+		if loc, found = c.index.get(cacheKey{uid, k}); !found {
 			return nil
 		}
 	}
@@ -373,7 +371,7 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	payload := rec[12:]
 	if binary.BigEndian.Uint32(rec[0:4]) != uid || crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rec[8:12]) ||
 		int(payload[0]) != len(key) || string(payload[1:1+len(key)]) != key {
-		delete(c.index, cacheKey{uid, k})
+		c.index.del(cacheKey{uid, k})
 		c.damaged = true
 		return nil
 	}
@@ -432,7 +430,7 @@ func (c *metaCache) get(uid uint32) *message.Part {
 	p := new(message.Part)
 	if err := p.UnmarshalBinary(data); err != nil {
 		c.mu.Lock()
-		delete(c.index, cacheKey{uid, 0})
+		c.index.del(cacheKey{uid, 0})
 		c.damaged = true
 		c.mu.Unlock()
 		return nil
@@ -485,10 +483,9 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(rec[12:]))
 	c.pend = c.pend[:at+n]
 	ck := cacheKey{uid, k}
-	if _, dup := c.index[ck]; dup {
+	if c.index.set(ck, cacheLoc{off: c.end + int64(at), n: uint32(n - 12), run: uint32(n)}) {
 		c.dead++
 	}
-	c.index[ck] = cacheLoc{off: c.end + int64(at), n: uint32(n - 12), run: uint32(n)}
 	c.pendKeys = append(c.pendKeys, ck)
 	if c.batches == 0 || len(c.pend) >= cachePend {
 		c.flushLocked()
@@ -549,8 +546,8 @@ func (c *metaCache) flushLocked() {
 		}
 	}
 	for _, k := range keys {
-		if loc, ok := c.index[k]; ok && loc.off >= c.end {
-			delete(c.index, k)
+		if loc, ok := c.index.get(k); ok && loc.off >= c.end {
+			c.index.del(k)
 		}
 	}
 	if written {
@@ -591,9 +588,9 @@ func (c *metaCache) groupLocked() []byte {
 				runEnd += next.n
 			}
 		}
-		if loc, ok := c.index[r.key]; ok && loc.off == c.end+int64(r.at) {
+		if loc, ok := c.index.get(r.key); ok && loc.off == c.end+int64(r.at) {
 			// Not stored again since: the index names this record.
-			c.index[r.key] = cacheLoc{off: c.end + int64(len(out)), n: loc.n, run: uint32(runEnd - len(out))}
+			c.index.set(r.key, cacheLoc{off: c.end + int64(len(out)), n: loc.n, run: uint32(runEnd - len(out))})
 		}
 		out = append(out, c.pend[r.at:r.at+r.n]...)
 	}
@@ -606,24 +603,19 @@ func (c *metaCache) compact(live func(uid uint32) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flushLocked()
-	if !c.loaded || c.dead < 1000 || c.dead < len(c.index) {
+	if !c.loaded || c.dead < 1000 || c.dead < c.index.len() {
 		return
 	}
 	// Key by key, each in UID order, as FETCH reads them: one run per
 	// key (see readLocked).
-	keys := make([]cacheKey, 0, len(c.index))
-	for key := range c.index {
-		if live(key.uid) {
-			keys = append(keys, key)
-		}
-	}
+	keys := slices.DeleteFunc(c.index.keys(), func(key cacheKey) bool { return !live(key.uid) })
 	slices.SortFunc(keys, func(a, b cacheKey) int {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.uid, b.uid))
 	})
 	var b bytes.Buffer
 	b.Write(c.header())
 	for _, key := range keys {
-		loc := c.index[key]
+		loc, _ := c.index.get(key)
 		rec := make([]byte, 12+int(loc.n))
 		if _, err := c.fh.ReadAt(rec, loc.off); err != nil {
 			continue
