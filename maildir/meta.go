@@ -140,7 +140,14 @@ func checkDerivedKey(key string) error {
 // HasDerived reports whether Derived would answer uid's key from the
 // cache, deriving nothing.
 func (m *Mailbox) HasDerived(uid uint32, key string) bool {
-	return m.f.cache.lookup(uid, key) != nil
+	return m.Kept(uid, key) != nil
+}
+
+// Kept returns what Derived or KeepDerived kept for uid under key, nil
+// when the cache has nothing: for a caller that derives the data from
+// something other than the structure. The result must not be modified.
+func (m *Mailbox) Kept(uid uint32, key string) []byte {
+	return m.f.cache.lookup(uid, key)
 }
 
 // BatchWrites lets what Structure and Derived keep from now on wait in
