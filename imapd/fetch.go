@@ -382,6 +382,13 @@ func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
 		switch kind {
 		case wire.FetchEnvelope:
 			writeEnvelope(w, p.Envelope)
+			// SEARCH FROM, TO, CC, BCC and SUBJECT match these fields:
+			// their text is kept now, from the structure at hand, so that
+			// a SEARCH after a client's first listing decodes no
+			// structure again (see envelopeContains).
+			if err := f.s.mbox.KeepDerived(f.uid, searchEnvelopeKey, envelopeText(p.Envelope)); err != nil {
+				return nil, err
+			}
 		default:
 			writeBodyStructure(w, p, kind == wire.FetchBodyStructure)
 		}

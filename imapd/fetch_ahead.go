@@ -41,11 +41,10 @@ const aheadChunk = 32
 // returns nil when the items need no derived data, the messages are few
 // or there is one core.
 func (s *session) deriveAhead(items []wire.FetchItem, uids []uint32) *deriveAhead {
-	key := derivedKey(items)
-	if key == "" || len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
+	if len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
 		return nil
 	}
-	if s.mbox.HasDerived(uids[len(uids)-1], key) {
+	if derives, cached := s.derivedFor(items, uids[len(uids)-1]); !derives || cached {
 		// Warm: a client lists in order, so the last message cached
 		// means the rest is too, and a helper would only contend with
 		// the writer for the cache (twice the time of a warm FETCH).
@@ -127,20 +126,25 @@ func (a *deriveAhead) stop() {
 	a.wg.Wait()
 }
 
-// derivedKey is the cache key of the first of items kept in the store's
-// cache (the data fetcher.rendered and fetcher.section derive), or "".
-func derivedKey(items []wire.FetchItem) string {
+// derivedFor reports whether the first of items that keeps data in the
+// store's cache (what fetcher.rendered and fetcher.section derive, or the
+// list header a HEADER.FIELDS of list fields is answered from) is there,
+// and whether uid has it already.
+func (s *session) derivedFor(items []wire.FetchItem, uid uint32) (derives, cached bool) {
 	for _, it := range items {
 		switch it.Kind {
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
-			return renderKeys[it.Kind]
+			return true, s.mbox.HasDerived(uid, renderKeys[it.Kind])
 		case wire.FetchBodySection:
+			if ofListFields(it.Section) {
+				return true, s.mbox.HasListHeader(uid)
+			}
 			if k := headerFieldsKey(it.Section); k != "" {
-				return k
+				return true, s.mbox.HasDerived(uid, k)
 			}
 		}
 	}
-	return ""
+	return false, false
 }
 
 // derive computes and keeps uid's cached data for items, as write would,

@@ -31,10 +31,30 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		r = message.NewCRLFReader(io.NewSectionReader(fh, 0, math.MaxInt64))
 		return cut(r, n, partial)
 	}
-	var data []byte
-	if key := headerFieldsKey(sec); key != "" {
-		// What a client's message list asks of every message: kept in the
-		// store's cache, so that it is read from the file once.
+	// HEADER.FIELDS[.NOT], what a client's message list asks of every
+	// message: its result is kept in the store's cache under the field
+	// list, so that it is taken from the file or the list header once.
+	key := headerFieldsKey(sec)
+	if key != "" {
+		if d := f.s.mbox.Kept(f.uid, key); d != nil {
+			return cutKept(d, partial)
+		}
+	}
+	data, listed, err := f.keptHeaderSection(sec)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if listed {
+		if key != "" {
+			// A later FETCH of this list reads this result, smaller than
+			// the list header, and selects nothing again.
+			if err := f.s.mbox.KeepDerived(f.uid, key, append([]byte{1}, data...)); err != nil {
+				return nil, 0, false, err
+			}
+		}
+		return cut(bytes.NewReader(data), int64(len(data)), partial)
+	}
+	if key != "" {
 		d, err := f.s.mbox.Derived(f.uid, key, func(root *message.Part) ([]byte, error) {
 			data, ok, err := f.sectionData(root, sec)
 			if !ok {
@@ -45,21 +65,58 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 		if err != nil {
 			return nil, 0, false, err
 		}
-		if len(d) == 0 || d[0] == 0 {
-			return nil, 0, false, nil
-		}
-		data = d[1:]
-	} else {
-		root, err := f.structure()
-		if err != nil {
-			return nil, 0, false, err
-		}
-		data, ok, err = f.sectionData(root, sec)
-		if err != nil || !ok {
-			return nil, 0, false, err
-		}
+		return cutKept(d, partial)
+	}
+	root, err := f.structure()
+	if err != nil {
+		return nil, 0, false, err
+	}
+	data, ok, err = f.sectionData(root, sec)
+	if err != nil || !ok {
+		return nil, 0, false, err
 	}
 	return cut(bytes.NewReader(data), int64(len(data)), partial)
+}
+
+// cutKept applies <offset.count> to a section's result as kept under
+// its field list: a first octet 1 and the data, or 0 for a section that
+// does not exist.
+func cutKept(d []byte, partial *wire.Partial) (io.Reader, int64, bool, error) {
+	if len(d) == 0 || d[0] == 0 {
+		return nil, 0, false, nil
+	}
+	return cut(bytes.NewReader(d[1:]), int64(len(d)-1), partial)
+}
+
+// keptHeaderSection returns the message's HEADER.FIELDS,
+// HEADER.FIELDS.NOT or HEADER section from the list header the store
+// keeps (Mailbox.ListHeader) when that holds all it needs: the fields
+// asked for are list fields, or the list fields are the whole header.
+// ok is false otherwise, and the section is read from the file.
+func (f *fetcher) keptHeaderSection(sec wire.Section) (data []byte, ok bool, err error) {
+	if len(sec.Part) > 0 {
+		return nil, false, nil
+	}
+	switch sec.Text {
+	case wire.SectionHeaderFields, wire.SectionHeaderFieldsNot, wire.SectionHeader:
+	default:
+		return nil, false, nil
+	}
+	fields, whole, ok, err := f.s.mbox.ListHeader(f.uid)
+	if err != nil || !ok || !(whole || ofListFields(sec)) {
+		return nil, false, err
+	}
+	if sec.Text == wire.SectionHeader {
+		return fields, true, nil
+	}
+	return message.HeaderFields(fields, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot), true, nil
+}
+
+// ofListFields reports whether sec is HEADER.FIELDS of the message's
+// own header, of list fields only: the list header the store keeps
+// answers it.
+func ofListFields(sec wire.Section) bool {
+	return len(sec.Part) == 0 && sec.Text == wire.SectionHeaderFields && message.ListFieldsCover(sec.Fields)
 }
 
 // headerFieldsKey names the cached result of a HEADER.FIELDS[.NOT]

@@ -19,15 +19,22 @@ type searchMsg struct {
 	*searcher
 	seq, uid uint32
 
-	md      *maildir.Message
-	part    *message.Part
-	file    *os.File
-	ra      io.ReaderAt   // see content
-	buf     *[]byte       // the whole file, from contentBuffers
-	raw     []byte        // the root header, raw
-	fields  []headerField // the root header, decoded
-	envText []byte        // envelopeText, from the store's cache
-	body    *string       // decoded text of the body parts (see containsFold)
+	md     *maildir.Message
+	part   *message.Part
+	file   *os.File
+	ra     io.ReaderAt   // see content
+	buf    *[]byte       // the whole file, from contentBuffers
+	raw    []byte        // the root header, raw
+	fields []headerField // the root header, decoded
+	// list is the list header the store keeps (Mailbox.ListHeader),
+	// nil when it keeps none; whole when it is all of the header.
+	// listFields is list decoded.
+	list       []byte
+	listWhole  bool
+	listLoaded bool
+	listFields []headerField
+	envText    []byte  // envelopeText, from the store's cache
+	body       *string // decoded text of the body parts (see containsFold)
 	// rawFolded is the raw header with its line breaks removed, folded,
 	// made once for every TEXT key (rawHeaderLacks); plain: it can be
 	// used (the header has no encoded word).
@@ -135,9 +142,51 @@ func (m *searchMsg) header() ([]headerField, error) {
 	return m.fields, nil
 }
 
-// rawHeader returns the root header as it is in the file, CRLF-ended.
+// loadListHeader loads the list header the store keeps, once.
+func (m *searchMsg) loadListHeader() error {
+	if m.listLoaded {
+		return nil
+	}
+	list, whole, ok, err := m.s.mbox.ListHeader(m.uid)
+	if err != nil {
+		return err
+	}
+	m.listLoaded = true
+	if ok {
+		m.list, m.listWhole = list, whole
+	}
+	return nil
+}
+
+// fieldsWith returns decoded fields of the root header, among them every
+// field called name: the list header's when name is a list field (the
+// store keeps them: no file is read), else the whole header's.
+func (m *searchMsg) fieldsWith(name string) ([]headerField, error) {
+	if m.fields == nil && message.ListFieldsCover([]string{name}) {
+		if err := m.loadListHeader(); err != nil {
+			return nil, err
+		}
+		if m.list != nil {
+			if m.listFields == nil {
+				m.listFields = parseFields(m.list)
+			}
+			return m.listFields, nil
+		}
+	}
+	return m.header()
+}
+
+// rawHeader returns the root header as it is in the file, CRLF-ended:
+// the list header the store keeps when that is all of it.
 func (m *searchMsg) rawHeader() ([]byte, error) {
 	if m.raw != nil {
+		return m.raw, nil
+	}
+	if err := m.loadListHeader(); err != nil {
+		return nil, err
+	}
+	if m.list != nil && m.listWhole {
+		m.raw = m.list // never nil: it ends with the blank line
 		return m.raw, nil
 	}
 	p, err := m.structure()
@@ -171,15 +220,20 @@ func parseFields(raw []byte) []headerField {
 }
 
 // splitHeaderFields returns each field of a header block with its
-// continuation lines, up to the blank line.
+// continuation lines, up to the blank line. Continuation lines before
+// the first field belong to no field, as in message.HeaderFields: the
+// fields of a name are then the same in the whole header and in the
+// list header the store keeps.
 func splitHeaderFields(raw []byte) []string {
 	var out []string
 	for _, line := range strings.Split(string(raw), "\r\n") {
 		if line == "" {
 			break
 		}
-		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
-			out[len(out)-1] += "\r\n" + line
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(out) > 0 {
+				out[len(out)-1] += "\r\n" + line
+			}
 			continue
 		}
 		out = append(out, line)
@@ -190,7 +244,7 @@ func splitHeaderFields(raw []byte) []string {
 // headerContains is HEADER field value (and FROM, TO, ...): an empty
 // value matches any message that has the field (RFC 3501 §6.4.4).
 func (m *searchMsg) headerContains(field, value string) (bool, error) {
-	fields, err := m.header()
+	fields, err := m.fieldsWith(field)
 	if err != nil {
 		return false, err
 	}

@@ -2,8 +2,11 @@ package imapd
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+
+	"imapd/message"
 )
 
 // TestRawHeaderLacksIsSound: the quick "no match" of SEARCH TEXT on a
@@ -104,4 +107,40 @@ func TestContainsFoldMatchesFold(t *testing.T) {
 	if found < 1000 {
 		t.Fatalf("only %d cases matched: the test tries too little", found)
 	}
+}
+
+// FuzzListFieldsSearch: the fields SEARCH HEADER matches for a list
+// field are the same taken from the list header the store keeps as from
+// the whole header (and all of them when the list header is whole).
+func FuzzListFieldsSearch(f *testing.F) {
+	for _, h := range []string{
+		"From: a@x\r\nSubject: one\r\n\r\n",
+		" Subject: stray\r\nFrom: a\n b\nsubject : two\nX-Other: o\n\n",
+		"not a field\r\n\tSubject: in it\r\nTo: t\r\rCc: after a blank\r\n",
+		"Subject:=?UTF-8?Q?caf=C3=A9?=\nReferences: <1@x>\n\t<2@x>\nSub ject: no\n",
+	} {
+		f.Add([]byte(h))
+	}
+	named := func(fields []headerField, name string) []headerField {
+		var out []headerField
+		for _, f := range fields {
+			if f.name == name {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		all := parseFields(message.ToCRLF(nil, raw))
+		list, whole := message.ListHeader(raw)
+		kept := parseFields(list)
+		if whole && !slices.Equal(kept, all) {
+			t.Fatalf("whole list header %q: fields %q, want %q", list, kept, all)
+		}
+		for _, name := range []string{"from", "subject", "to", "cc", "references", "x-priority"} {
+			if got, want := named(kept, name), named(all, name); !slices.Equal(got, want) {
+				t.Fatalf("%s of %q: %q from the list header %q, want %q", name, raw, got, list, want)
+			}
+		}
+	})
 }

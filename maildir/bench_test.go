@@ -1,6 +1,7 @@
 package maildir
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"imapd/message"
 )
 
 // benchSizes are the folder sizes benchmarks compare: an operation whose
@@ -307,4 +310,47 @@ func BenchmarkStructure(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 		})
 	}
+}
+
+// BenchmarkDerivedWarm reads two records of derived data of every
+// message from the cache, as a warm FETCH 1:* (ENVELOPE BODYSTRUCTURE)
+// does: look-ups in the index and reads of the file, nothing parsed.
+func BenchmarkDerivedWarm(b *testing.B) {
+	n := benchSizes()[1]
+	root := fixture(b, n)
+	h := NewHub(Options{NoSync: true})
+	defer h.Close()
+	s, err := h.Open(root, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	keys := []string{"bench.envelope", "bench.bodystructure"}
+	get := func(uid uint32, key string) {
+		if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {
+			return bytes.Repeat([]byte(key), 20), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m.BatchWrites() // as a FETCH over many messages writes them
+	for _, u := range m.UIDs() {
+		for _, key := range keys {
+			get(u, key)
+		}
+	}
+	m.ReleaseBuffers()
+	for b.Loop() {
+		for _, u := range m.UIDs() {
+			for _, key := range keys {
+				get(u, key)
+			}
+		}
+		m.ReleaseBuffers()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 }

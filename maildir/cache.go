@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"sync"
@@ -70,11 +71,15 @@ type cacheKey struct {
 	key uint8
 }
 
-// cacheLoc is where a record is: the offset of its header, and its
-// payload's length.
+// cacheLoc is where a record is: the offset of its header, its
+// payload's length, and run, the octets from its header to the end of
+// the records of the same key that follow it without a gap (at least
+// the record itself): what one read brings in for a FETCH of that item
+// (see readLocked).
 type cacheLoc struct {
 	off int64
 	n   uint32
+	run uint32
 }
 
 // metaCache is the in-memory index of a folder's cache file.
@@ -86,7 +91,7 @@ type metaCache struct {
 	// validity is the folder's UIDVALIDITY, which the file must carry
 	// (setValidity); 0 until the folder knows it.
 	validity uint32
-	index    map[cacheKey]cacheLoc
+	index    cacheIndex
 	keys     []string         // keys[0] is "", the structure
 	keyIdx   map[string]uint8 // the inverse of keys
 	loaded   bool
@@ -98,7 +103,9 @@ type metaCache struct {
 	synced   time.Time // the last syncLocked that succeeded
 
 	// wins hold stretches of the file below end, for readLocked: one per
-	// core, as SEARCH's workers read different stretches at once. A new
+	// key a FETCH reads (ENVELOPE, BODY, BODYSTRUCTURE and the
+	// structure), or per core, as SEARCH's workers read different
+	// stretches at once. A new
 	// read allocates a new window, so slices of an old one stay valid;
 	// release lets go of them all when a command is done.
 	wins   [cacheWindows]cacheWin
@@ -119,7 +126,7 @@ type cacheWin struct {
 	used uint64 // metaCache.tick when last read from
 }
 
-const cacheWindows = 2
+const cacheWindows = 4
 
 func newMetaCache(path string, log *slog.Logger) *metaCache {
 	return &metaCache{path: path, log: log}
@@ -169,8 +176,7 @@ func (c *metaCache) drop(uid uint32) {
 	defer c.mu.Unlock()
 	for k := range c.keys {
 		key := cacheKey{uid, uint8(k)}
-		if _, ok := c.index[key]; ok {
-			delete(c.index, key)
+		if c.index.del(key) {
 			c.dead++
 		}
 	}
@@ -182,13 +188,16 @@ func (c *metaCache) keyLocked(key string, add bool) (uint8, bool) {
 	if k, ok := c.keyIdx[key]; ok {
 		return k, true
 	}
-	// The fingerprint's key is ours: it always has room and takes none
-	// from callers' keys.
-	n := len(c.keys)
-	if _, ok := c.keyIdx[fpKey]; ok {
-		n--
+	// Our own keys (a NUL first: the fingerprint, the list header)
+	// always have room and take none from callers' keys.
+	ours := len(key) > 0 && key[0] == 0
+	n := 0
+	for _, k := range c.keys {
+		if len(k) == 0 || k[0] != 0 {
+			n++
+		}
 	}
-	if !add || (n >= maxCacheKeys && key != fpKey) || len(key) > 255 {
+	if !add || (n >= maxCacheKeys && !ours) || len(key) > 255 {
 		return 0, false
 	}
 	k := uint8(len(c.keys))
@@ -229,7 +238,7 @@ func (c *metaCache) syncLocked() error {
 			return err
 		}
 		c.fh, c.ino, c.end, c.loaded, c.wins = fh, inodeOf(fi), 0, true, [cacheWindows]cacheWin{}
-		c.index, c.dead = map[cacheKey]cacheLoc{}, 0
+		c.index, c.dead = cacheIndex{}, 0
 		c.keys, c.keyIdx = []string{""}, map[string]uint8{"": 0}
 		var hdr [cacheHeader]byte
 		_, err = c.fh.ReadAt(hdr[:], 0)
@@ -253,6 +262,17 @@ func (c *metaCache) syncLocked() error {
 	br := bufio.NewReaderSize(io.NewSectionReader(c.fh, c.end, fi.Size()-c.end), int(min(64<<10, fi.Size()-c.end)))
 	var hdr [13]byte
 	pos := c.end
+	// The records of the run being read, one key's in a row: their run
+	// ends where a record of another key begins.
+	var run []cacheKey
+	endRun := func() {
+		for _, key := range run {
+			loc, _ := c.index.get(key)
+			loc.run = uint32(min(pos-loc.off, math.MaxUint32))
+			c.index.set(key, loc)
+		}
+		run = run[:0]
+	}
 	for {
 		// The header and the key's length; the key itself after.
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
@@ -278,17 +298,21 @@ func (c *metaCache) syncLocked() error {
 			c.damaged = true
 			break
 		}
+		if len(run) > 0 && (!ok || run[0].key != k) {
+			endRun()
+		}
 		if !ok {
 			c.dead++
 		} else {
 			key := cacheKey{uid, k}
-			if _, dup := c.index[key]; dup {
+			if c.index.set(key, cacheLoc{off: pos, n: n}) {
 				c.dead++
 			}
-			c.index[key] = cacheLoc{pos, n}
+			run = append(run, key)
 		}
 		pos += 12 + int64(n)
 	}
+	endRun()
 	c.end = pos
 	return nil
 }
@@ -323,7 +347,7 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k, ok := c.keyIdx[key]
-	loc, found := c.index[cacheKey{uid, k}]
+	loc, found := c.index.get(cacheKey{uid, k})
 	if !ok || !found || !c.loaded {
 		// Not indexed yet: perhaps another process appended it.
 		if c.loaded && time.Since(c.synced) < missResync {
@@ -335,11 +359,11 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 		if k, ok = c.keyIdx[key]; !ok {
 			return nil
 		}
-		if loc, found = c.index[cacheKey{uid, k}]; !found {
+		if loc, found = c.index.get(cacheKey{uid, k}); !found {
 			return nil
 		}
 	}
-	rec, err := c.readLocked(loc.off, 12+int(loc.n), window)
+	rec, err := c.readLocked(loc, window)
 	if err != nil {
 		c.damaged = true
 		return nil
@@ -347,16 +371,19 @@ func (c *metaCache) lookupVia(uid uint32, key string, window bool) []byte {
 	payload := rec[12:]
 	if binary.BigEndian.Uint32(rec[0:4]) != uid || crc32.ChecksumIEEE(payload) != binary.BigEndian.Uint32(rec[8:12]) ||
 		int(payload[0]) != len(key) || string(payload[1:1+len(key)]) != key {
-		delete(c.index, cacheKey{uid, k})
+		c.index.del(cacheKey{uid, k})
 		c.damaged = true
 		return nil
 	}
 	return payload[1+len(key):]
 }
 
-// readLocked returns n bytes of the file from off, through the windows
-// (with window, reading one around them when none holds them).
-func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
+// readLocked returns the record at loc, through the windows. With
+// window, when none holds it, it reads a window from it: its run when
+// it has neighbours of its key (a FETCH of that item goes on with
+// them), else cacheWindow octets of whatever follows.
+func (c *metaCache) readLocked(loc cacheLoc, window bool) ([]byte, error) {
+	off, n := loc.off, 12+int(loc.n)
 	if off >= c.end {
 		if p := off - c.end; p+int64(n) <= int64(len(c.pend)) {
 			return c.pend[p : p+int64(n) : p+int64(n)], nil
@@ -376,7 +403,11 @@ func (c *metaCache) readLocked(off int64, n int, window bool) ([]byte, error) {
 		}
 	}
 	size := int64(n)
-	if window && n < cacheWindow/2 {
+	switch {
+	case !window || n >= cacheWindow/2:
+	case int64(loc.run) > size:
+		size = min(int64(loc.run), cacheWindow, c.end-off)
+	default:
 		size = max(size, min(cacheWindow, c.end-off))
 	}
 	b := make([]byte, size)
@@ -399,7 +430,7 @@ func (c *metaCache) get(uid uint32) *message.Part {
 	p := new(message.Part)
 	if err := p.UnmarshalBinary(data); err != nil {
 		c.mu.Lock()
-		delete(c.index, cacheKey{uid, 0})
+		c.index.del(cacheKey{uid, 0})
 		c.damaged = true
 		c.mu.Unlock()
 		return nil
@@ -452,10 +483,9 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	binary.BigEndian.PutUint32(rec[8:12], crc32.ChecksumIEEE(rec[12:]))
 	c.pend = c.pend[:at+n]
 	ck := cacheKey{uid, k}
-	if _, dup := c.index[ck]; dup {
+	if c.index.set(ck, cacheLoc{off: c.end + int64(at), n: uint32(n - 12), run: uint32(n)}) {
 		c.dead++
 	}
-	c.index[ck] = cacheLoc{c.end + int64(at), uint32(n - 12)}
 	c.pendKeys = append(c.pendKeys, ck)
 	if c.batches == 0 || len(c.pend) >= cachePend {
 		c.flushLocked()
@@ -490,10 +520,10 @@ func (c *metaCache) flush() {
 // already places them, unless another process appended meanwhile: then
 // the file is indexed again from where we last read it, theirs and ours.
 func (c *metaCache) flushLocked() {
-	pend, keys := c.pend, c.pendKeys
-	if len(pend) == 0 {
+	if len(c.pend) == 0 {
 		return
 	}
+	pend, keys := c.groupLocked(), c.pendKeys
 	c.pend, c.pendKeys = nil, nil
 	written := false
 	if c.damaged {
@@ -516,8 +546,8 @@ func (c *metaCache) flushLocked() {
 		}
 	}
 	for _, k := range keys {
-		if loc, ok := c.index[k]; ok && loc.off >= c.end {
-			delete(c.index, k)
+		if loc, ok := c.index.get(k); ok && loc.off >= c.end {
+			c.index.del(k)
 		}
 	}
 	if written {
@@ -526,29 +556,66 @@ func (c *metaCache) flushLocked() {
 	}
 }
 
+// groupLocked returns the waiting records laid out key by key, each
+// key's in the order they were stored, and moves their index entries
+// along: a FETCH of one item over many messages then finds its records
+// in runs, and reads those and nothing else (see readLocked), where in
+// the order they were derived each message's structure, ENVELOPE and
+// BODYSTRUCTURE would take turns. The waiting records keep their array:
+// slices that lookup returned of it stay as they were.
+func (c *metaCache) groupLocked() []byte {
+	type pendRec struct {
+		key   cacheKey
+		at, n int
+	}
+	recs := make([]pendRec, len(c.pendKeys))
+	at := 0
+	for i, key := range c.pendKeys {
+		n := 12 + int(binary.BigEndian.Uint32(c.pend[at+4:]))
+		recs[i] = pendRec{key, at, n}
+		at += n
+	}
+	slices.SortStableFunc(recs, func(a, b pendRec) int { return cmp.Compare(a.key.key, b.key.key) })
+	out := make([]byte, 0, len(c.pend))
+	runEnd := 0 // where the run of r's key ends in out
+	for i, r := range recs {
+		if i == 0 || recs[i-1].key.key != r.key.key {
+			runEnd = len(out)
+			for _, next := range recs[i:] {
+				if next.key.key != r.key.key {
+					break
+				}
+				runEnd += next.n
+			}
+		}
+		if loc, ok := c.index.get(r.key); ok && loc.off == c.end+int64(r.at) {
+			// Not stored again since: the index names this record.
+			c.index.set(r.key, cacheLoc{off: c.end + int64(len(out)), n: loc.n, run: uint32(runEnd - len(out))})
+		}
+		out = append(out, c.pend[r.at:r.at+r.n]...)
+	}
+	return out
+}
+
 // compact rewrites the file with live records only, when dropped ones
 // outweigh them. The caller holds the folder lock.
 func (c *metaCache) compact(live func(uid uint32) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.flushLocked()
-	if !c.loaded || c.dead < 1000 || c.dead < len(c.index) {
+	if !c.loaded || c.dead < 1000 || c.dead < c.index.len() {
 		return
 	}
-	// In UID order, as FETCH reads them (see cacheWindow).
-	keys := make([]cacheKey, 0, len(c.index))
-	for key := range c.index {
-		if live(key.uid) {
-			keys = append(keys, key)
-		}
-	}
+	// Key by key, each in UID order, as FETCH reads them: one run per
+	// key (see readLocked).
+	keys := slices.DeleteFunc(c.index.keys(), func(key cacheKey) bool { return !live(key.uid) })
 	slices.SortFunc(keys, func(a, b cacheKey) int {
-		return cmp.Or(cmp.Compare(a.uid, b.uid), cmp.Compare(a.key, b.key))
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.uid, b.uid))
 	})
 	var b bytes.Buffer
 	b.Write(c.header())
 	for _, key := range keys {
-		loc := c.index[key]
+		loc, _ := c.index.get(key)
 		rec := make([]byte, 12+int(loc.n))
 		if _, err := c.fh.ReadAt(rec, loc.off); err != nil {
 			continue

@@ -318,11 +318,11 @@ func TestCorruptCacheRebuilt(t *testing.T) {
 			m.Close()
 			path := filepath.Join(s.Root(), cacheFile)
 			recs := cacheRecordStarts(t, path)
-			if len(recs) != 12 {
-				t.Fatalf("%d cache records, want 12", len(recs))
+			if len(recs) != 18 {
+				t.Fatalf("%d cache records, want 18", len(recs))
 			}
 			// The six fingerprints APPEND recorded come first; the damage
-			// is done to the structures after them.
+			// is done to the structures and list headers after them.
 			recs = recs[6:]
 			fi, _ := os.Stat(path)
 			d.fn(t, path, fi.Size(), recs)

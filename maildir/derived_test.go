@@ -165,8 +165,8 @@ func TestDerivedKeysIndependent(t *testing.T) {
 		}
 	}
 	recs := cacheRecordStarts(t, filepath.Join(s.Root(), cacheFile))
-	if want := 4 * len(m.UIDs()); len(recs) != want {
-		t.Errorf("%d records in the cache file, want %d (a fingerprint, a structure and two keys per message)", len(recs), want)
+	if want := 5 * len(m.UIDs()); len(recs) != want {
+		t.Errorf("%d records in the cache file, want %d (a fingerprint, a structure, its list header and two keys per message)", len(recs), want)
 	}
 
 	other := mustSelect(t, reopen(t, s), Inbox)
@@ -378,10 +378,10 @@ func TestDerivedOldFormatReplaced(t *testing.T) {
 	if !bytes.HasPrefix(b, cacheMagic) || bytes.Contains(b, []byte("junk")) {
 		t.Errorf("cache file not replaced: starts %.30q", b)
 	}
-	// Per message a structure, its key k and the fingerprint (the old
-	// file's were lost with it).
-	if recs := cacheRecordStarts(t, path); len(recs) != 9 {
-		t.Errorf("%d records in the new cache file, want 9", len(recs))
+	// Per message a structure, its list header, its key k and the
+	// fingerprint (the old file's were lost with it).
+	if recs := cacheRecordStarts(t, path); len(recs) != 12 {
+		t.Errorf("%d records in the new cache file, want 12", len(recs))
 	}
 	log := logged.String()
 	if !strings.Contains(log, "level=INFO") || !strings.Contains(log, "older format") || strings.Contains(log, "level=WARN") {

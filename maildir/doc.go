@@ -176,11 +176,14 @@
 //
 // imapd-cache keeps, per UID, the parsed structure of the message
 // (package message): CRLF sizes, envelope fields, the MIME tree with
-// offsets and line counts, its content fingerprint (see above), and what
-// callers derive from a message and ask
-// to keep (Mailbox.Derived: imapd keeps rendered ENVELOPE, BODYSTRUCTURE
-// and HEADER.FIELDS answers there, as Dovecot keeps them in its
-// dovecot.index.cache). Entries are never invalidated, only dropped with
-// their UID. A missing, truncated or damaged cache is rebuilt from the
-// messages, never fatal.
+// offsets and line counts, its content fingerprint (see above), the
+// header fields message lists ask for, taken at the first parse
+// (Mailbox.ListHeader, up to 8 KiB), and what callers derive from a
+// message and ask to keep (Mailbox.Derived: imapd keeps rendered
+// ENVELOPE, BODYSTRUCTURE and HEADER.FIELDS answers there, as Dovecot
+// keeps them in its dovecot.index.cache). Records that wait to be
+// written together go out key by key, so that a FETCH of one item reads
+// that item's records in runs. Entries are never invalidated, only
+// dropped with their UID. A missing, truncated or damaged cache is
+// rebuilt from the messages, never fatal.
 package maildir

@@ -41,6 +41,12 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 		return nil, err
 	}
 	m.f.cache.put(uid, p)
+	if raw, err := headerBlock(fh, p); err == nil {
+		// Read once more while the file is open (from the page cache,
+		// a few KiB): what a message list asks of the header is then
+		// read from the cache, never from the file (listheader.go).
+		m.f.cache.keepListHeader(uid, raw)
+	}
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
 	if hr != nil {
 		if fp, err := hr.sum(fi.Size()); err == nil {
@@ -93,8 +99,8 @@ func (hr *hashingReader) sum(size int64) (fingerprint, error) {
 // modified. A folder keeps data under a bounded number of distinct keys;
 // beyond that, build is called every time.
 func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]byte, error)) ([]byte, error) {
-	if key == "" || key[0] == 0 {
-		return nil, errors.New("maildir: Derived needs a key that does not begin with a NUL byte")
+	if err := checkDerivedKey(key); err != nil {
+		return nil, err
 	}
 	if data := m.f.cache.lookup(uid, key); data != nil {
 		return data, nil
@@ -111,10 +117,36 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 	return data, nil
 }
 
+// KeepDerived keeps data under key for uid as Derived would: for data
+// that a build derives along with its own from the structure at hand,
+// so that a later Derived of key finds it rather than decoding the
+// structure again. The same rules hold: it depends on the message only.
+func (m *Mailbox) KeepDerived(uid uint32, key string, data []byte) error {
+	if err := checkDerivedKey(key); err != nil {
+		return err
+	}
+	m.f.cache.store(uid, key, data)
+	return nil
+}
+
+func checkDerivedKey(key string) error {
+	if key == "" || key[0] == 0 {
+		return errors.New("maildir: derived data needs a key that does not begin with a NUL byte")
+	}
+	return nil
+}
+
 // HasDerived reports whether Derived would answer uid's key from the
 // cache, deriving nothing.
 func (m *Mailbox) HasDerived(uid uint32, key string) bool {
-	return m.f.cache.lookup(uid, key) != nil
+	return m.Kept(uid, key) != nil
+}
+
+// Kept returns what Derived or KeepDerived kept for uid under key, nil
+// when the cache has nothing: for a caller that derives the data from
+// something other than the structure. The result must not be modified.
+func (m *Mailbox) Kept(uid uint32, key string) []byte {
+	return m.f.cache.lookup(uid, key)
 }
 
 // BatchWrites lets what Structure and Derived keep from now on wait in

@@ -2,6 +2,8 @@ package message
 
 import (
 	"bytes"
+	"cmp"
+	"slices"
 	"strings"
 )
 
@@ -130,4 +132,59 @@ func equalFoldASCII(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// listFields are the header fields mail clients ask for when they list a
+// folder (BODY.PEEK[HEADER.FIELDS (...)] of every message: Thunderbird,
+// Apple Mail, K-9, mutt, Roundcube, Evolution), lower case, sorted: what
+// a store keeps of each header (ListHeader), so that those requests are
+// answered without reading the message again. Changing the list changes
+// what kept headers cover: a store must then keep them under a new name.
+var listFields = []string{
+	"bcc", "cc", "chat-version", "content-class", "content-description",
+	"content-transfer-encoding", "content-type", "date", "delivered-to",
+	"disposition-notification-to", "followup-to", "from", "importance",
+	"in-reply-to", "lines", "list-id", "list-post", "list-subscribe",
+	"list-unsubscribe", "list-unsubscribe-post", "mail-followup-to",
+	"mail-reply-to", "message-id", "mime-version", "newsgroups", "priority",
+	"references", "reply-to", "return-path", "sender", "subject", "to",
+	"x-label", "x-mailing-list", "x-original-to", "x-priority",
+	"x-uniform-type-identifier", "x-universally-unique-identifier",
+}
+
+// ListHeader returns what HeaderFields selects of a raw header block
+// for the list fields, and whether that is the whole block as IMAP's
+// HEADER section gives it (ToCRLF of the block, blank line included).
+// HeaderFields(fields, names, false) is then HeaderFields(header,
+// names, false) for names that ListFieldsCover, and with whole, any
+// section of the header is the same taken from fields as from header.
+func ListHeader(header []byte) (fields []byte, whole bool) {
+	fields = HeaderFields(header, listFields, false)
+	return fields, bytes.Equal(fields, ToCRLF(make([]byte, 0, len(header)+len(header)/32), header))
+}
+
+// ListFieldsCover reports whether every one of names (any case) is a
+// list field, so that ListHeader's fields answer HEADER.FIELDS (names).
+func ListFieldsCover(names []string) bool {
+	for _, n := range names {
+		if _, ok := slices.BinarySearchFunc(listFields, n, compareFoldASCII); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// compareFoldASCII compares a lower-case list field with name, ignoring
+// the case of name's ASCII letters.
+func compareFoldASCII(field, name string) int {
+	for i := range min(len(field), len(name)) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if field[i] != c {
+			return cmp.Compare(field[i], c)
+		}
+	}
+	return cmp.Compare(len(field), len(name))
 }

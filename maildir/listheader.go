@@ -1,0 +1,90 @@
+package maildir
+
+import (
+	"io"
+
+	"imapd/message"
+)
+
+// The list header is what a client's message list asks of every
+// message's header (message.ListHeader), kept in the cache under
+// listHeaderKey when a message is first parsed, so that HEADER.FIELDS of
+// those fields, and SEARCH of them, read no message file again. The
+// record is one octet of flags, then the fields.
+const (
+	// listHeaderKey names list header records; its version goes with
+	// message's list of fields.
+	listHeaderKey = "\x00listhdr/1"
+
+	// maxListHeader bounds the fields kept of one message: a header of a
+	// megabyte (a mail loop's thousand Received lines, a hostile one)
+	// keeps nothing, and is read from the file each time.
+	maxListHeader = 8 << 10
+
+	listHeaderWhole    = 1 << 0 // the fields are the whole header
+	listHeaderTooLarge = 1 << 1 // nothing kept: more than maxListHeader
+)
+
+// ListHeader returns the list fields of uid's header as
+// message.ListHeader gives them, and whether they are its whole header;
+// ok is false when they are too large to keep (the caller reads the
+// file). They come from the cache, kept when the message was first
+// parsed; a message parsed before that costs one read of its header.
+func (m *Mailbox) ListHeader(uid uint32) (fields []byte, whole, ok bool, err error) {
+	data := m.f.cache.lookup(uid, listHeaderKey)
+	if data == nil {
+		p, err := m.Structure(uid) // on a first parse, keeps the list header
+		if err != nil {
+			return nil, false, false, err
+		}
+		if data = m.f.cache.lookup(uid, listHeaderKey); data == nil {
+			fh, err := m.Open(uid)
+			if err != nil {
+				return nil, false, false, err
+			}
+			raw, err := headerBlock(fh, p)
+			fh.Close()
+			if err != nil {
+				return nil, false, false, err
+			}
+			data = m.f.cache.keepListHeader(uid, raw)
+		}
+	}
+	if len(data) == 0 || data[0]&listHeaderTooLarge != 0 {
+		return nil, false, false, nil
+	}
+	return data[1:], data[0]&listHeaderWhole != 0, true, nil
+}
+
+// HasListHeader reports whether ListHeader would answer from the cache,
+// reading no message file.
+func (m *Mailbox) HasListHeader(uid uint32) bool {
+	return m.f.cache.lookup(uid, listHeaderKey) != nil
+}
+
+// keepListHeader keeps the list header of uid, whose raw header block
+// is raw, and returns its record.
+func (c *metaCache) keepListHeader(uid uint32, raw []byte) []byte {
+	fields, whole := message.ListHeader(raw)
+	var rec []byte
+	switch {
+	case len(fields) > maxListHeader:
+		rec = []byte{listHeaderTooLarge}
+	case whole:
+		rec = append([]byte{listHeaderWhole}, fields...)
+	default:
+		rec = append([]byte{0}, fields...)
+	}
+	c.store(uid, listHeaderKey, rec)
+	return rec
+}
+
+// headerBlock reads the raw header block of the message p was parsed
+// from.
+func headerBlock(r io.ReaderAt, p *message.Part) ([]byte, error) {
+	raw := make([]byte, p.BodyStart-p.HeaderStart)
+	if _, err := r.ReadAt(raw, p.HeaderStart); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return raw, nil
+}
