@@ -17,13 +17,6 @@ import (
 // listing of new/ and cur/, new files getting UIDs, renames, rewrites and
 // deletions found on disk.
 
-// dirChanged reports whether a directory must be listed: its mtime moved,
-// or it is so close to the last listing that a change in the same clock
-// tick could hide behind an equal mtime (Dovecot's rule for maildirs).
-func dirChanged(mtime, known, scanTime int64) bool {
-	return mtime != known || mtime >= scanTime-int64(2*time.Second)
-}
-
 // scanLocked reconciles the directories with the sidecar. new/ is listed
 // before cur/, and cur/ is stat'ed after new/ was listed, so a file that
 // another process moves from new/ to cur/ meanwhile is never missed.
@@ -36,7 +29,7 @@ func (f *folder) scanLocked(full bool) error {
 	if err != nil {
 		return err
 	}
-	listNew := full || dirChanged(newM, s.newMtime, s.newScan)
+	listNew := full || f.dirChanged(newM, s.newMtime, s.newScan)
 	var newEnts, curEnts []dirent
 	if listNew {
 		f.hub.stats.Listings.Add(1)
@@ -50,7 +43,7 @@ func (f *folder) scanLocked(full bool) error {
 	if err != nil {
 		return err
 	}
-	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
+	listCur := full || f.dirChanged(curM, s.curMtime, s.curScan)
 	if listCur {
 		f.hub.stats.Listings.Add(1)
 		var odd []string
