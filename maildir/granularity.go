@@ -20,7 +20,9 @@ import (
 // (clock_getres of CLOCK_REALTIME_COARSE: 1 to 10 ms). A change made after
 // a listing began at S is stamped after S minus that tick; so a directory
 // whose mtime is older than S by more than a tick shows any later change
-// as a new mtime. Two things must hold for that:
+// as a new mtime. (S may be taken after the stat that read the mtime: a
+// change between the stat and the listing is in the listing.) Two things
+// must hold for that:
 //
 //   - the stamps come from this kernel's clock: a local file system, not
 //     NFS, CIFS or FUSE, whose server's clock may be off by any amount
@@ -77,4 +79,35 @@ func (f *folder) stampWindow(mtime int64) int64 {
 // tick could hide behind an equal mtime.
 func (f *folder) dirChanged(mtime, known, scanTime int64) bool {
 	return mtime != known || mtime >= scanTime-f.stampWindow(mtime)
+}
+
+// settleLocked is called when a directory must be listed; it returns the
+// mtime to record for the listing and the time the listing starts (now,
+// after the stat: see above).
+//
+// A listing while the mtime is within the fine window of now is suspect
+// in its turn, and our own changes after it cannot keep it complete
+// (ownChange), so the next look lists again. In a folder that sessions
+// change more often than the window that never ends: every look lists.
+// So when the last listing was suspect too, this one first waits until
+// the mtime has left the window (at most the window; we hold the
+// folder's locks, so no change of ours moves it meanwhile) and stats the
+// directory again. A single change by another program (a delivery to a
+// quiet folder) is listed at once, without waiting.
+func (f *folder) settleLocked(path string, mtime, known, scan int64) (int64, int64, error) {
+	w := f.stampWindow(mtime)
+	lastSuspect := scan != 0 && known >= scan-f.stampWindow(known)
+	if w < coarseWindow && lastSuspect {
+		// Never longer than the window: an mtime in the future (set by
+		// touch, or the clock stepped back) is left to the old rule.
+		if wait := time.Duration(mtime + w + 1 - time.Now().UnixNano()); wait > 0 && wait <= time.Duration(w+1) {
+			f.hub.stats.Settles.Add(1)
+			time.Sleep(wait)
+			var err error
+			if mtime, err = mtimeOf(path); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	return mtime, time.Now().UnixNano(), nil
 }

@@ -121,3 +121,68 @@ func TestForeignChangeListedOnce(t *testing.T) {
 		t.Fatalf("after the second delivery: %v", got)
 	}
 }
+
+// A folder that sessions change faster than the fine window, after a
+// delivery by another program: the delivery costs a listing or two,
+// then the sessions' own changes keep the listing complete (one wait of
+// at most the window, settleLocked, breaks the chain of suspect
+// listings), and a later delivery is still found.
+func TestBusyFolderSettles(t *testing.T) {
+	h, s := newStore(t)
+	agedFolder(t, s, 3)
+	a, b := mustSelect(t, s, "INBOX"), mustSelect(t, s, "INBOX")
+	if a.f.fineWindow == 0 {
+		t.Skip("no fine window on this file system")
+	}
+	before := h.Stats().Listings.Load()
+	deliver(t, s.Root(), msg(9))
+	const ops = 50
+	for i := range ops {
+		op := FlagsAdd
+		if i%2 == 1 {
+			op = FlagsRemove
+		}
+		if _, _, err := a.SetFlags([]uint32{1}, op, FlagFlagged, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Refresh(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := h.Stats().Listings.Load() - before; n > 4 {
+		t.Fatalf("%d listings for one delivery and %d changes of our own", n, ops)
+	}
+	if n := h.Stats().Settles.Load(); n > 2 {
+		t.Fatalf("%d waits for the mtime to settle", n)
+	}
+	if got := b.UIDs(); !reflect.DeepEqual(got, []uint32{1, 2, 3, 4}) {
+		t.Fatalf("after the delivery: %v", got)
+	}
+	deliver(t, s.Root(), msg(10))
+	if err := b.Refresh(false); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.UIDs(); !reflect.DeepEqual(got, []uint32{1, 2, 3, 4, 5}) {
+		t.Fatalf("after the second delivery: %v", got)
+	}
+}
+
+// A directory whose mtime is in the future (touch -d, a clock stepped
+// back) is listed on every look, as before, and never waited for.
+func TestFutureMtimeNotWaitedFor(t *testing.T) {
+	h, s := newStore(t)
+	agedFolder(t, s, 1)
+	m := mustSelect(t, s, "INBOX")
+	later := time.Now().Add(time.Hour + 123456789)
+	if err := os.Chtimes(filepath.Join(s.Root(), "cur"), later, later); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := m.Refresh(false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := h.Stats().Settles.Load(); n != 0 {
+		t.Fatalf("%d waits for an mtime in the future", n)
+	}
+}

@@ -24,14 +24,17 @@ func (f *folder) scanLocked(full bool) error {
 	s := f.side
 	events := len(f.events) // this scan's come after
 	newPath, curPath := filepath.Join(f.dir, "new"), filepath.Join(f.dir, "cur")
-	scanStart := time.Now().UnixNano()
 	newM, err := mtimeOf(newPath)
 	if err != nil {
 		return err
 	}
 	listNew := full || f.dirChanged(newM, s.newMtime, s.newScan)
 	var newEnts, curEnts []dirent
+	var newStart, curStart int64
 	if listNew {
+		if newM, newStart, err = f.settleLocked(newPath, newM, s.newMtime, s.newScan); err != nil {
+			return err
+		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
 		if newEnts, odd, err = listDirOdd(newPath); err != nil {
@@ -45,6 +48,9 @@ func (f *folder) scanLocked(full bool) error {
 	}
 	listCur := full || f.dirChanged(curM, s.curMtime, s.curScan)
 	if listCur {
+		if curM, curStart, err = f.settleLocked(curPath, curM, s.curMtime, s.curScan); err != nil {
+			return err
+		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
 		if curEnts, odd, err = listDirOdd(curPath); err != nil {
@@ -176,10 +182,10 @@ func (f *folder) scanLocked(full bool) error {
 		return err
 	}
 	if listNew {
-		s.newMtime, s.newScan = newM, scanStart
+		s.newMtime, s.newScan = newM, newStart
 	}
 	if listCur {
-		s.curMtime, s.curScan = curM, scanStart
+		s.curMtime, s.curScan = curM, curStart
 	}
 	if f.hasWriter() && f.anyInNew() {
 		f.ownChange(true, func() error { f.claimNewLocked(&log); return nil })
