@@ -42,36 +42,49 @@ func TestQResyncBeyondRememberedExpunges(t *testing.T) {
 	}
 	c.transactOK("b2", "UNSELECT")
 
-	st := c.transactOK("b3", "STATUS INBOX (HIGHESTMODSEQ)")
+	st := c.transactOK("b3", "STATUS INBOX (UIDNEXT HIGHESTMODSEQ)")
+	next := regexp.MustCompile(`UIDNEXT (\d+)`).FindStringSubmatch(strings.Join(st, ""))
 	highest := regexp.MustCompile(`HIGHESTMODSEQ (\d+)`).FindStringSubmatch(strings.Join(st, ""))
-	if highest == nil {
+	if next == nil || highest == nil {
 		t.Fatalf("STATUS: %q", st)
 	}
-	forgetExpunges(t, filepath.Join(ts.root, "imapd-uidlist"), highest[1])
+	forgetExpunges(t, filepath.Join(ts.root, "imapd-uidlist"), next[1], highest[1])
 	if got := vanishedEarlierIn(c.transactOK("b4", qresync)); got != "2,4,6" {
 		t.Fatalf("from before what is remembered: VANISHED (EARLIER) %q, want 2,4,6", got)
 	}
 }
 
 // forgetExpunges rewrites a sidecar as an imapd that remembered no
-// expunges wrote it: its first line carries the present HIGHESTMODSEQ,
-// highest, and no 'x', 'v' or 'e' record follows. It replaces the file
-// by a rename, as every writer does, so the server reads it afresh.
-func forgetExpunges(t *testing.T, path, highest string) {
+// expunges wrote it: its first line carries the present UIDNEXT and
+// HIGHESTMODSEQ, next and highest, and no 'x', 'v' or 'e' record
+// follows, nor any record of an expunged UID (a rewrite holds the
+// messages there are, and its 'd' records say its listings were
+// complete: with fine mtimes they are trusted a few ms later, so no
+// listing comes to find the files gone). It replaces the file by a
+// rename, as every writer does, so the server reads it afresh.
+func forgetExpunges(t *testing.T, path, next, highest string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	expunged := map[string]bool{}
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); f[0] == "x" {
+			expunged[f[1]] = true
+		}
+	}
 	var kept []string
 	for _, l := range lines[1:] {
-		if f := strings.Fields(l); f[0] != "x" && f[0] != "v" && f[0] != "e" {
+		f := strings.Fields(l)
+		perUID := f[0] != "r" && f[0] != "v" && f[0] != "e" && f[0] != "d"
+		if f[0] != "x" && f[0] != "v" && f[0] != "e" && !(perUID && expunged[f[1]]) {
 			kept = append(kept, l)
 		}
 	}
 	head := strings.Fields(lines[0])
-	head[4] = highest
+	head[3], head[4] = next, highest
 	out := strings.Join(append([]string{strings.Join(head, " ")}, kept...), "\n") + "\n"
 	tmp := path + ".test"
 	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {

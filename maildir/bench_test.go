@@ -354,3 +354,51 @@ func BenchmarkDerivedWarm(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
 }
+
+// BenchmarkBusyFolder is a folder that two sessions keep changing while
+// another program delivers to it now and then (Postfix): per op, one
+// session's STORE and the other's NOOP, and a delivery every 1000 ops.
+// A delivery costs a listing or two (and a wait of at most the fine
+// window, settleLocked); the own changes after it must cost none, so the
+// time per op must not grow with the folder.
+func BenchmarkBusyFolder(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			h, s := newStore(b)
+			cur := filepath.Join(s.Root(), "cur")
+			for i := range n {
+				name := fmt.Sprintf("17000%05d.M%dP1Q%d.bench:2,S", i/100, i, i)
+				if err := os.WriteFile(filepath.Join(cur, name), []byte(benchMessage(i)), 0o600); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ago := time.Now().Add(-time.Hour)
+			for _, sub := range []string{"new", "cur"} {
+				if err := os.Chtimes(filepath.Join(s.Root(), sub), ago, ago); err != nil {
+					b.Fatal(err)
+				}
+			}
+			writer, reader := mustSelect(b, s, "INBOX"), mustSelect(b, s, "INBOX")
+			before := h.Stats().Listings.Load()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%1000 == 999 {
+					deliver(b, s.Root(), msg(i))
+				}
+				op := FlagsAdd
+				if i%2 == 1 {
+					op = FlagsRemove
+				}
+				if _, _, err := writer.SetFlags([]uint32{uint32(1 + i%n)}, op, FlagFlagged, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := reader.Refresh(false); err != nil {
+					b.Fatal(err)
+				}
+				reader.Changes()
+				writer.Changes()
+			}
+			b.ReportMetric(float64(h.Stats().Listings.Load()-before)/float64(b.N), "listings/op")
+		})
+	}
+}

@@ -118,19 +118,27 @@ func (m *Mailbox) copyMove(uids []uint32, dstName string, move bool) (Copied, er
 		for i := range items {
 			items[i].tmp = items[i].src // renamed straight from the source
 		}
-		if err := dst.receiveLocked(items, &res, s.limits.MaxKeywords); err != nil {
-			return err
-		}
-		src.ownChange(true, func() error {
+		// The renames out of the source's new/ and cur/ are its own
+		// change too: inside ownChange, they leave its listing complete.
+		// So every message that left is expunged here, also when the
+		// move failed part way: the listing will not be there to find it.
+		err := src.ownChange(true, func() error {
+			err := dst.receiveLocked(items, &res, s.limits.MaxKeywords)
 			for _, u := range res.SrcUIDs {
 				if r := src.side.get(u); r != nil {
 					src.expungeRecLocked(r, &log)
 				}
 			}
-			return nil
+			return err
 		})
+		if log.Len() == 0 {
+			return err
+		}
 		log.WriteString(src.side.dirLine())
-		return src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync)
+		if aerr := src.side.appendLines([]byte(log.String()), !src.hub.opts.NoSync); err == nil {
+			err = aerr
+		}
+		return err
 	}
 	if src == dst {
 		return res, src.update(false, moveLocked)

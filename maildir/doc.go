@@ -97,7 +97,12 @@
 // sidecar and two stat results, nothing else. A directory whose mtime is
 // within two seconds of the listing that saw it is listed again, as
 // Dovecot does, so a change in the same clock tick as a listing is never
-// missed. Our own changes (appends, flag renames, expunges) keep the
+// missed; on a local file system that keeps fractions of a second the
+// window is the kernel clock's tick and some margin, 18 ms with a 4 ms
+// tick (granularity.go), and a folder changed faster than that waits for
+// its mtime to leave the window before a second suspect listing in a
+// row (settleLocked), so that it does not list on every look. Our own
+// changes (appends, flag renames, expunges) keep the
 // record complete without a new listing when nobody else changed the
 // directory before them (ownChange), so they cost the same in a folder of
 // any size.

@@ -33,6 +33,7 @@ type folder struct {
 	suspects    map[string]bool // base names the watcher saw written to
 	tmpSwept    bool            // tmp/ was cleaned of stale files since the folder was loaded
 	idleSince   time.Time       // when the last reference went (guarded by hub.mu)
+	fineWindow  int64           // ns; how long a fine mtime stays distrusted after a listing, 0: coarseWindow (granularity.go)
 	rootWatched bool            // counted in watch.roots (guarded by watch.mu)
 	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 	refreshing  bool            // the watcher runs a refresh (guarded by hub.watch.mu)
@@ -64,7 +65,7 @@ func (h *Hub) acquire(root, dir string) (*folder, error) {
 	h.mu.Lock()
 	f := h.folders[dir]
 	if f == nil {
-		f = &folder{hub: h, dir: dir, root: root}
+		f = &folder{hub: h, dir: dir, root: root, fineWindow: fineWindowFor(dir)}
 		f.side = newSidecar(filepath.Join(dir, sidecarFile), h.log)
 		f.kw.path, f.kw.log = filepath.Join(dir, keywordsFile), h.log
 		f.cache = newMetaCache(filepath.Join(dir, cacheFile), h.log)
@@ -240,11 +241,11 @@ func (f *folder) quietLocked() bool {
 	if st, err := stampOf(f.kw.path); (err != nil && !errors.Is(err, fs.ErrNotExist)) || !f.kw.known || st != f.kw.stamp {
 		return false
 	}
-	if m, err := mtimeOf(filepath.Join(f.dir, "new")); err != nil || dirChanged(m, s.newMtime, s.newScan) {
+	if m, err := mtimeOf(filepath.Join(f.dir, "new")); err != nil || f.dirChanged(m, s.newMtime, s.newScan) {
 		return false
 	}
 	fi, err := os.Lstat(filepath.Join(f.dir, "cur"))
-	return err == nil && !dirChanged(fi.ModTime().UnixNano(), s.curMtime, s.curScan)
+	return err == nil && !f.dirChanged(fi.ModTime().UnixNano(), s.curMtime, s.curScan)
 }
 
 // refreshLocked syncs the sidecar and, when the directories changed, the
@@ -364,7 +365,7 @@ func (f *folder) ownChange(alsoNew bool, op func() error) error {
 	}
 	for _, d := range dirs {
 		m0, err := mtimeOf(d.path)
-		d.clean = err == nil && m0 == *d.mtime && !dirChanged(m0, *d.mtime, *d.scan)
+		d.clean = err == nil && m0 == *d.mtime && !f.dirChanged(m0, *d.mtime, *d.scan)
 	}
 	err := op()
 	for _, d := range dirs {
@@ -373,7 +374,7 @@ func (f *folder) ownChange(alsoNew bool, op func() error) error {
 		}
 		if m1, serr := mtimeOf(d.path); serr == nil {
 			*d.mtime = m1
-			if min := m1 + int64(2*time.Second) + 1; *d.scan < min {
+			if min := m1 + f.stampWindow(m1) + 1; *d.scan < min {
 				*d.scan = min
 			}
 		}

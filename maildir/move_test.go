@@ -46,3 +46,37 @@ func TestMoveIntoItself(t *testing.T) {
 		t.Fatalf("other process sees %v", got)
 	}
 }
+
+// MOVE renames files out of the source folder: its own change, which
+// leaves the source's listing complete, so that the next look at the
+// source (another session's NOOP) lists nothing, and still sees the
+// move.
+func TestMoveKeepsSourceListing(t *testing.T) {
+	h, s := newStore(t)
+	agedFolder(t, s, 3)
+	a := mustSelect(t, s, "INBOX")
+	b := mustSelect(t, s, "INBOX")
+	mustSelect(t, s, "other") // listed now (its mtimes were set back), not by the move
+	before := h.Stats().Listings.Load()
+	mv, err := a.Move([]uint32{2}, "other")
+	if err != nil || !reflect.DeepEqual(mv.SrcUIDs, []uint32{2}) {
+		t.Fatalf("move %+v, %v", mv, err)
+	}
+	if err := b.Refresh(false); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Stats().Listings.Load() - before; n != 0 {
+		t.Fatalf("the move and a refresh listed %d directories", n)
+	}
+	if got := b.UIDs(); !reflect.DeepEqual(got, []uint32{1, 3}) {
+		t.Fatalf("source after the move: %v", got)
+	}
+	// Another process, which lists, finds the same.
+	o := mustSelect(t, reopen(t, s), "INBOX")
+	if got := o.UIDs(); !reflect.DeepEqual(got, []uint32{1, 3}) {
+		t.Fatalf("another process sees %v", got)
+	}
+	if got := mustSelect(t, reopen(t, s), "other").UIDs(); !reflect.DeepEqual(got, []uint32{1, 2, 3, 4}) {
+		t.Fatalf("target in another process: %v", got)
+	}
+}

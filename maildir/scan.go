@@ -19,13 +19,6 @@ import (
 // listing of new/ and cur/, new files getting UIDs, renames, rewrites and
 // deletions found on disk.
 
-// dirChanged reports whether a directory must be listed: its mtime moved,
-// or it is so close to the last listing that a change in the same clock
-// tick could hide behind an equal mtime (Dovecot's rule for maildirs).
-func dirChanged(mtime, known, scanTime int64) bool {
-	return mtime != known || mtime >= scanTime-int64(2*time.Second)
-}
-
 // scanLocked reconciles the directories with the sidecar. new/ is listed
 // before cur/, and cur/ is stat'ed after new/ was listed, so a file that
 // another process moves from new/ to cur/ meanwhile is never missed.
@@ -33,14 +26,17 @@ func (f *folder) scanLocked(full bool) error {
 	s := f.side
 	events := len(f.events) // this scan's come after
 	newPath, curPath := filepath.Join(f.dir, "new"), filepath.Join(f.dir, "cur")
-	scanStart := time.Now().UnixNano()
 	newM, err := mtimeOf(newPath)
 	if err != nil {
 		return err
 	}
-	listNew := full || dirChanged(newM, s.newMtime, s.newScan)
+	listNew := full || f.dirChanged(newM, s.newMtime, s.newScan)
 	var newEnts, curEnts []dirent
+	var newStart, curStart int64
 	if listNew {
+		if newM, newStart, err = f.settleLocked(newPath, newM, s.newMtime, s.newScan); err != nil {
+			return err
+		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
 		if newEnts, odd, err = listDirOdd(newPath); err != nil {
@@ -52,8 +48,11 @@ func (f *folder) scanLocked(full bool) error {
 	if err != nil {
 		return err
 	}
-	listCur := full || dirChanged(curM, s.curMtime, s.curScan)
+	listCur := full || f.dirChanged(curM, s.curMtime, s.curScan)
 	if listCur {
+		if curM, curStart, err = f.settleLocked(curPath, curM, s.curMtime, s.curScan); err != nil {
+			return err
+		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
 		if curEnts, odd, err = listDirOdd(curPath); err != nil {
@@ -198,10 +197,10 @@ func (f *folder) scanLocked(full bool) error {
 		return err
 	}
 	if listNew {
-		s.newMtime, s.newScan = newM, scanStart
+		s.newMtime, s.newScan = newM, newStart
 	}
 	if listCur {
-		s.curMtime, s.curScan = curM, scanStart
+		s.curMtime, s.curScan = curM, curStart
 	}
 	if f.hasWriter() && f.anyInNew() {
 		f.ownChange(true, func() error { f.claimNewLocked(&log); return nil })

@@ -56,6 +56,7 @@ type Hub struct {
 // directory and reads no message).
 type Stats struct {
 	Listings     atomic.Int64 // directory listings of new/ or cur/
+	Settles      atomic.Int64 // listings that first waited for a directory's mtime to leave the fine window (settleLocked)
 	MessageReads atomic.Int64 // message files opened for reading
 	Lookups      atomic.Int64 // lstat calls that look for a folder's directory by name
 	RootListings atomic.Int64 // listings of a Maildir root (LIST, a folder count)
