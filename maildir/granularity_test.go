@@ -153,7 +153,10 @@ func TestBusyFolderSettles(t *testing.T) {
 	if n := h.Stats().Listings.Load() - before; n > 4 {
 		t.Fatalf("%d listings for one delivery and %d changes of our own", n, ops)
 	}
-	if n := h.Stats().Settles.Load(); n > 2 {
+	// A few waits for the delivery (new/ and cur/ after the claim; the
+	// watcher's refreshes interleave with the sessions'), the same with
+	// 20 or 200 changes: never one per change.
+	if n := h.Stats().Settles.Load(); n > 4 {
 		t.Fatalf("%d waits for the mtime to settle", n)
 	}
 	if got := b.UIDs(); !reflect.DeepEqual(got, []uint32{1, 2, 3, 4}) {

@@ -34,8 +34,15 @@ func (f *folder) scanLocked(full bool) error {
 	var newEnts, curEnts []dirent
 	var newStart, curStart int64
 	if listNew {
-		if newM, newStart, err = f.settleLocked(newPath, newM, s.newMtime, s.newScan); err != nil {
-			return err
+		// new/ changes by deliveries, each a listing whatever we do, and a
+		// delivery must not wait: new/ is settled (settleLocked) only when
+		// it is listed again for want of trust in an unchanged mtime.
+		if newM == s.newMtime {
+			if newM, newStart, err = f.settleLocked(newPath, newM, s.newMtime, s.newScan); err != nil {
+				return err
+			}
+		} else {
+			newStart = time.Now().UnixNano()
 		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
