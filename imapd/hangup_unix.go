@@ -54,11 +54,15 @@ func rawSocket(c net.Conn) syscall.RawConn {
 // waitReadable waits, reading nothing, until the socket rc has input, has
 // reached its end or failed, or its read deadline passes (the error then).
 // A recv that peeks tells, so a readiness the poller already reported is
-// never waited for again.
-func waitReadable(rc syscall.RawConn) error {
+// never waited for again. atOnce reports that the first peek found input
+// (or the end): nothing was waited for.
+func waitReadable(rc syscall.RawConn) (atOnce bool, err error) {
 	var buf [1]byte
-	return rc.Read(func(fd uintptr) bool {
+	peeks := 0
+	err = rc.Read(func(fd uintptr) bool {
+		peeks++
 		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		return !errors.Is(err, syscall.EAGAIN)
 	})
+	return peeks == 1, err
 }
