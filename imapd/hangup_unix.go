@@ -62,7 +62,9 @@ func waitReadable(rc syscall.RawConn) (atOnce bool, err error) {
 	err = rc.Read(func(fd uintptr) bool {
 		peeks++
 		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return !errors.Is(err, syscall.EAGAIN)
+		ready := !errors.Is(err, syscall.EAGAIN)
+		atOnce = ready && peeks == 1
+		return ready
 	})
-	return peeks == 1, err
+	return atOnce, err
 }
