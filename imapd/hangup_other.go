@@ -13,4 +13,4 @@ func peerClosed(syscall.RawConn) bool { return false }
 // rawSocket: here every connection is read to be waited on.
 func rawSocket(net.Conn) syscall.RawConn { return nil }
 
-func waitReadable(syscall.RawConn) (bool, error) { return true, nil }
+func waitReadable(syscall.RawConn) error { return nil }

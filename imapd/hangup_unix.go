@@ -54,17 +54,11 @@ func rawSocket(c net.Conn) syscall.RawConn {
 // waitReadable waits, reading nothing, until the socket rc has input, has
 // reached its end or failed, or its read deadline passes (the error then).
 // A recv that peeks tells, so a readiness the poller already reported is
-// never waited for again. atOnce reports that the first peek found input
-// (or the end): nothing was waited for.
-func waitReadable(rc syscall.RawConn) (atOnce bool, err error) {
+// never waited for again.
+func waitReadable(rc syscall.RawConn) error {
 	var buf [1]byte
-	peeks := 0
-	err = rc.Read(func(fd uintptr) bool {
-		peeks++
+	return rc.Read(func(fd uintptr) bool {
 		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ready := !errors.Is(err, syscall.EAGAIN)
-		atOnce = ready && peeks == 1
-		return ready
+		return !errors.Is(err, syscall.EAGAIN)
 	})
-	return atOnce, err
 }

@@ -102,7 +102,7 @@ func (s *session) idleOnSocket(rc syscall.RawConn) (outcome, error) {
 		if wasWoken() {
 			continue
 		}
-		_, err := s.waitInput(rc)
+		err := s.waitInput(rc)
 		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && wasWoken() && !s.isInterrupted() {
 			continue
 		}

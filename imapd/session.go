@@ -89,10 +89,6 @@ type session struct {
 	// idLogged is set once the client's ID has been logged at info.
 	idLogged bool
 
-	// pipelining is set when the last command was waiting to be read
-	// when the one before it was done (see next).
-	pipelining bool
-
 	// raw is rawOf's socket, for waitInput (rawSocket).
 	rawOf net.Conn
 	raw   syscall.RawConn
@@ -279,30 +275,25 @@ func (s *session) next() bool {
 		s.bye("Server shutting down")
 		return false
 	}
-	waiting := true // without the socket to ask, assume the worst
-	if rc := s.rawSocket(); rc != nil {
-		atOnce, err := s.waitInput(rc)
-		if err != nil {
-			return s.readError(err)
-		}
-		waiting = atOnce
-	}
-	if waiting && s.pipelining {
+	if s.r.Buffered() > 0 {
 		// A client that pipelines commands as fast as it can would hold
 		// a processor for as long as it likes: Go's scheduler lets a
 		// running goroutine go on, and a read of input already waiting
 		// never parks it. Going to the back of the run queue before
-		// each command of such a run shares the processors out by
+		// each command it sent ahead shares the processors out by
 		// command, so one flooding connection (or sixty) cannot make
-		// another wait for seconds. Only in a run: a client that waits
-		// for each answer parks here and is woken by its next command;
-		// a yield besides, whenever its command happened to be there
-		// first, would put that command behind every session that is
-		// runnable, through the run queue the scheduler serves last
-		// (p99 of NOOP and LOGOUT under load).
+		// another wait for seconds. Only then: a command that came in
+		// a read of its own was sent after the answer before it (or
+		// the client is slower than we are), and a yield would only
+		// put it behind every runnable session, in the run queue the
+		// scheduler serves last (p99 of NOOP and LOGOUT under load).
 		runtime.Gosched()
 	}
-	s.pipelining = waiting
+	if rc := s.rawSocket(); rc != nil && s.r.Buffered() == 0 {
+		if err := s.waitInput(rc); err != nil {
+			return s.readError(err)
+		}
+	}
 	line, err := s.r.ReadCommand()
 	if err != nil {
 		return s.readError(err)
@@ -436,11 +427,10 @@ func (s *session) rawSocket() syscall.RawConn {
 // waitInput waits for the client's next input on rc, the connection's
 // socket, holding neither of the connection's buffers meanwhile: a
 // connection waiting for its client then costs its goroutine and little
-// more. atOnce reports that input was there already (buffered, or on the
-// socket); err is the wait's error (the read deadline passed).
-func (s *session) waitInput(rc syscall.RawConn) (atOnce bool, err error) {
+// more. It returns the wait's error (the read deadline passed).
+func (s *session) waitInput(rc syscall.RawConn) error {
 	if s.r.Buffered() > 0 {
-		return true, nil
+		return nil
 	}
 	s.w.Idle()
 	s.r.Idle()
