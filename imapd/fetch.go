@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
@@ -162,7 +163,9 @@ func fromMetadata(items []wire.FetchItem, last maildir.Message) bool {
 // with one look at the folder (Mailbox.Messages), just before fn sees
 // them: FETCH and STORE go over whole mailboxes.
 func (s *session) eachMessage(uids []uint32, fn func(uid uint32, msg maildir.Message) error) error {
-	metas := s.metaScratch[:0]
+	// Sized once: grown by append, a FETCH 1:* in a new session would
+	// allocate two and a half times the metadata it reads.
+	metas := slices.Grow(s.metaScratch[:0], min(len(uids), messageRun))
 	defer func() {
 		clear(metas[:cap(metas)]) // let go of keyword lists
 		s.metaScratch = metas[:0]

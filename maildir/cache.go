@@ -471,8 +471,14 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	n := 12 + 1 + len(key) + len(data)
 	if len(c.pend)+n > cap(c.pend) {
 		// A new array: slices that lookup returned of the old one stay
-		// as they were.
-		c.pend = append(make([]byte, 0, max(cachePend, 2*(len(c.pend)+n))), c.pend...)
+		// as they were. Room for more only in a batch: a record stored
+		// outside one (APPEND's fingerprint) is written at once, and
+		// 64 KiB for it would be most of a short session's garbage.
+		size := len(c.pend) + n
+		if c.batches > 0 {
+			size = max(cachePend, 2*size)
+		}
+		c.pend = append(make([]byte, 0, size), c.pend...)
 	}
 	at := len(c.pend)
 	rec := c.pend[at : at+12]
