@@ -25,6 +25,17 @@ import (
 // gicWait bounds every wait for unilateral data.
 const gicWait = 2 * time.Second
 
+// gicStateAfter returns c's state once it is want, or after a second.
+// go-imap's client lets a command's Wait return before its reader has set
+// the state the tagged OK gives (completeCommand: done, then setState).
+func gicStateAfter(c *imapclient.Client, want imap.ConnState) imap.ConnState {
+	deadline := time.Now().Add(time.Second)
+	for c.State() != want && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return c.State()
+}
+
 func TestIMAPClientLogin(t *testing.T) {
 	ts := newTestServer(t)
 
@@ -46,7 +57,7 @@ func TestIMAPClientLogin(t *testing.T) {
 	if err := c.Login("demo", "demo").Wait(); err != nil {
 		t.Fatalf("LOGIN: %v", err)
 	}
-	if st := c.State(); st != imap.ConnStateAuthenticated {
+	if st := gicStateAfter(c, imap.ConnStateAuthenticated); st != imap.ConnStateAuthenticated {
 		t.Fatalf("state after LOGIN: %v", st)
 	}
 	// The client asks for the capabilities again after login.
@@ -77,7 +88,7 @@ func TestIMAPClientLogin(t *testing.T) {
 	if err := c.Authenticate(sasl.NewPlainClient("", "demo", "demo")); err != nil {
 		t.Fatalf("AUTHENTICATE PLAIN: %v", err)
 	}
-	if st := c.State(); st != imap.ConnStateAuthenticated {
+	if st := gicStateAfter(c, imap.ConnStateAuthenticated); st != imap.ConnStateAuthenticated {
 		t.Fatalf("state after AUTHENTICATE: %v", st)
 	}
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
