@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,6 +212,52 @@ func TestCacheHitSkipsHashPool(t *testing.T) {
 	defer cancel()
 	if _, err := th.Authenticate(short, addr, "bob@example.org", "b-pw"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("uncached login with the pool busy: err = %v, want it to wait", err)
+	}
+}
+
+// countingHtpasswd counts the checks that reach an htpasswd backend with
+// a login cache.
+type countingHtpasswd struct {
+	*Htpasswd
+	checks atomic.Int32
+}
+
+func (c *countingHtpasswd) Authenticate(ctx context.Context, username, password string) (Identity, error) {
+	c.checks.Add(1)
+	return c.Htpasswd.Authenticate(ctx, username, password)
+}
+
+// Logins of one pair that queue for the hashing pool together cost one
+// check: those behind the first find its result in the cache.
+func TestCacheCollapsesQueuedLogins(t *testing.T) {
+	b := newBackend(t, "alice@example.org:"+cheapBcrypt(t, "a-pw"))
+	ca := &countingHtpasswd{Htpasswd: b.Htpasswd}
+	th := NewThrottle(ca, ThrottleOptions{Concurrency: 1, Logger: discard()})
+	ctx := context.Background()
+	if err := th.pool.acquire(ctx, blockOf(netip.MustParseAddr("192.0.2.99"))); err != nil {
+		t.Fatal(err)
+	}
+	const logins = 5
+	errs := make(chan error, logins)
+	for i := range logins {
+		go func() {
+			addr := netip.AddrFrom4([4]byte{192, 0, 2, byte(1 + i)})
+			_, err := th.Authenticate(ctx, addr, "alice@example.org", "a-pw")
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them queue (those that do not find the cache anyway)
+	th.pool.release()
+	for range logins {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := ca.checks.Load(); n != 1 {
+		t.Fatalf("%d logins of one pair at once reached the backend %d times, want once", logins, n)
+	}
+	if _, err := th.Authenticate(ctx, netip.MustParseAddr("192.0.2.1"), "alice@example.org", "wrong"); err == nil {
+		t.Fatal("a wrong password was accepted")
 	}
 }
 

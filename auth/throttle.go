@@ -178,6 +178,16 @@ func (t *Throttle) Authenticate(ctx context.Context, remote netip.Addr, username
 		}
 		return Identity{}, err
 	}
+	if q, ok := t.auth.(QuickChecker); ok {
+		// The same pair may have been verified while this login waited
+		// for a worker (a phone's connections, all at once after a
+		// network blip): the cache has it now, and no hashing is due.
+		if id, ok := q.QuickCheck(username, password); ok {
+			t.pool.release()
+			t.table.done(&p)
+			return id, nil
+		}
+	}
 	start := t.opts.Now()
 	id, err := t.auth.Authenticate(ctx, username, password)
 	if err == nil || !errors.Is(err, ErrFailed) {
