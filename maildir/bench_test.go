@@ -72,6 +72,24 @@ func fixture(b *testing.B, n int) string {
 	return root
 }
 
+// selectFixture selects root's INBOX through a Hub of its own, as a new
+// process would; both are closed when b ends.
+func selectFixture(b *testing.B, root string, opts SelectOptions) *Mailbox {
+	b.Helper()
+	h := NewHub(Options{NoSync: true})
+	b.Cleanup(func() { h.Close() })
+	s, err := h.Open(root, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := s.Select("INBOX", opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return m
+}
+
 func benchMessage(i int) string {
 	if i%3 == 0 {
 		return fmt.Sprintf("From: Alice <alice@example.org>\nTo: bob@example.org\nSubject: report %d\nMessage-ID: <%d@bench>\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n\n%s", i, i, strings.Repeat("plain text line of the body\n", 40))
@@ -153,27 +171,19 @@ func BenchmarkOpenNoSidecar(b *testing.B) {
 func BenchmarkAppend(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			root := fixture(b, n)
-			h := NewHub(Options{NoSync: true})
-			defer h.Close()
-			s, _ := h.Open(root, false)
-			m, err := s.Select("INBOX", SelectOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
+			m := selectFixture(b, fixture(b, n), SelectOptions{})
 			body := benchMessage(1)
 			var uids []uint32
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				a, err := s.Append("INBOX", strings.NewReader(body), AppendOptions{Flags: FlagSeen})
+				a, err := m.store.Append("INBOX", strings.NewReader(body), AppendOptions{Flags: FlagSeen})
 				if err != nil {
 					b.Fatal(err)
 				}
 				uids = append(uids, a.UID)
 			}
 			b.StopTimer()
-			if l := h.Stats().Listings.Load(); l > 2 {
+			if l := m.f.hub.Stats().Listings.Load(); l > 2 {
 				b.Errorf("appends listed directories %d times", l)
 			}
 			m.Changes()
@@ -219,15 +229,7 @@ func BenchmarkAppendUnselected(b *testing.B) {
 func BenchmarkSetFlags(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			root := fixture(b, n)
-			h := NewHub(Options{NoSync: true})
-			defer h.Close()
-			s, _ := h.Open(root, false)
-			m, err := s.Select("INBOX", SelectOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
+			m := selectFixture(b, fixture(b, n), SelectOptions{})
 			uid := m.Initial()[n/2-1]
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -248,15 +250,7 @@ func BenchmarkSetFlags(b *testing.B) {
 func BenchmarkSetFlagsAll(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			root := fixture(b, n)
-			h := NewHub(Options{NoSync: true})
-			defer h.Close()
-			s, _ := h.Open(root, false)
-			m, err := s.Select("INBOX", SelectOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
+			m := selectFixture(b, fixture(b, n), SelectOptions{})
 			uids := m.Initial()
 			for b.Loop() {
 				for _, op := range []FlagOp{FlagsAdd, FlagsRemove} {
@@ -317,18 +311,7 @@ func BenchmarkStructure(b *testing.B) {
 // does: look-ups in the index and reads of the file, nothing parsed.
 func BenchmarkDerivedWarm(b *testing.B) {
 	n := benchSizes()[1]
-	root := fixture(b, n)
-	h := NewHub(Options{NoSync: true})
-	defer h.Close()
-	s, err := h.Open(root, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m, err := s.Select("INBOX", SelectOptions{ReadOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	m := selectFixture(b, fixture(b, n), SelectOptions{ReadOnly: true})
 	keys := []string{"bench.envelope", "bench.bodystructure"}
 	get := func(uid uint32, key string) {
 		if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {

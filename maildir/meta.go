@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"os"
-	"strconv"
 
 	"imapd/internal/atomicfile"
 	"imapd/message"
@@ -247,11 +246,7 @@ func (f *folder) learnedLinesLocked() []byte {
 	var b []byte
 	for _, r := range f.dirtyVSz {
 		if f.side.get(r.uid) == r {
-			b = append(b, "s "...)
-			b = strconv.AppendUint(b, uint64(r.uid), 10)
-			b = append(b, ' ')
-			b = strconv.AppendInt(b, r.vsize, 10)
-			b = append(b, '\n')
+			b = append(b, sizeLine(r)...)
 		}
 	}
 	for _, r := range f.dirtyTimes {

@@ -746,6 +746,10 @@ func appendAddLine(b []byte, r *msgRec) []byte {
 	return append(b, '\n')
 }
 
+func sizeLine(r *msgRec) string {
+	return "s " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.vsize, 10) + "\n"
+}
+
 func timeLine(r *msgRec) string {
 	return "t " + strconv.FormatUint(uint64(r.uid), 10) + " " + strconv.FormatInt(r.size, 10) + " " + strconv.FormatInt(r.mtime, 10) + "\n"
 }
