@@ -209,11 +209,12 @@ func (m *searchMsg) rawHeader() ([]byte, error) {
 func parseFields(raw []byte) []headerField {
 	out := []headerField{}
 	for _, line := range splitHeaderFields(raw) {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
+		name := message.FieldName([]byte(line))
+		if name == nil {
+			continue // not a field, as message.HeaderFields sees it
 		}
-		out = append(out, headerField{name: strings.ToLower(strings.TrimSpace(name)),
+		_, value, _ := strings.Cut(line, ":")
+		out = append(out, headerField{name: lowerASCII(string(name)),
 			value: fold(message.DecodeHeaderValue(strings.TrimSpace(value)))})
 	}
 	return out
