@@ -1,9 +1,11 @@
 package message
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // windowSize is the size of the line reader's buffer. Lines up to this long
@@ -78,8 +80,26 @@ type lineReader struct {
 	pos mark // position of the next line
 }
 
+// windows holds windows (*[windowSize]byte) between parses: a folder's
+// first listing parses thousands of messages, and a fresh 32 KiB window
+// each time is most of what a parse allocates and clears.
+var windows sync.Pool
+
 func newLineReader(src io.ReaderAt, size int64) *lineReader {
-	return &lineReader{src: src, size: size, buf: make([]byte, max(1, min(windowSize, size)))}
+	w, _ := windows.Get().(*[windowSize]byte)
+	if w == nil {
+		w = new([windowSize]byte)
+	}
+	return &lineReader{src: src, size: size, buf: w[:max(1, min(windowSize, size))]}
+}
+
+// release gives the window back; the reader and every line it returned
+// are then unusable.
+func (lr *lineReader) release() {
+	if cap(lr.buf) == windowSize {
+		windows.Put((*[windowSize]byte)(lr.buf[:windowSize]))
+	}
+	lr.buf = nil
 }
 
 // atEOF reports whether the window holds the last bytes of the data.
@@ -177,12 +197,16 @@ func (lr *lineReader) take(l *line, content []byte) {
 	}
 }
 
-// indexEOL returns the index of the first CR or LF in b, or -1.
+// indexEOL returns the index of the first CR or LF in b, or -1. Mail is
+// mostly LF-terminated, so the LF is found first (IndexByte is the
+// vectorised search) and the line before it searched for a bare CR.
 func indexEOL(b []byte) int {
-	for i, c := range b {
-		if c == '\n' || c == '\r' {
-			return i
-		}
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return bytes.IndexByte(b, '\r')
 	}
-	return -1
+	if j := bytes.IndexByte(b[:i], '\r'); j >= 0 {
+		return j
+	}
+	return i
 }

@@ -52,6 +52,7 @@ func ParseWith(r io.ReaderAt, size int64, lim Limits) (*Part, error) {
 	lim.MaxDepth = min(max(lim.MaxDepth, 1), hardMaxDepth)
 	lim.MaxParts = max(lim.MaxParts, 1)
 	p := &parser{lr: newLineReader(r, size), lim: lim}
+	defer p.lr.release()
 	root, _ := p.parsePart(mark{}, 0, kindMessage)
 	if p.err != nil {
 		return nil, p.err
