@@ -13,6 +13,7 @@ import (
 
 	"imapd/auth"
 	"imapd/maildir"
+	"imapd/message"
 )
 
 // Responses served from the store's cache of derived data (ENVELOPE,
@@ -465,7 +466,64 @@ func TestFetchDerivedAhead(t *testing.T) {
 	c2 := o.login()
 	c2.transactOK("b1", "EXAMINE INBOX")
 	if other := c2.transactOK("b2", cmd); !slices.Equal(other, cold) {
-		t.Errorf("another process's FETCH differs")
+		t.Errorf("another process's FETCH differs: %q, want %q", other[:2], cold[:2])
+	}
+	if got := o.reads(); got != 0 {
+		t.Errorf("another process opened %d message files", got)
+	}
+}
+
+// TestFetchSizeAhead: RFC822.SIZE of files whose names do not give it
+// (Postfix writes ",S=", the size on disk, with LF line ends) is counted
+// ahead of the responses as well: each file is read once, the sizes are
+// those of the CRLF form, in order, and another process finds them in the
+// sidecar without reading a file once the first has let the folder go.
+func TestFetchSizeAhead(t *testing.T) {
+	const n = 300
+	ts := newTestServer(t)
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(ts.root, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []int
+	for i := range n {
+		msg := benchMessage(i)
+		switch i % 7 {
+		case 0:
+			msg = strings.ReplaceAll(msg, "\r\n", "\n") // LF, as Postfix writes
+		case 1:
+			msg += "a bare CR\r and a CRLF\r\n"
+		}
+		base := fmt.Sprintf("%d.M%06dP99.test", 1700000000+i, i) // UIDs in i's order
+		if err := os.WriteFile(filepath.Join(ts.root, "new", base), []byte(msg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, len(message.ToCRLF(nil, []byte(msg))))
+	}
+	c := ts.login()
+	c.transactOK("a1", "SELECT INBOX")
+	const cmd = "FETCH 1:* (UID RFC822.SIZE INTERNALDATE)"
+	reads := ts.reads()
+	cold := c.transactOK("a2", cmd)
+	if got := ts.reads() - reads; got > n {
+		t.Errorf("%d message files opened for %d sizes", got, n)
+	}
+	if len(cold) != n {
+		t.Fatalf("%d responses, want %d", len(cold), n)
+	}
+	for i, l := range cold {
+		if p := fmt.Sprintf("* %d FETCH (UID %d RFC822.SIZE %d INTERNALDATE ", i+1, i+1, want[i]); !strings.HasPrefix(l, p) {
+			t.Fatalf("response %q, want it to begin %q", l, p)
+		}
+	}
+	c.transactOK("a3", "CLOSE")
+	ts.hub.Close() // as at the process's exit: what was learned is written
+	o := otherProcess(t, ts)
+	c2 := o.login()
+	c2.transactOK("b1", "EXAMINE INBOX")
+	if other := c2.transactOK("b2", cmd); !slices.Equal(other, cold) {
+		t.Errorf("another process's FETCH differs: %q, want %q", other[:2], cold[:2])
 	}
 	if got := o.reads(); got != 0 {
 		t.Errorf("another process opened %d message files", got)

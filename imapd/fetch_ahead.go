@@ -12,7 +12,8 @@ import (
 
 // deriveAhead derives, on a helper goroutine, what a FETCH of many
 // messages keeps in the store's cache for each (rendered ENVELOPE, BODY,
-// BODYSTRUCTURE, HEADER.FIELDS: see Mailbox.Derived), ahead of the
+// BODYSTRUCTURE, HEADER.FIELDS: see Mailbox.Derived; RFC822.SIZE, which
+// the name of a file Postfix delivered does not give), ahead of the
 // session's goroutine, which writes the responses in order and then
 // finds the data in the cache. A client's first listing of a folder is
 // bound by parsing its messages; this way it takes two cores.
@@ -126,25 +127,31 @@ func (a *deriveAhead) stop() {
 	a.wg.Wait()
 }
 
-// derivedFor reports whether the first of items that keeps data in the
-// store's cache (what fetcher.rendered and fetcher.section derive, or the
-// list header a HEADER.FIELDS of list fields is answered from) is there,
-// and whether uid has it already.
+// derivedFor reports whether items read the message for data the store
+// keeps (what fetcher.rendered and fetcher.section derive, the list
+// header a HEADER.FIELDS of list fields is answered from, RFC822.SIZE of
+// a file whose name does not give it), and whether uid has all of it.
 func (s *session) derivedFor(items []wire.FetchItem, uid uint32) (derives, cached bool) {
+	cached = true
 	for _, it := range items {
+		has := true
 		switch it.Kind {
+		case wire.FetchRFC822Size:
+			has = s.mbox.SizeKnown(uid)
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
-			return true, s.mbox.HasDerived(uid, renderKeys[it.Kind])
+			derives, has = true, s.mbox.HasDerived(uid, renderKeys[it.Kind])
 		case wire.FetchBodySection:
 			if ofListFields(it.Section) {
-				return true, s.mbox.HasListHeader(uid)
-			}
-			if k := headerFieldsKey(it.Section); k != "" {
-				return true, s.mbox.HasDerived(uid, k)
+				derives, has = true, s.mbox.HasListHeader(uid)
+			} else if k := headerFieldsKey(it.Section); k != "" {
+				derives, has = true, s.mbox.HasDerived(uid, k)
 			}
 		}
+		if !has {
+			derives, cached = true, false
+		}
 	}
-	return false, false
+	return derives, cached
 }
 
 // derive computes and keeps uid's cached data for items, as write would,
@@ -155,6 +162,8 @@ func (s *session) derive(items []wire.FetchItem, uid uint32) {
 	defer f.close()
 	for _, it := range items {
 		switch it.Kind {
+		case wire.FetchRFC822Size:
+			_, _ = s.mbox.Size(uid)
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
 			_, _ = f.rendered(it.Kind)
 		case wire.FetchBodySection:

@@ -204,6 +204,15 @@ func (m *Mailbox) Size(uid uint32) (int64, error) {
 	return vs, nil
 }
 
+// SizeKnown reports whether Size answers uid without reading the file.
+func (m *Mailbox) SizeKnown(uid uint32) bool {
+	f := m.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.side.get(uid)
+	return r == nil || r.vsize > 0
+}
+
 func (m *Mailbox) noteSize(uid uint32, vs int64) {
 	f := m.f
 	f.mu.Lock()
