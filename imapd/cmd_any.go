@@ -30,7 +30,7 @@ func cmdNoop(s *session, c *wire.Command) (outcome, error) {
 // cmdLogout is RFC 3501 §6.1.3: BYE, then the tagged OK.
 func cmdLogout(s *session, c *wire.Command) (outcome, error) {
 	s.w.Status("", "BYE", "", "Logging out")
-	return outcome{logout: true}, nil
+	return outcome{end: logoutNext}, nil
 }
 
 // RFC 2971 §3.3's limits on what a client sends in ID, and what of it

@@ -49,7 +49,7 @@ func cmdStartTLS(s *session, c *wire.Command) (outcome, error) {
 	s.r.Reset(tc)
 	s.w.Reset(timedWriter{s, tc})
 	s.tls, s.secure = true, true
-	return outcome{sent: true}, nil
+	return outcome{end: sentOn}, nil
 }
 
 // cmdLogin is RFC 3501 §6.2.3.

@@ -13,25 +13,37 @@ import (
 type handler func(s *session, c *wire.Command) (outcome, error)
 
 // outcome is what a command decided beyond success or failure: what its
-// tagged OK says, and whether the connection goes on after it.
+// tagged OK says, and whether the connection goes on after it. It fits
+// in the registers a handler returns its results in (with the error:
+// nine words), so that no frame on the way holds a copy.
 type outcome struct {
 	code string // response code with its arguments, without brackets ("READ-WRITE")
 	text string // the OK's text; "" for "<NAME> completed"
-	// sent: the tagged response is written already (STARTTLS's, before
-	// the handshake) or cannot be (the connection failed); the dispatcher
-	// writes nothing.
-	sent bool
-	// logout ends the connection after this command: LOGOUT, after its
-	// tagged OK; a failed connection, at once (with sent).
-	logout bool
+	end  ending
 	// bye ends the connection with BYE and this text after the tagged
 	// response (too many failed logins).
 	bye string
 }
 
+// ending says whether the tagged response is written already (STARTTLS's,
+// before the handshake) or cannot be (the connection failed), so that the
+// dispatcher writes nothing; and whether the connection ends after the
+// command: LOGOUT, after its tagged OK; a failed connection, at once.
+type ending uint8
+
+const (
+	goOn       ending = iota
+	logoutNext        // the tagged OK, then the end
+	sentOn            // written already; the connection goes on
+	closedNow         // written already, or never will be; the end
+)
+
+func (e ending) sent() bool   { return e == sentOn || e == closedNow }
+func (e ending) logout() bool { return e == logoutNext || e == closedNow }
+
 // closed is the outcome of a command after which the connection cannot
 // go on: it failed, is out of step, or got its BYE already.
-var closed = outcome{sent: true, logout: true}
+var closed = outcome{end: closedNow}
 
 // command is one entry of the command table: everything the server
 // knows about a command is declared here, once.

@@ -12,17 +12,7 @@ import (
 // knows only the commands of the table (grammarOf), so c.Name is one.
 func (s *session) dispatch(c *wire.Command) {
 	spec := commands[c.Name]
-	if spec.states&s.state == 0 {
-		s.w.Status(c.Tag, "BAD", "", wrongState(spec.states, s.state, c.Name))
-		return
-	}
-	if s.mbox != nil && c.Name != "LOGOUT" && s.mbox.Gone() {
-		// The selected folder was deleted or renamed by someone else:
-		// nothing the client believes about it holds any more. Dovecot
-		// ends the session the same way.
-		s.log.Info("selected folder removed", "folder", s.mbox.Name())
-		s.bye("Selected mailbox was deleted, have to disconnect")
-		s.state = stateLogout
+	if s.refuse(c, spec) {
 		return
 	}
 	if s.sel != nil {
@@ -32,8 +22,35 @@ func (s *session) dispatch(c *wire.Command) {
 		s.sel.feed(s.mbox.Changes())
 	}
 	out, err := spec.fn(s, c)
-	if !out.sent {
-		if s.sel != nil && !out.logout {
+	s.finish(c, spec, out, err)
+}
+
+// refuse answers a command that cannot run now, and says so: BAD in the
+// wrong state, BYE when the selected folder is gone. Like finish, out of
+// dispatch's frame, which a session waiting in IDLE keeps on its stack
+// (see greet).
+func (s *session) refuse(c *wire.Command, spec *command) bool {
+	if spec.states&s.state == 0 {
+		s.w.Status(c.Tag, "BAD", "", wrongState(spec.states, s.state, c.Name))
+		return true
+	}
+	if s.mbox != nil && c.Name != "LOGOUT" && s.mbox.Gone() {
+		// The selected folder was deleted or renamed by someone else:
+		// nothing the client believes about it holds any more. Dovecot
+		// ends the session the same way.
+		s.log.Info("selected folder removed", "folder", s.mbox.Name())
+		s.bye("Selected mailbox was deleted, have to disconnect")
+		s.state = stateLogout
+		return true
+	}
+	return false
+}
+
+// finish ends a command that ran: changes told, the tagged response,
+// BYE or the end of the session as its outcome says.
+func (s *session) finish(c *wire.Command, spec *command, out outcome, err error) {
+	if !out.end.sent() {
+		if s.sel != nil && !out.end.logout() {
 			s.flushUpdates(!spec.holdExpunge || c.UID())
 		}
 		s.respond(c, spec, out, err)
@@ -41,7 +58,7 @@ func (s *session) dispatch(c *wire.Command) {
 	if out.bye != "" {
 		s.w.Status("", "BYE", "", out.bye)
 	}
-	if out.logout || out.bye != "" {
+	if out.end.logout() || out.bye != "" {
 		s.state = stateLogout
 	}
 }

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"errors"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -28,9 +29,30 @@ func cmdIdle(s *session, c *wire.Command) (outcome, error) {
 		s.bye("Server shutting down")
 		return closed, nil
 	}
+	// The waits return the client's line rather than an outcome: a
+	// smaller frame each, on the stack of every idling session (see
+	// greet).
+	var (
+		line []byte
+		ok   bool
+		err  error
+	)
 	if rc := s.rawSocket(); rc != nil {
-		return s.idleOnSocket(rc)
+		line, ok, err = s.idleOnSocket(rc)
+	} else {
+		line, ok, err = s.idleReading()
 	}
+	if !ok {
+		return closed, nil
+	}
+	return s.idleDone(line, err)
+}
+
+// idleReading is IDLE where the client's line must be read to be waited
+// for (TLS): on another goroutine, while this one tells the changes. It
+// returns the client's line or the error reading it, or false when the
+// connection ends.
+func (s *session) idleReading() ([]byte, bool, error) {
 	type lineResult struct {
 		line []byte
 		err  error
@@ -51,75 +73,98 @@ func cmdIdle(s *session, c *wire.Command) (outcome, error) {
 			// nothing sends nothing either).
 			s.conn.Close()
 			<-lines
-			return closed, nil
+			return nil, false, nil
 		}
 		select {
 		case <-wake:
 		case res := <-lines:
-			return s.idleDone(res.line, res.err)
+			return res.line, true, res.err
 		}
 	}
 }
 
 // idleOnSocket is IDLE on a socket that can be waited on without reading:
 // the folder's wake-ups cut the wait short by moving the read deadline
-// into the past.
-func (s *session) idleOnSocket(rc syscall.RawConn) (outcome, error) {
-	var (
-		mu     sync.Mutex // orders a wake-up against the end of the wait
-		active = true
-		woken  bool
-	)
+// into the past. The wait keeps this frame and its callers' on the
+// stack of every idling session: what it needs beyond the wait is in
+// functions of its own (see greet). It returns as idleReading does.
+func (s *session) idleOnSocket(rc syscall.RawConn) (line []byte, ok bool, err error) {
+	iw := &idleWake{active: true}
 	if s.mbox != nil {
 		conn := s.conn
-		s.mbox.SetWakeHook(func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if active {
-				woken = true
-				conn.SetReadDeadline(time.Unix(1, 0))
-			}
-		})
-		defer s.mbox.SetWakeHook(nil)
-	}
-	wasWoken := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		w := woken
-		woken = false
-		return w
+		s.mbox.SetWakeHook(func() { iw.wake(conn) })
 	}
 	for {
 		if !s.idleTell() {
-			return closed, nil
+			break
 		}
 		// Armed first, then asked: a wake-up after the question moves
 		// the deadline the wait below is for.
 		if !s.armRead() {
 			s.bye("Server shutting down")
-			return closed, nil
+			break
 		}
-		if wasWoken() {
+		if iw.take() {
 			continue
 		}
-		err := s.waitInput(rc)
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && wasWoken() && !s.isInterrupted() {
-			continue
-		}
+		err = s.waitInput(rc)
 		if err == nil {
-			// Input: no wake-up may cut the line short from now on.
-			mu.Lock()
-			active = false
-			mu.Unlock()
-			if !s.armRead() {
-				s.bye("Server shutting down")
-				return closed, nil
-			}
-			line, err := s.r.ReadLine()
-			return s.idleDone(line, err)
+			line, ok, err = s.idleInput(iw)
+			break
 		}
-		return s.idleDone(nil, err)
+		if errors.Is(err, os.ErrDeadlineExceeded) && iw.take() && !s.isInterrupted() {
+			continue
+		}
+		ok = true // the error ends IDLE: readError answers it
+		break
 	}
+	// Not deferred: a deferred call keeps the results in this frame.
+	// After a panic the hook may stay; it then moves the deadline of a
+	// closed connection.
+	if s.mbox != nil {
+		s.mbox.SetWakeHook(nil)
+	}
+	return line, ok, err
+}
+
+// idleWake orders a folder's wake-up against the end of an IDLE wait.
+type idleWake struct {
+	mu     sync.Mutex
+	active bool // the wait may still be cut short
+	woken  bool // it was, and the changes are not told yet
+}
+
+// wake cuts the wait on conn short, unless input came first.
+func (iw *idleWake) wake(conn net.Conn) {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	if iw.active {
+		iw.woken = true
+		conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// take reports whether a wake-up came since the last call.
+func (iw *idleWake) take() bool {
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	w := iw.woken
+	iw.woken = false
+	return w
+}
+
+// idleInput ends an IDLE wait that input ended: no wake-up may cut the
+// client's line short from now on.
+func (s *session) idleInput(iw *idleWake) ([]byte, bool, error) {
+	iw.mu.Lock()
+	iw.active = false
+	iw.mu.Unlock()
+	if !s.armRead() {
+		s.bye("Server shutting down")
+		return nil, false, nil
+	}
+	line, err := s.r.ReadLine()
+	return line, true, err
 }
 
 // idleTell sends what changed in the selected folder; false ends the
@@ -144,7 +189,10 @@ func (s *session) idleTell() bool {
 func (s *session) idleDone(line []byte, err error) (outcome, error) {
 	if err != nil {
 		// readError answered it, or the connection ends.
-		return outcome{sent: true, logout: !s.readError(err)}, nil
+		if s.readError(err) {
+			return outcome{end: sentOn}, nil
+		}
+		return closed, nil
 	}
 	if !strings.EqualFold(strings.TrimSpace(string(line)), "DONE") {
 		return outcome{}, bad("Expected DONE to end IDLE")

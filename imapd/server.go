@@ -211,30 +211,7 @@ func (s *Server) serveSession(c net.Conn, setup func(*session)) {
 	if setup != nil {
 		setup(sess)
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		sess.w.Status("", "BYE", "UNAVAILABLE", "Server shutting down")
-		sess.w.Flush()
-		c.Close()
-		return
-	}
-	refused := s.conns.Admit(sess.block)
-	if refused == nil {
-		s.sessions[sess] = struct{}{}
-		s.wg.Add(1)
-	}
-	s.mu.Unlock()
-	if refused != nil {
-		if errors.Is(refused, ErrTooManyFromAddress) {
-			s.log.Warn("too many connections from one address", "remote", remoteString(c),
-				"limit", s.conns.MaxPerIP())
-		} else {
-			s.log.Warn("too many connections", "remote", remoteString(c))
-		}
-		sess.w.Status("", "BYE", "UNAVAILABLE", refused.Error())
-		sess.w.Flush()
-		c.Close()
+	if !s.admit(sess, c) {
 		return
 	}
 	defer func() {
@@ -245,6 +222,40 @@ func (s *Server) serveSession(c net.Conn, setup func(*session)) {
 		s.wg.Done()
 	}()
 	sess.run()
+}
+
+// admit counts sess, on c, among the server's sessions, or refuses it (BYE,
+// and the connection closed) when the server is shutting down or a
+// connection limit is reached. A function of its own, as session.greet
+// is: serveSession's frame stays on every session's stack.
+func (s *Server) admit(sess *session, c net.Conn) bool {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		sess.w.Status("", "BYE", "UNAVAILABLE", "Server shutting down")
+		sess.w.Flush()
+		c.Close()
+		return false
+	}
+	refused := s.conns.Admit(sess.block)
+	if refused == nil {
+		s.sessions[sess] = struct{}{}
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	if refused == nil {
+		return true
+	}
+	if errors.Is(refused, ErrTooManyFromAddress) {
+		s.log.Warn("too many connections from one address", "remote", remoteString(c),
+			"limit", s.conns.MaxPerIP())
+	} else {
+		s.log.Warn("too many connections", "remote", remoteString(c))
+	}
+	sess.w.Status("", "BYE", "UNAVAILABLE", refused.Error())
+	sess.w.Flush()
+	c.Close()
+	return false
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get

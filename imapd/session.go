@@ -225,41 +225,8 @@ func (s *session) isInterrupted() bool {
 
 // run is the connection's life: greeting, commands, BYE.
 func (s *session) run() {
-	defer s.conn.Close()
-	defer s.releaseUserSlot()
-	defer s.closeMailbox()
-	defer func() {
-		if v := recover(); v != nil {
-			s.srv.panics.Add(1)
-			s.log.Error("panic in session", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			s.w.Status("", "BYE", "SERVERBUG", "Internal server error, closing connection")
-			s.w.Flush()
-		}
-	}()
-	s.log.Debug("connection opened", "tls", s.tls)
-	// Before the greeting: an implicit TLS handshake happens on its
-	// write, and waits for the client.
-	if !s.armRead() {
-		s.bye("Server shutting down")
-		return
-	}
-	switch {
-	case s.handoff != nil:
-		if !s.startHandedOff(s.handoff) {
-			return
-		}
-	case s.preauth != nil:
-		if err := s.login(*s.preauth); err != nil {
-			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
-			s.w.Flush()
-			return
-		}
-		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+s.preauth.Username)
-		s.sendLoginAlert()
-	default:
-		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
-	}
-	if s.w.Flush() != nil {
+	defer s.end(s.conn)
+	if !s.greet() {
 		return
 	}
 	for s.state != stateLogout {
@@ -269,11 +236,77 @@ func (s *session) run() {
 	}
 }
 
-// next reads and runs one command; false ends the connection.
-func (s *session) next() bool {
+// end is run's deferred end of the connection, on conn (the one it began
+// on, under any TLS of STARTTLS): a panic is logged and told with BYE,
+// the mailbox closed, the user's connection slot given back. One
+// deferred call rather than four: each keeps a slot in run's frame.
+func (s *session) end(conn net.Conn) {
+	if v := recover(); v != nil {
+		s.srv.panics.Add(1)
+		s.log.Error("panic in session", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		s.w.Status("", "BYE", "SERVERBUG", "Internal server error, closing connection")
+		s.w.Flush()
+	}
+	s.closeMailbox()
+	s.releaseUserSlot()
+	conn.Close()
+}
+
+// greet sends the greeting (OK, PREAUTH, or what a handed-off session
+// answers its LOGIN with); false ends the connection.
+//
+// It and parse are functions of their own so that run's and next's
+// stack frames stay small: a session waiting for its client (10,000 in
+// IDLE) keeps the frames of run, next, dispatch and the wait on its
+// stack, and the runtime halves a goroutine's stack only when less than
+// a quarter of it is in use. Under 2 KiB, each waiting session takes 4
+// KiB of stack rather than 8.
+func (s *session) greet() bool {
+	s.log.Debug("connection opened", "tls", s.tls)
+	// Before the greeting: an implicit TLS handshake happens on its
+	// write, and waits for the client.
 	if !s.armRead() {
 		s.bye("Server shutting down")
 		return false
+	}
+	switch {
+	case s.handoff != nil:
+		if !s.startHandedOff(s.handoff) {
+			return false
+		}
+	case s.preauth != nil:
+		if err := s.login(*s.preauth); err != nil {
+			s.w.Status("", "BYE", "UNAVAILABLE", "Cannot open the mailbox")
+			s.w.Flush()
+			return false
+		}
+		s.w.Status("", "PREAUTH", "CAPABILITY "+s.capabilities(), "Logged in as "+s.preauth.Username)
+		s.sendLoginAlert()
+	default:
+		s.w.Status("", "OK", "CAPABILITY "+s.capabilities(), "imapd ready")
+	}
+	return s.w.Flush() == nil
+}
+
+// next reads and runs one command; false ends the connection. It is
+// small, as dispatch is, because a session in IDLE waits under it (see
+// greet).
+func (s *session) next() bool {
+	cmd, ok := s.readNext()
+	if cmd == nil {
+		return ok
+	}
+	s.dispatch(cmd)
+	return s.settle()
+}
+
+// readNext waits for the client's next command, reads and parses it. A
+// line that does not parse is answered here: cmd is then nil, and ok
+// says whether the connection goes on.
+func (s *session) readNext() (cmd *wire.Command, ok bool) {
+	if !s.armRead() {
+		s.bye("Server shutting down")
+		return nil, false
 	}
 	rc := s.rawSocket()
 	if s.r.Buffered() > 0 || rc == nil {
@@ -295,31 +328,28 @@ func (s *session) next() bool {
 	}
 	if rc != nil && s.r.Buffered() == 0 {
 		if err := s.waitInput(rc); err != nil {
-			return s.readError(err)
+			return nil, s.readError(err)
 		}
 	}
 	line, err := s.r.ReadCommand()
 	if err != nil {
-		return s.readError(err)
+		return nil, s.readError(err)
 	}
 	s.overlong = 0
-	lim := s.srv.opts.Limits
-	cmd, err := wire.ParseOptions{Grammar: grammarOf, MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
-	if err != nil {
-		var se *wire.SyntaxError
-		var le *wire.LimitError
-		if errors.As(err, &le) {
-			s.w.Status(le.Tag, "NO", "LIMIT", le.Msg)
-			return s.w.Flush() == nil
-		}
-		if errors.As(err, &se) {
-			s.w.Status(se.Tag, "BAD", "", se.Msg)
-		} else {
-			s.w.Status("", "BAD", "", "Invalid command")
-		}
-	} else {
-		s.dispatch(cmd)
+	cmd, limited := s.parse(line)
+	switch {
+	case limited:
+		return nil, s.w.Flush() == nil
+	case cmd == nil:
+		return nil, s.settle()
 	}
+	return cmd, true
+}
+
+// settle ends a command, once answered: the responses flushed, and the
+// connection ended for a client that is not a mail client, or that sent
+// a literal it cannot take back. false ends the connection.
+func (s *session) settle() bool {
 	if s.w.Flush() != nil {
 		return false
 	}
@@ -332,6 +362,29 @@ func (s *session) next() bool {
 		return false
 	}
 	return s.refusePending()
+}
+
+// parse parses a command line, or answers it: BAD for what cannot be
+// parsed, NO [LIMIT] (limited) for what is beyond a limit, where a
+// literal that follows is left unread.
+func (s *session) parse(line []byte) (cmd *wire.Command, limited bool) {
+	lim := s.srv.opts.Limits
+	cmd, err := wire.ParseOptions{Grammar: grammarOf, MaxDepth: lim.SearchDepth, MaxKeys: lim.SearchKeys, Streamed: s.r.Pending() != nil}.ParseCommand(line)
+	if err == nil {
+		return cmd, false
+	}
+	var se *wire.SyntaxError
+	var le *wire.LimitError
+	switch {
+	case errors.As(err, &le):
+		s.w.Status(le.Tag, "NO", "LIMIT", le.Msg)
+		return nil, true
+	case errors.As(err, &se):
+		s.w.Status(se.Tag, "BAD", "", se.Msg)
+	default:
+		s.w.Status("", "BAD", "", "Invalid command")
+	}
+	return nil, false
 }
 
 // refusePending gives up an APPEND message literal that its command did
