@@ -63,7 +63,7 @@ vet:
 
 test-unit:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^TestWaitingSessionStacksShrink$$' ./imapd
+	$(GO) test -count=1 -run '^(TestWaitingSessionStacksShrink|TestBurstEndsInCollection)$$' ./imapd
 
 # A short, bounded run of every fuzz target (CI's smoke run).
 fuzz-smoke:

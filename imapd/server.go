@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +103,11 @@ type Server struct {
 
 	nextID atomic.Uint64
 	panics atomic.Int64
+
+	// arrivals counts sessions since the last collection after a burst;
+	// burstEnd runs it (collectAfterBurst). Under mu.
+	arrivals int
+	burstEnd *time.Timer
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -241,6 +248,7 @@ func (s *Server) admit(sess *session, c net.Conn) bool {
 	if refused == nil {
 		s.sessions[sess] = struct{}{}
 		s.wg.Add(1)
+		s.noteArrivalLocked()
 	}
 	s.mu.Unlock()
 	if refused == nil {
@@ -256,6 +264,40 @@ func (s *Server) admit(sess *session, c net.Conn) bool {
 	sess.w.Flush()
 	c.Close()
 	return false
+}
+
+// burstSessions is how many sessions make a burst: once that many came
+// since the last collection, one follows when a second passes without a
+// new one (collectAfterBurst).
+var burstSessions = 512
+
+// noteArrivalLocked counts a new session toward a burst. The caller holds
+// s.mu.
+func (s *Server) noteArrivalLocked() {
+	s.arrivals++
+	switch {
+	case s.arrivals < burstSessions:
+	case s.burstEnd == nil:
+		s.burstEnd = time.AfterFunc(time.Second, s.collectAfterBurst)
+	default:
+		s.burstEnd.Reset(time.Second)
+	}
+}
+
+// collectAfterBurst runs a collection once a burst of sessions (a
+// thousand phones reconnecting after a network blip) has ended. Their
+// logins left garbage, and each session that now waits for its client
+// has a stack grown by its first commands, which only a collection
+// halves (see session.greet); the runtime would collect on its own only
+// when the heap grows again, or after two minutes. Two collections: the
+// stacks a first one leaves behind are freed by the second, and the
+// memory then returned to the system.
+func (s *Server) collectAfterBurst() {
+	s.mu.Lock()
+	s.arrivals, s.burstEnd = 0, nil
+	s.mu.Unlock()
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // Shutdown stops the server: listeners close at once, idle sessions get

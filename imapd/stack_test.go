@@ -26,15 +26,59 @@ func TestWaitingSessionStacksShrink(t *testing.T) {
 	c0 := liveMustLogin(t, ts.addr, "INBOX") // the folder is loaded before the baseline
 	defer c0.Close()
 	base := stackInUse()
+	closeAll := openWaiting(t, ts.addr, n)
+	defer closeAll()
+	time.Sleep(100 * time.Millisecond) // the sessions reach their waits
+	per := (stackInUse() - base) / n
+	t.Logf("%d waiting sessions: %d bytes of stack each", n, per)
+	if per > 6<<10 {
+		t.Errorf("a waiting session takes %d bytes of stack, want 4 KiB: a frame on the way to its wait grew (see session.greet)", per)
+	}
+}
+
+// TestBurstEndsInCollection: once a burst of sessions has ended (no new
+// one for a second), the server collects: without it, sessions that
+// came after the runtime's last collection would keep 8 KiB stacks for
+// up to two minutes.
+func TestBurstEndsInCollection(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes every frame larger: run without -race (make test does)")
+	}
+	const n = 60
+	defer func(old int) { burstSessions = old }(burstSessions)
+	burstSessions = n
+	ts, _ := newLiveServer(t, maildir.Options{NoSync: true})
+	c0 := liveMustLogin(t, ts.addr, "INBOX")
+	defer c0.Close()
+	base := stackInUse()
+	gcs := numGC()
+	closeAll := openWaiting(t, ts.addr, n)
+	defer closeAll()
+	deadline := time.Now().Add(5 * time.Second)
+	for numGC() == gcs || stackInUseNow()-base > n*6<<10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no collection shrank the stacks of %d new sessions (%d collections, %d bytes each)",
+				n, numGC()-gcs, (stackInUseNow()-base)/n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// openWaiting opens n sessions that log in and select INBOX; half of
+// them then IDLE. It returns once all wait, with a function that closes
+// them.
+func openWaiting(t *testing.T, addr string, n int) func() {
+	t.Helper()
 	var held []net.Conn
-	defer func() {
+	closeAll := func() {
 		for _, c := range held {
 			c.Close()
 		}
-	}()
+	}
 	for k := range n {
-		c, err := net.Dial("tcp", ts.addr)
+		c, err := net.Dial("tcp", addr)
 		if err != nil {
+			closeAll()
 			t.Fatal(err)
 		}
 		held = append(held, c)
@@ -48,6 +92,7 @@ func TestWaitingSessionStacksShrink(t *testing.T) {
 		for {
 			l, err := br.ReadString('\n')
 			if err != nil {
+				closeAll()
 				t.Fatalf("conn %d: %v", k, err)
 			}
 			if strings.HasPrefix(l, want) {
@@ -55,12 +100,20 @@ func TestWaitingSessionStacksShrink(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // the sessions reach their waits
-	per := (stackInUse() - base) / n
-	t.Logf("%d waiting sessions: %d bytes of stack each", n, per)
-	if per > 6<<10 {
-		t.Errorf("a waiting session takes %d bytes of stack, want 4 KiB: a frame on the way to its wait grew (see session.greet)", per)
-	}
+	return closeAll
+}
+
+func numGC() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
+}
+
+// stackInUseNow is the stack memory in use, without a collection.
+func stackInUseNow() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.StackInuse)
 }
 
 // stackInUse is the stack memory in use after two collections (the
