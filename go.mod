@@ -11,9 +11,13 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/msteinert/pam/v2 v2.1.0
 	github.com/tg123/go-htpasswd v1.2.5
+	github.com/zeebo/xxh3 v1.1.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
 )
 
-require github.com/emersion/go-message v0.18.2 // indirect
+require (
+	github.com/emersion/go-message v0.18.2 // indirect
+	github.com/klauspost/cpuid/v2 v2.2.10 // indirect
+)

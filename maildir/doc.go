@@ -71,7 +71,7 @@
 // and mtime pass but cannot tell (the file is on another inode, or its
 // mtime has lost the recorded fraction of a second: a copy, or a rewrite
 // to the same size with its mtime put back), the message's content
-// fingerprint decides: SHA-256 of its octets, kept in the cache, taken
+// fingerprint decides: XXH3-128 of its octets, kept in the cache, taken
 // when APPEND writes the file or when its structure is first parsed. The
 // file is hashed only then, never on the quick path, and once: a match
 // records the new inode, and the cache the file it matched. The limit:

@@ -1,21 +1,25 @@
 package maildir
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"io"
 	"os"
+
+	"github.com/zeebo/xxh3"
 )
 
 // A message's content fingerprint settles what size and mtime cannot:
 // whether a file found under a known base name on another inode, or with
 // its mtime cut to the second, still holds the message its UID names (a
 // restored copy) or was rewritten to the same size with its mtime put
-// back (a new message). It is the SHA-256 of the file's octets, cut to
-// 16 bytes: a rewrite is told from a copy by accident, not against an
-// adversary (whoever can rewrite the files owns the mailbox anyway), and
-// 128 bits make an accidental match out of reach while keeping the
-// record small, one per message.
+// back (a new message). It is the XXH3-128 of the file's octets: a
+// rewrite is told from a copy by accident, not against an adversary
+// (whoever can rewrite the files owns the mailbox anyway), so a
+// non-cryptographic hash does, and 128 bits make an accidental match out
+// of reach while keeping the record small, one per message. It is taken
+// as a message is first parsed, where SHA-256 (1.5 GB/s here, against
+// tens of GB/s) was a sixth of the work of a folder's first listing.
 //
 // It is kept in the cache under fpKey, recorded when we have the octets
 // in hand anyway: when APPEND writes the file, and when the structure is
@@ -26,21 +30,30 @@ import (
 // when a listing matches its recorded inode, size and mtime.
 
 // fpKey names fingerprint records in the cache. Callers' keys (Derived)
-// never begin with a NUL byte.
-const fpKey = "\x00sha256/128"
+// never begin with a NUL byte. Records under the key of SHA-256, which
+// earlier versions kept, are not read: such a message has none.
+const fpKey = "\x00xxh3/128"
 
 const fpLen = 16
 
 type fingerprint [fpLen]byte
 
+// newFingerprintHash returns the hash fingerprints are taken with.
+func newFingerprintHash() hash.Hash { return xxh3.New128() }
+
 func hashOf(r io.Reader) (fingerprint, error) {
-	h := sha256.New()
+	h := newFingerprintHash()
 	if _, err := io.Copy(h, r); err != nil {
 		return fingerprint{}, err
 	}
+	return sumOf(h), nil
+}
+
+// sumOf is the fingerprint h has taken.
+func sumOf(h hash.Hash) fingerprint {
 	var fp fingerprint
 	copy(fp[:], h.Sum(nil))
-	return fp, nil
+	return fp
 }
 
 // putFingerprint records uid's fingerprint, with the inode and mtime of

@@ -2,7 +2,6 @@ package maildir
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -308,7 +307,7 @@ func TestStructureFingerprintOnTheWay(t *testing.T) {
 // octet once, in order, and sum reads what no read covered.
 func TestHashingReaderCatchesUp(t *testing.T) {
 	data := []byte(strings.Repeat("0123456789abcdef", 4096))
-	hr := &hashingReader{r: strings.NewReader(string(data)), h: sha256.New()}
+	hr := &hashingReader{r: strings.NewReader(string(data)), h: newFingerprintHash()}
 	buf := make([]byte, 1000)
 	for _, off := range []int64{0, 500, 1500, 40000, 1000, 60000} {
 		hr.ReadAt(buf, off)

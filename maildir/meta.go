@@ -1,11 +1,11 @@
 package maildir
 
 import (
-	"crypto/sha256"
 	"errors"
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"imapd/internal/atomicfile"
 	"imapd/message"
@@ -32,7 +32,7 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 	var hr *hashingReader
 	var src io.ReaderAt = fh
 	if !fingerprinted {
-		hr = &hashingReader{r: fh, h: sha256.New()}
+		hr = &hashingReader{r: fh, h: newFingerprintHash()}
 		src = hr
 	}
 	p, err := message.Parse(src, fi.Size())
@@ -80,12 +80,16 @@ func (hr *hashingReader) sum(size int64) (fingerprint, error) {
 		// Read past size (the file grew): hash [0, size) afresh.
 		return hashOf(io.NewSectionReader(hr.r, 0, size))
 	}
-	if _, err := io.Copy(hr.h, io.NewSectionReader(hr.r, hr.pos, size-hr.pos)); err != nil {
-		return fingerprint{}, err
+	if hr.pos < size {
+		// io.Copy would allocate 32 KiB for each message, mostly for
+		// nothing: the parser reads most messages to their end.
+		buf := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(buf)
+		if _, err := io.CopyBuffer(hr.h, io.NewSectionReader(hr.r, hr.pos, size-hr.pos), *buf); err != nil {
+			return fingerprint{}, err
+		}
 	}
-	var fp fingerprint
-	copy(fp[:], hr.h.Sum(nil))
-	return fp, nil
+	return sumOf(hr.h), nil
 }
 
 // Derived returns data the caller derives from uid's message and names
@@ -299,3 +303,6 @@ func (m *Mailbox) Check() error {
 	}
 	return nil
 }
+
+// copyBuffers lend the buffers of short copies (hashingReader.sum).
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}

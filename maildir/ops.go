@@ -3,7 +3,6 @@ package maildir
 import (
 	"bufio"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -110,7 +109,7 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (
 	defer w.Reset(nil)
 	var crlf message.CRLFCounter
 	var size int64
-	hash := sha256.New()
+	hash := newFingerprintHash()
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
