@@ -92,7 +92,8 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 	if len(uids) > 1 {
 		s.w.Grow()
 	}
-	ahead := s.deriveAhead(items, uids)
+	plan := newFetchPlan(items)
+	ahead := s.deriveAhead(plan, uids)
 	defer ahead.stop()
 	var stopped error
 	i := 0
@@ -111,7 +112,7 @@ func cmdFetch(s *session, c *wire.Command) (outcome, error) {
 			}
 			f.msg = last
 		}
-		err := f.write(items, seenNow[uid] && !hasFlags)
+		err := f.write(plan, seenNow[uid] && !hasFlags)
 		f.close()
 		if errors.Is(err, maildir.ErrExpunged) {
 			gone = true // expunged while we were reading it
@@ -228,6 +229,39 @@ func (f *fetcher) open() (*os.File, error) {
 	return f.file, nil
 }
 
+// fetchPlan is what a FETCH works out once for its items rather than for
+// each message: the name each is answered under, the section a body
+// item reads, and the key its result is kept under in the store's cache
+// (headerFieldsKey; "" for none).
+type fetchPlan struct {
+	items []wire.FetchItem
+	names []string
+	secs  []wire.Section
+	keys  []string
+}
+
+func newFetchPlan(items []wire.FetchItem) *fetchPlan {
+	p := &fetchPlan{items: items, names: make([]string, len(items)),
+		secs: make([]wire.Section, len(items)), keys: make([]string, len(items))}
+	for i, it := range items {
+		p.names[i] = it.ResponseName()
+		sec := it.Section
+		switch it.Kind {
+		case wire.FetchRFC822Header:
+			sec = wire.Section{Text: wire.SectionHeader}
+		case wire.FetchRFC822Text:
+			sec = wire.Section{Text: wire.SectionTextOnly}
+		case wire.FetchRFC822:
+			sec = wire.Section{}
+		case wire.FetchBodySection:
+		default:
+			continue
+		}
+		p.secs[i], p.keys[i] = sec, headerFieldsKey(sec)
+	}
+	return p
+}
+
 // fetchValue is an item's data that could fail to be had: gathered
 // before the response line starts.
 type fetchValue struct {
@@ -240,9 +274,10 @@ type fetchValue struct {
 // write writes "* n FETCH (...)". The items' data is gathered before
 // the line starts where an error is possible, so that a failure never
 // leaves half a response on the wire.
-func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
+func (f *fetcher) write(plan *fetchPlan, addFlags bool) error {
+	items := plan.items
 	vals := f.s.fetchVals[:0]
-	for _, it := range items {
+	for i, it := range items {
 		var v fetchValue
 		switch it.Kind {
 		case wire.FetchRFC822Size:
@@ -260,16 +295,7 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 			}
 			v.raw = b
 		case wire.FetchRFC822, wire.FetchRFC822Header, wire.FetchRFC822Text, wire.FetchBodySection:
-			sec := it.Section
-			switch it.Kind {
-			case wire.FetchRFC822Header:
-				sec = wire.Section{Text: wire.SectionHeader}
-			case wire.FetchRFC822Text:
-				sec = wire.Section{Text: wire.SectionTextOnly}
-			case wire.FetchRFC822:
-				sec = wire.Section{}
-			}
-			r, n, ok, err := f.section(sec, it.Partial)
+			r, n, ok, err := f.section(plan.secs[i], plan.keys[i], it.Partial)
 			if err != nil {
 				return err
 			}
@@ -294,7 +320,7 @@ func (f *fetcher) write(items []wire.FetchItem, addFlags bool) error {
 		if i > 0 {
 			w.SP()
 		}
-		w.Raw(it.ResponseName()).SP()
+		w.Raw(plan.names[i]).SP()
 		switch v := &vals[i]; it.Kind {
 		case wire.FetchUID:
 			w.Number(f.uid)

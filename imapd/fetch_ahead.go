@@ -27,7 +27,7 @@ import (
 // none is free: FETCHes and SEARCHes of all sessions share the cores.
 type deriveAhead struct {
 	s       *session
-	items   []wire.FetchItem
+	plan    *fetchPlan
 	uids    []uint32
 	claimed []atomic.Bool   // per chunk: someone took it
 	done    []chan struct{} // per chunk: closed when derived (not by the writer's own writing)
@@ -41,18 +41,18 @@ const aheadChunk = 32
 // deriveAhead starts the helper for a FETCH of items over uids, or
 // returns nil when the items need no derived data, the messages are few
 // or there is one core.
-func (s *session) deriveAhead(items []wire.FetchItem, uids []uint32) *deriveAhead {
+func (s *session) deriveAhead(plan *fetchPlan, uids []uint32) *deriveAhead {
 	if len(uids) < 2*aheadChunk || runtime.GOMAXPROCS(0) < 2 {
 		return nil
 	}
-	if derives, cached := s.derivedFor(items, uids[len(uids)-1]); !derives || cached {
+	if derives, cached := s.derivedFor(plan, uids[len(uids)-1]); !derives || cached {
 		// Warm: a client lists in order, so the last message cached
 		// means the rest is too, and a helper would only contend with
 		// the writer for the cache (twice the time of a warm FETCH).
 		return nil
 	}
 	n := (len(uids) + aheadChunk - 1) / aheadChunk
-	a := &deriveAhead{s: s, items: items, uids: uids, claimed: make([]atomic.Bool, n), done: make([]chan struct{}, n)}
+	a := &deriveAhead{s: s, plan: plan, uids: uids, claimed: make([]atomic.Bool, n), done: make([]chan struct{}, n)}
 	for k := range a.done {
 		a.done[k] = make(chan struct{})
 	}
@@ -89,7 +89,7 @@ func (a *deriveAhead) chunk(k int) bool {
 	}
 	defer close(a.done[k]) // also when derive panics: the writer never hangs
 	for _, uid := range a.uids[k*aheadChunk : min((k+1)*aheadChunk, len(a.uids))] {
-		a.s.derive(a.items, uid)
+		a.s.derive(a.plan, uid)
 	}
 	return true
 }
@@ -131,9 +131,9 @@ func (a *deriveAhead) stop() {
 // keeps (what fetcher.rendered and fetcher.section derive, the list
 // header a HEADER.FIELDS of list fields is answered from, RFC822.SIZE of
 // a file whose name does not give it), and whether uid has all of it.
-func (s *session) derivedFor(items []wire.FetchItem, uid uint32) (derives, cached bool) {
+func (s *session) derivedFor(plan *fetchPlan, uid uint32) (derives, cached bool) {
 	cached = true
-	for _, it := range items {
+	for i, it := range plan.items {
 		has := true
 		switch it.Kind {
 		case wire.FetchRFC822Size:
@@ -143,7 +143,7 @@ func (s *session) derivedFor(items []wire.FetchItem, uid uint32) (derives, cache
 		case wire.FetchBodySection:
 			if ofListFields(it.Section) {
 				derives, has = true, s.mbox.HasListHeader(uid)
-			} else if k := headerFieldsKey(it.Section); k != "" {
+			} else if k := plan.keys[i]; k != "" {
 				derives, has = true, s.mbox.HasDerived(uid, k)
 			}
 		}
@@ -157,18 +157,18 @@ func (s *session) derivedFor(items []wire.FetchItem, uid uint32) (derives, cache
 // derive computes and keeps uid's cached data for items, as write would,
 // writing nothing. Errors are left for the writer to meet (an expunged
 // message, an unreadable file).
-func (s *session) derive(items []wire.FetchItem, uid uint32) {
+func (s *session) derive(plan *fetchPlan, uid uint32) {
 	f := fetcher{s: s, uid: uid}
 	defer f.close()
-	for _, it := range items {
+	for i, it := range plan.items {
 		switch it.Kind {
 		case wire.FetchRFC822Size:
 			_, _ = s.mbox.Size(uid)
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
 			_, _ = f.rendered(it.Kind)
 		case wire.FetchBodySection:
-			if headerFieldsKey(it.Section) != "" {
-				_, _, _, _ = f.section(it.Section, nil)
+			if plan.keys[i] != "" {
+				_, _, _, _ = f.section(plan.secs[i], plan.keys[i], nil)
 			}
 		}
 	}

@@ -14,8 +14,9 @@ import (
 
 // section returns the octets of BODY[sec]<partial> (RFC 3501 §6.4.5) as
 // a reader and its exact length; ok is false when the section does not
-// exist (the response is then NIL).
-func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader, n int64, ok bool, err error) {
+// exist (the response is then NIL). key is headerFieldsKey(sec), worked
+// out once per FETCH (fetchPlan).
+func (f *fetcher) section(sec wire.Section, key string, partial *wire.Partial) (r io.Reader, n int64, ok bool, err error) {
 	if len(sec.Part) == 0 && sec.Text == wire.SectionAll {
 		// The whole message, streamed: RFC822.SIZE octets exactly.
 		fh, err := f.open()
@@ -34,7 +35,6 @@ func (f *fetcher) section(sec wire.Section, partial *wire.Partial) (r io.Reader,
 	// HEADER.FIELDS[.NOT], what a client's message list asks of every
 	// message: its result is kept in the store's cache under the field
 	// list, so that it is taken from the file or the list header once.
-	key := headerFieldsKey(sec)
 	if key != "" {
 		if d := f.s.mbox.Kept(f.uid, key); d != nil {
 			return cutKept(d, partial)
