@@ -38,6 +38,7 @@ type folder struct {
 	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
 	refreshing  bool            // the watcher runs a refresh (guarded by hub.watch.mu)
 	rerun       bool            // events came in meanwhile: it runs again (guarded by hub.watch.mu)
+	curPaused   int             // runs of our own renames cur/ is not watched for (guarded by hub.watch.mu)
 	written     map[string]bool // base names written to, checked once the writes settle (guarded by hub.watch.mu)
 	settling    bool            // a timer will hand written to the refresh (guarded by hub.watch.mu)
 	oddNew      map[string]bool // entries of new/ that are not regular files, logged once (noteOdd)

@@ -286,6 +286,9 @@ func (m *Mailbox) SetFlags(uids []uint32, op FlagOp, flags Flags, keywords []str
 		return nil, nil, ErrReadOnly
 	}
 	f := m.f
+	if len(uids) >= pauseRenames && f.hub.watch.pauseCur(f) {
+		defer f.hub.watch.resumeCur(f)
+	}
 	err = f.update(false, func() error {
 		var log strings.Builder
 		var kwLetters string

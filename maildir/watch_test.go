@@ -140,3 +140,65 @@ func TestFolderRenamedByOthers(t *testing.T) {
 		t.Fatal("the renamed folder is not reported gone")
 	}
 }
+
+// TestBulkStorePausesCurWatch: a STORE over many messages stops watching
+// cur/ while it renames (pauseCur), and watches it again after: another
+// program's flag change is then told without a command. One made while
+// cur/ was not watched (its event dropped with the watch) is found by
+// the refresh the resumption starts.
+func TestBulkStorePausesCurWatch(t *testing.T) {
+	h := NewHub(Options{NoSync: true})
+	t.Cleanup(func() { h.Close() })
+	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = pauseRenames + 44
+	for i := range n {
+		deliver(t, s.Root(), msg(i))
+	}
+	m := mustSelect(t, s, "INBOX")
+	idle := mustSelect(t, s, "INBOX")
+	cur := filepath.Join(s.Root(), "cur")
+	if _, _, err := m.SetFlags(m.UIDs(), FlagsAdd, FlagSeen, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUpdates(t, idle, n) // the STORE's own changes
+	h.watch.mu.Lock()
+	watched, paused := h.watch.dirs[cur] == m.f, m.f.curPaused
+	h.watch.mu.Unlock()
+	if !watched || paused != 0 {
+		t.Fatalf("after the STORE: cur/ watched %v, paused %d", watched, paused)
+	}
+
+	// Another program's change after the STORE: told at once.
+	flag := func(uid uint32, letter string) {
+		t.Helper()
+		m.f.mu.Lock()
+		name := m.f.side.get(uid).name()
+		m.f.mu.Unlock()
+		if err := os.Rename(filepath.Join(cur, name), filepath.Join(cur, name+letter)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flag(1, "T")
+	if ups := waitUpdates(t, idle, 1); ups[0].Kind != FlagsChanged || ups[0].UID != 1 {
+		t.Fatalf("after the STORE: %+v", ups)
+	}
+
+	// One made while cur/ is not watched: the resumption's refresh.
+	if !h.watch.pauseCur(m.f) {
+		t.Fatal("cur/ could not be paused")
+	}
+	flag(2, "T")
+	time.Sleep(50 * time.Millisecond) // an event would have come by now
+	select {
+	case <-idle.Wake():
+		t.Fatalf("told while cur/ was not watched: %+v", idle.Changes())
+	default:
+	}
+	h.watch.resumeCur(m.f)
+	if ups := waitUpdates(t, idle, 1); ups[0].Kind != FlagsChanged || ups[0].UID != 2 {
+		t.Fatalf("after the resumption: %+v", ups)
+	}
+}
