@@ -13,9 +13,9 @@ import (
 type handler func(s *session, c *wire.Command) (outcome, error)
 
 // outcome is what a command decided beyond success or failure: what its
-// tagged OK says, and whether the connection goes on after it. It fits
-// in the registers a handler returns its results in (with the error:
-// nine words), so that no frame on the way holds a copy.
+// tagged OK says, and whether the connection goes on after it. With the
+// error it fits in the nine registers results come back in, rather than
+// in stack space of every caller on the way (see session.greet).
 type outcome struct {
 	code string // response code with its arguments, without brackets ("READ-WRITE")
 	text string // the OK's text; "" for "<NAME> completed"
