@@ -209,12 +209,11 @@ func (m *searchMsg) rawHeader() ([]byte, error) {
 func parseFields(raw []byte) []headerField {
 	out := []headerField{}
 	for _, line := range splitHeaderFields(raw) {
-		name := message.FieldName([]byte(line))
-		if name == nil {
+		name, value, ok := strings.Cut(line, ":")
+		if name = strings.TrimRight(name, " \t"); !ok || !message.IsFieldName(name) {
 			continue // not a field, as message.HeaderFields sees it
 		}
-		_, value, _ := strings.Cut(line, ":")
-		out = append(out, headerField{name: lowerASCII(string(name)),
+		out = append(out, headerField{name: lowerASCII(name),
 			value: fold(message.DecodeHeaderValue(strings.TrimSpace(value)))})
 	}
 	return out

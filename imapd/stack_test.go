@@ -51,14 +51,14 @@ func TestBurstEndsInCollection(t *testing.T) {
 	c0 := liveMustLogin(t, ts.addr, "INBOX")
 	defer c0.Close()
 	base := stackInUse()
-	gcs := numGC()
+	gcs := memStats().NumGC
 	closeAll := openWaiting(t, ts.addr, n)
 	defer closeAll()
 	deadline := time.Now().Add(5 * time.Second)
-	for numGC() == gcs || stackInUseNow()-base > n*6<<10 {
+	for ms := memStats(); ms.NumGC == gcs || int64(ms.StackInuse)-base > n*6<<10; ms = memStats() {
 		if time.Now().After(deadline) {
 			t.Fatalf("no collection shrank the stacks of %d new sessions (%d collections, %d bytes each)",
-				n, numGC()-gcs, (stackInUseNow()-base)/n)
+				n, ms.NumGC-gcs, (int64(ms.StackInuse)-base)/n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -103,17 +103,11 @@ func openWaiting(t *testing.T, addr string, n int) func() {
 	return closeAll
 }
 
-func numGC() uint32 {
+// memStats reads the runtime's memory statistics, without a collection.
+func memStats() runtime.MemStats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.NumGC
-}
-
-// stackInUseNow is the stack memory in use, without a collection.
-func stackInUseNow() int64 {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.StackInuse)
+	return ms
 }
 
 // stackInUse is the stack memory in use after two collections (the
@@ -121,7 +115,5 @@ func stackInUseNow() int64 {
 func stackInUse() int64 {
 	runtime.GC()
 	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.StackInuse)
+	return int64(memStats().StackInuse)
 }

@@ -116,7 +116,7 @@ func (h *header) addLine(text []byte) {
 		return
 	}
 	name := trimRightWSP(text[:colon])
-	if !validFieldName(name) {
+	if !IsFieldName(name) {
 		h.broken = true
 		return
 	}
@@ -143,14 +143,15 @@ func (h *header) value(f field) (string, bool) {
 	return string(bytes.Trim(h.vals[f], " \t")), h.seen[f]
 }
 
-// validFieldName reports whether name is an RFC 5322 field name: printable
-// US-ASCII except colon (the colon cannot occur here).
-func validFieldName(name []byte) bool {
+// IsFieldName reports whether name is an RFC 5322 field name: printable
+// US-ASCII except colon (the colon cannot occur here). Every reader of
+// header fields goes by it, so that a line is a field to all or to none.
+func IsFieldName[T ~string | ~[]byte](name T) bool {
 	if len(name) == 0 {
 		return false
 	}
-	for _, c := range name {
-		if c <= ' ' || c > '~' {
+	for i := range len(name) {
+		if c := name[i]; c <= ' ' || c > '~' {
 			return false
 		}
 	}

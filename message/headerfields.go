@@ -68,7 +68,7 @@ func eachField(header []byte, fn func(name, raw []byte)) {
 		if start >= 0 {
 			fn(name, header[start:i])
 		}
-		start, name = i, FieldName(content)
+		start, name = i, fieldName(content)
 		i = next
 	}
 	if start >= 0 {
@@ -91,17 +91,14 @@ func nextLine(b []byte, i int) ([]byte, int) {
 	}
 }
 
-// FieldName returns the name of a header line (without its line end):
-// what precedes the colon, less trailing white space, if that is a valid
-// field name (RFC 5322 §2.2: printable ASCII but the colon); nil if the
-// line is not a field.
-func FieldName(line []byte) []byte {
+// fieldName returns the name of the field line, or nil if it is not one.
+func fieldName(line []byte) []byte {
 	colon := bytes.IndexByte(line, ':')
 	if colon < 0 {
 		return nil
 	}
 	name := trimRightWSP(line[:colon])
-	if !validFieldName(name) {
+	if !IsFieldName(name) {
 		return nil
 	}
 	return name
