@@ -3,6 +3,7 @@ package maildir
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
@@ -200,5 +201,66 @@ func TestBulkStorePausesCurWatch(t *testing.T) {
 	h.watch.resumeCur(m.f)
 	if ups := waitUpdates(t, idle, 1); ups[0].Kind != FlagsChanged || ups[0].UID != 2 {
 		t.Fatalf("after the resumption: %+v", ups)
+	}
+}
+
+// TestConcurrentBulkStoresResumeWatch: two sessions' STOREs over the
+// whole folder at once nest their pauses of cur/; when both are done cur/
+// is watched again, a third session has heard of every change, and
+// another program's rename is told without a command.
+func TestConcurrentBulkStoresResumeWatch(t *testing.T) {
+	h := NewHub(Options{NoSync: true})
+	t.Cleanup(func() { h.Close() })
+	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = pauseRenames + 44
+	for i := range n {
+		deliver(t, s.Root(), msg(i))
+	}
+	a, b := mustSelect(t, s, "INBOX"), mustSelect(t, s, "INBOX")
+	idle := mustSelect(t, s, "INBOX")
+	var wg sync.WaitGroup
+	for k, m := range []*Mailbox{a, b} {
+		flag := []Flags{FlagSeen, FlagFlagged}[k]
+		wg.Go(func() {
+			for range 5 {
+				for _, op := range []FlagOp{FlagsAdd, FlagsRemove} {
+					if _, _, err := m.SetFlags(m.UIDs(), op, flag, nil, 0); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	cur := filepath.Join(s.Root(), "cur")
+	h.watch.mu.Lock()
+	watched, paused := h.watch.dirs[cur] == a.f, a.f.curPaused
+	h.watch.mu.Unlock()
+	if !watched || paused != 0 {
+		t.Fatalf("after both STOREs: cur/ watched %v, paused %d", watched, paused)
+	}
+	idle.Changes()
+	for uid := uint32(1); uid <= n; uid++ {
+		if f := idle.Message(uid).Flags; f&(FlagSeen|FlagFlagged) != 0 {
+			t.Fatalf("UID %d: flags %v after every STORE was undone", uid, f.Names())
+		}
+	}
+	a.f.mu.Lock()
+	name := a.f.side.get(7).name()
+	a.f.mu.Unlock()
+	if err := os.Rename(filepath.Join(cur, name), filepath.Join(cur, name+"T")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(2 * time.Second)
+	for idle.Message(7).Flags&FlagDeleted == 0 {
+		select {
+		case <-idle.Wake():
+			idle.Changes()
+		case <-deadline:
+			t.Fatal("another program's rename after the STOREs was not told")
+		}
 	}
 }
