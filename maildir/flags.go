@@ -148,7 +148,10 @@ func fileName(base string, inf info) string {
 // sizesFromBase reads Dovecot's ",S=<physical size>" and ",W=<CRLF size>"
 // fields from a base name; zero means absent.
 func sizesFromBase(base string) (phys, virt int64) {
-	for _, field := range strings.Split(base, ",")[1:] {
+	_, rest, _ := strings.Cut(base, ",")
+	for rest != "" {
+		var field string
+		field, rest, _ = strings.Cut(rest, ",")
 		if len(field) < 3 || field[1] != '=' {
 			continue
 		}

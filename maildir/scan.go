@@ -46,7 +46,7 @@ func (f *folder) scanLocked(full bool) error {
 		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
-		if newEnts, odd, err = listDirOdd(newPath); err != nil {
+		if newEnts, odd, err = listDirOdd(newPath, 0); err != nil {
 			return err
 		}
 		f.oddNew = f.noteOdd("new", odd, f.oddNew)
@@ -62,7 +62,7 @@ func (f *folder) scanLocked(full bool) error {
 		}
 		f.hub.stats.Listings.Add(1)
 		var odd []string
-		if curEnts, odd, err = listDirOdd(curPath); err != nil {
+		if curEnts, odd, err = listDirOdd(curPath, len(s.recs)+len(s.recs)/8); err != nil {
 			return err
 		}
 		f.oddCur = f.noteOdd("cur", odd, f.oddCur)
@@ -339,11 +339,11 @@ func sameContent(r *msgRec, size, mtime int64) bool {
 type found struct {
 	dirent
 	base    string
-	inNew   bool
-	hasInfo bool
 	raw     string
 	size    int64
 	mtime   int64
+	inNew   bool
+	hasInfo bool
 	statted bool
 	gone    bool
 }
@@ -523,6 +523,7 @@ func (f *folder) addFoundLocked(added []found, log *strings.Builder) error {
 		return strings.Compare(a.c.name, b.c.name)
 	})
 	s.recs = slices.Grow(s.recs, len(added))
+	f.events = slices.Grow(f.events, len(added))
 	// A sidecar to be written from scratch (a folder's first listing)
 	// gets its records from s.recs: formatting them here too would only
 	// be thrown away.

@@ -55,20 +55,19 @@ const sidecarMagic = "imapd-uidlist"
 // msgRec is what the folder knows of one message. The fields down to base
 // are persisted in the sidecar; the rest come from the directory listing.
 type msgRec struct {
-	uid    uint32
-	modseq uint64
-	ino    uint64
-	size   int64 // physical size of the file
-	mtime  int64 // file mtime in ns: the INTERNALDATE; 0 = not stat'ed yet (see learnTimesLocked)
-	vsize  int64 // size with CRLF line endings (RFC822.SIZE); 0 = not known yet
-	base   string
-	extra  []string // keywords kept in the sidecar because no letter was free
-
-	inNew   bool   // the file is in new/ (else cur/)
-	hasInfo bool   // the name has a ":2," info part
-	rawInfo string // the info letters as on disk
-	inf     info   // rawInfo parsed
-	seen    bool   // scratch mark of a reconcile pass
+	uid     uint32
+	inNew   bool // the file is in new/ (else cur/)
+	hasInfo bool // the name has a ":2," info part
+	seen    bool // scratch mark of a reconcile pass
+	modseq  uint64
+	ino     uint64
+	size    int64 // physical size of the file
+	mtime   int64 // file mtime in ns: the INTERNALDATE; 0 = not stat'ed yet (see learnTimesLocked)
+	vsize   int64 // size with CRLF line endings (RFC822.SIZE); 0 = not known yet
+	base    string
+	rawInfo string   // the info letters as on disk
+	inf     info     // rawInfo parsed
+	extra   []string // keywords kept in the sidecar because no letter was free
 }
 
 // name returns the file's current name.
@@ -678,29 +677,31 @@ func (s *sidecar) appendLines(b []byte, durable bool) error {
 	return nil
 }
 
-// rewrite replaces the file by a snapshot of the in-memory state.
+// rewrite replaces the file by a snapshot of the in-memory state. It is
+// written as it is formatted: a folder's first listing writes a record
+// per message, and a fresh process pays for every page it touches.
 func (s *sidecar) rewrite() error {
-	var b bytes.Buffer
-	size := 64
-	for _, r := range s.recs {
-		size += 96 + len(r.base) + len(r.rawInfo)
-	}
-	b.Grow(size)
-	fmt.Fprintf(&b, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
-	s.vanished.writeLines(&b)
-	var line []byte
-	for _, r := range s.recs {
-		line = appendAddLine(line[:0], r)
-		b.Write(line)
-		if len(r.extra) > 0 {
-			b.WriteString(keywordLine(r))
+	var written int64
+	err := atomicfile.StreamNoFollow(s.path, 0o600, func(w *bufio.Writer) error {
+		cw := &countingWriter{w: w}
+		fmt.Fprintf(cw, "%s 1 %d %d %d\n", sidecarMagic, s.uidValidity, s.uidNext, s.highestModSeq)
+		s.vanished.writeLines(cw)
+		var line []byte
+		for _, r := range s.recs {
+			line = appendAddLine(line[:0], r)
+			if len(r.extra) > 0 {
+				line = append(line, keywordLine(r)...)
+			}
+			cw.Write(line)
 		}
-	}
-	if s.curScan != 0 {
-		b.WriteString(s.dirLine())
-	}
-	b.WriteString(s.recentLine())
-	if err := atomicfile.WriteFileNoFollow(s.path, b.Bytes(), 0o600); err != nil {
+		if s.curScan != 0 {
+			io.WriteString(cw, s.dirLine())
+		}
+		io.WriteString(cw, s.recentLine())
+		written = cw.n
+		return cw.err
+	})
+	if err != nil {
 		return err
 	}
 	st, err := stampOf(s.path)
@@ -708,10 +709,27 @@ func (s *sidecar) rewrite() error {
 		return err
 	}
 	s.repaired = s.repaired || s.broken
-	s.ino, s.offset, s.broken = st.ino, int64(b.Len()), false
+	s.ino, s.offset, s.broken = st.ino, written, false
 	s.track = true // the state is complete: from now on, note others' records
 	s.records = len(s.recs)
 	return nil
+}
+
+// countingWriter counts what reaches w and keeps its first error.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
 }
 
 func (s *sidecar) recentLine() string {

@@ -22,10 +22,12 @@
 package atomicfile
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +48,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return write(target, data, perm, true)
+	return write(target, perm, true, whole(data))
 }
 
 // WriteFileNoFollow atomically replaces the file at path with data, as
@@ -55,12 +57,33 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // left untouched; the temporary file is created with O_EXCL|O_NOFOLLOW,
 // and the owner kept is that of a regular file at path only.
 func WriteFileNoFollow(path string, data []byte, perm os.FileMode) error {
-	return write(path, data, perm, false)
+	return write(path, perm, false, whole(data))
+}
+
+// StreamNoFollow is WriteFileNoFollow for content made piece by piece:
+// fill writes it through a 64 KiB buffer straight into the temporary
+// file, so a large file (a sidecar of 100,000 records) never sits whole
+// in memory. An error from fill leaves the old file as it was.
+func StreamNoFollow(path string, perm os.FileMode, fill func(w *bufio.Writer) error) error {
+	return write(path, perm, false, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 64<<10)
+		if err := fill(w); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+}
+
+func whole(data []byte) func(io.Writer) error {
+	return func(f io.Writer) error {
+		_, err := f.Write(data)
+		return err
+	}
 }
 
 // write replaces target; follow says whether keepOwner may look through
 // a link at target (WriteFile resolved it already).
-func write(target string, data []byte, perm os.FileMode, follow bool) (err error) {
+func write(target string, perm os.FileMode, follow bool, fill func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
@@ -86,7 +109,7 @@ func write(target string, data []byte, perm os.FileMode, follow bool) (err error
 	if err := f.Chmod(perm); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
+	if err := fill(f); err != nil {
 		return fmt.Errorf("atomicfile: %w", err)
 	}
 	if err := f.Sync(); err != nil {

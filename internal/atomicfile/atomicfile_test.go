@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -294,4 +295,45 @@ func TestWriteFileNoFollow(t *testing.T) {
 	if _, err := os.Lstat(dangling); err == nil {
 		t.Fatal("a dangling link's target was created")
 	}
+}
+
+// A streamed file larger than the write buffer arrives whole; a fill that
+// fails halfway leaves the old content and no temporary file.
+func TestStreamNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	line := bytes.Repeat([]byte("x"), 99)
+	line = append(line, '\n')
+	const lines = 3000 // 300 KB: several flushes of the 64 KiB buffer
+	err := StreamNoFollow(path, 0o600, func(w *bufio.Writer) error {
+		for i := 0; i < lines; i++ {
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := bytes.Repeat(line, lines); !bytes.Equal(got, want) {
+		t.Fatalf("file holds %d bytes, want %d", len(got), len(want))
+	}
+
+	boom := errors.New("boom")
+	err = StreamNoFollow(path, 0o600, func(w *bufio.Writer) error {
+		w.Write(bytes.Repeat(line, 1000)) // past the buffer: some reached the temp file
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want boom", err)
+	}
+	if again, _ := os.ReadFile(path); !bytes.Equal(again, got) {
+		t.Fatal("a failed stream changed the file")
+	}
+	noTemps(t, dir, "f")
 }
