@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"slices"
+	"sync"
 
 	"imapd/imapd/wire"
 	"imapd/maildir"
@@ -164,17 +164,21 @@ func fromMetadata(items []wire.FetchItem, last maildir.Message) bool {
 // with one look at the folder (Mailbox.Messages), just before fn sees
 // them: FETCH and STORE go over whole mailboxes.
 func (s *session) eachMessage(uids []uint32, fn func(uid uint32, msg maildir.Message) error) error {
-	// Sized once: grown by append, a FETCH 1:* in a new session would
-	// allocate two and a half times the metadata it reads.
-	metas := slices.Grow(s.metaScratch[:0], min(len(uids), messageRun))
+	// From a pool shared by the sessions: a short session (log in,
+	// FETCH, log out) would otherwise allocate a run's metadata each
+	// time, and an idle one keep it.
+	pm := metaRuns.Get().(*[]maildir.Message)
+	metas, used := *pm, 0
 	defer func() {
-		clear(metas[:cap(metas)]) // let go of keyword lists
-		s.metaScratch = metas[:0]
+		clear(metas[:used]) // let go of keyword lists
+		*pm = metas[:0]
+		metaRuns.Put(pm)
 	}()
 	for len(uids) > 0 {
 		run := uids[:min(len(uids), messageRun)]
 		uids = uids[len(run):]
 		metas = s.mbox.Messages(run, metas[:0])
+		used = max(used, len(metas))
 		for i, uid := range run {
 			if err := fn(uid, metas[i]); err != nil {
 				return err
@@ -186,6 +190,12 @@ func (s *session) eachMessage(uids []uint32, fn func(uid uint32, msg maildir.Mes
 
 // messageRun is how many messages' metadata eachMessage reads at a time.
 const messageRun = 256
+
+// metaRuns holds eachMessage's scratch: room for a run's metadata.
+var metaRuns = sync.Pool{New: func() any {
+	m := make([]maildir.Message, 0, messageRun)
+	return &m
+}}
 
 // fetcher writes one message's FETCH response, opening the file and
 // parsing its structure only if an item needs them.

@@ -66,9 +66,8 @@ type session struct {
 
 	// fetchVals is FETCH's scratch space, reused from message to message.
 	fetchVals []fetchValue
-	// flagScratch is flagList's, likewise, and metaScratch eachMessage's.
+	// flagScratch is flagList's, likewise.
 	flagScratch []string
-	metaScratch []maildir.Message
 	failed      int // failed logins on this connection
 	// overlong counts the overlong command lines in a row; at
 	// maxOverlongLines the connection ends.

@@ -3,6 +3,7 @@ package message
 import (
 	"io"
 	"slices"
+	"sync"
 
 	"golang.org/x/text/transform"
 )
@@ -60,15 +61,14 @@ func newChunkReader(src io.Reader, conv converter) *chunkReader {
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) {
-	if c.in == nil {
-		// Sized by the first read: a copy to the network asks for 32 KiB
-		// at a time, and gets it from one read of the file; io.ReadAll
-		// starts small, and a small buffer serves it as well.
-		c.in = make([]byte, min(max(len(p), 4<<10), 32<<10))
-	}
 	for len(c.out) == 0 {
 		if c.err != nil {
 			return 0, c.err
+		}
+		if c.in == nil {
+			// From pools: a FETCH of BODY[] converts each message
+			// through a new reader, and most are read to the end.
+			c.in, c.buf = *chunkIns.Get().(*[]byte), *chunkOuts.Get().(*[]byte)
 		}
 		n, err := c.src.Read(c.in)
 		c.buf = c.conv.feed(c.buf[:0], c.in[:n])
@@ -80,8 +80,36 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.out)
 	c.out = c.out[n:]
+	if len(c.out) == 0 && c.err != nil {
+		// All is out: a reader under io.CopyN or a LimitReader is
+		// not asked again once it has given the last octet.
+		c.release()
+	}
 	return n, nil
 }
+
+// release gives the buffers back once all is read; a reader left
+// before its end leaves them to the collector.
+func (c *chunkReader) release() {
+	if c.in == nil {
+		return
+	}
+	in, buf := c.in[:cap(c.in)], c.buf[:0]
+	c.in, c.buf, c.out = nil, nil, nil
+	chunkIns.Put(&in)
+	if cap(buf) <= 2*chunkIn+64 { // not one a converter grew far
+		chunkOuts.Put(&buf)
+	}
+}
+
+// chunkIn is what a chunkReader reads at a time: what a copy to the
+// network asks for. The output is at most twice that (LF to CRLF).
+const chunkIn = 32 << 10
+
+var (
+	chunkIns  = sync.Pool{New: func() any { b := make([]byte, chunkIn); return &b }}
+	chunkOuts = sync.Pool{New: func() any { b := make([]byte, 0, 2*chunkIn+4); return &b }}
+)
 
 // base64Decoder decodes base64 leniently: bytes outside the alphabet are
 // skipped, and padding ends a quantum early, so concatenated padded blocks
