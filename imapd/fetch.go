@@ -246,13 +246,21 @@ func (f *fetcher) open() (*os.File, error) {
 type fetchPlan struct {
 	items []wire.FetchItem
 	names []string
-	secs  []wire.Section
-	keys  []string
+	secs  []sectionPlan
+}
+
+// sectionPlan is what a body section item needs of its section, worked
+// out once per FETCH: the section, the key of its kept result
+// (headerFieldsKey) and whether the list header answers it
+// (ofListFields).
+type sectionPlan struct {
+	sec    wire.Section
+	key    string
+	listed bool
 }
 
 func newFetchPlan(items []wire.FetchItem) *fetchPlan {
-	p := &fetchPlan{items: items, names: make([]string, len(items)),
-		secs: make([]wire.Section, len(items)), keys: make([]string, len(items))}
+	p := &fetchPlan{items: items, names: make([]string, len(items)), secs: make([]sectionPlan, len(items))}
 	for i, it := range items {
 		p.names[i] = it.ResponseName()
 		sec := it.Section
@@ -267,7 +275,7 @@ func newFetchPlan(items []wire.FetchItem) *fetchPlan {
 		default:
 			continue
 		}
-		p.secs[i], p.keys[i] = sec, headerFieldsKey(sec)
+		p.secs[i] = sectionPlan{sec: sec, key: headerFieldsKey(sec), listed: ofListFields(sec)}
 	}
 	return p
 }
@@ -305,7 +313,7 @@ func (f *fetcher) write(plan *fetchPlan, addFlags bool) error {
 			}
 			v.raw = b
 		case wire.FetchRFC822, wire.FetchRFC822Header, wire.FetchRFC822Text, wire.FetchBodySection:
-			r, n, ok, err := f.section(plan.secs[i], plan.keys[i], it.Partial)
+			r, n, ok, err := f.section(&plan.secs[i], it.Partial)
 			if err != nil {
 				return err
 			}

@@ -141,9 +141,9 @@ func (s *session) derivedFor(plan *fetchPlan, uid uint32) (derives, cached bool)
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
 			derives, has = true, s.mbox.HasDerived(uid, renderKeys[it.Kind])
 		case wire.FetchBodySection:
-			if ofListFields(it.Section) {
+			if plan.secs[i].listed {
 				derives, has = true, s.mbox.HasListHeader(uid)
-			} else if k := plan.keys[i]; k != "" {
+			} else if k := plan.secs[i].key; k != "" {
 				derives, has = true, s.mbox.HasDerived(uid, k)
 			}
 		}
@@ -167,8 +167,8 @@ func (s *session) derive(plan *fetchPlan, uid uint32) {
 		case wire.FetchEnvelope, wire.FetchBody, wire.FetchBodyStructure:
 			_, _ = f.rendered(it.Kind)
 		case wire.FetchBodySection:
-			if plan.keys[i] != "" {
-				_, _, _, _ = f.section(plan.secs[i], plan.keys[i], nil)
+			if plan.secs[i].key != "" {
+				_, _, _, _ = f.section(&plan.secs[i], nil)
 			}
 		}
 	}

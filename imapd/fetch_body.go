@@ -14,9 +14,10 @@ import (
 
 // section returns the octets of BODY[sec]<partial> (RFC 3501 §6.4.5) as
 // a reader and its exact length; ok is false when the section does not
-// exist (the response is then NIL). key is headerFieldsKey(sec), worked
-// out once per FETCH (fetchPlan).
-func (f *fetcher) section(sec wire.Section, key string, partial *wire.Partial) (r io.Reader, n int64, ok bool, err error) {
+// exist (the response is then NIL). sp holds the section with what
+// fetchPlan worked out of it once per FETCH.
+func (f *fetcher) section(sp *sectionPlan, partial *wire.Partial) (r io.Reader, n int64, ok bool, err error) {
+	sec, key := sp.sec, sp.key
 	if len(sec.Part) == 0 && sec.Text == wire.SectionAll {
 		// The whole message, streamed: RFC822.SIZE octets exactly.
 		fh, err := f.open()
@@ -40,17 +41,19 @@ func (f *fetcher) section(sec wire.Section, key string, partial *wire.Partial) (
 			return cutKept(d, partial)
 		}
 	}
-	data, listed, err := f.keptHeaderSection(sec)
+	data, listed, err := f.keptHeaderSection(sp)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	if listed {
 		if key != "" {
 			// A later FETCH of this list reads this result, smaller than
-			// the list header, and selects nothing again.
-			if err := f.s.mbox.KeepDerived(f.uid, key, append([]byte{1}, data...)); err != nil {
+			// the list header, and selects nothing again. data is the
+			// record as kept: a first octet 1 (see cutKept).
+			if err := f.s.mbox.KeepDerived(f.uid, key, data); err != nil {
 				return nil, 0, false, err
 			}
+			data = data[1:]
 		}
 		return cut(bytes.NewReader(data), int64(len(data)), partial)
 	}
@@ -92,8 +95,11 @@ func cutKept(d []byte, partial *wire.Partial) (io.Reader, int64, bool, error) {
 // HEADER.FIELDS.NOT or HEADER section from the list header the store
 // keeps (Mailbox.ListHeader) when that holds all it needs: the fields
 // asked for are list fields, or the list fields are the whole header.
-// ok is false otherwise, and the section is read from the file.
-func (f *fetcher) keptHeaderSection(sec wire.Section) (data []byte, ok bool, err error) {
+// ok is false otherwise, and the section is read from the file. A
+// section to be kept under sp.key comes as its record: after a first
+// octet 1, made in the one allocation.
+func (f *fetcher) keptHeaderSection(sp *sectionPlan) (data []byte, ok bool, err error) {
+	sec := sp.sec
 	if len(sec.Part) > 0 {
 		return nil, false, nil
 	}
@@ -103,13 +109,17 @@ func (f *fetcher) keptHeaderSection(sec wire.Section) (data []byte, ok bool, err
 		return nil, false, nil
 	}
 	fields, whole, ok, err := f.s.mbox.ListHeader(f.uid)
-	if err != nil || !ok || !(whole || ofListFields(sec)) {
+	if err != nil || !ok || !(whole || sp.listed) {
 		return nil, false, err
 	}
 	if sec.Text == wire.SectionHeader {
 		return fields, true, nil
 	}
-	return message.HeaderFields(fields, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot), true, nil
+	var rec []byte
+	if sp.key != "" {
+		rec = append(make([]byte, 0, 1+message.HeaderFieldsRoom(fields)), 1)
+	}
+	return message.AppendHeaderFields(rec, fields, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot), true, nil
 }
 
 // ofListFields reports whether sec is HEADER.FIELDS of the message's

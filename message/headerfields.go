@@ -20,7 +20,13 @@ import (
 // included, in their original order, names matched without regard to
 // case. The result is in CRLF form and ends with the blank line.
 func HeaderFields(header []byte, names []string, not bool) []byte {
-	var out []byte
+	return AppendHeaderFields(nil, header, names, not)
+}
+
+// AppendHeaderFields is HeaderFields appending to dst. Without room in
+// dst for HeaderFieldsRoom(header) more, it grows it once, first.
+func AppendHeaderFields(dst, header []byte, names []string, not bool) []byte {
+	out := slices.Grow(dst, HeaderFieldsRoom(header))
 	eachField(header, func(name, raw []byte) {
 		if name == nil || matchName(name, names) == not {
 			return
@@ -32,6 +38,11 @@ func HeaderFields(header []byte, names []string, not bool) []byte {
 	})
 	return append(out, '\r', '\n')
 }
+
+// HeaderFieldsRoom is room enough for most selections of header's
+// fields in CRLF form: all of it, a CR added to a line in 16, and the
+// blank line.
+func HeaderFieldsRoom(header []byte) int { return len(header) + len(header)/16 + 2 }
 
 // HeaderValues returns the unfolded values of every field called name (any
 // case) in a raw header block, in order, with surrounding white space
