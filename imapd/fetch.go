@@ -433,7 +433,7 @@ func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
 			// their text is kept now, from the structure at hand, so that
 			// a SEARCH after a client's first listing decodes no
 			// structure again (see envelopeContains).
-			if err := f.s.mbox.KeepDerived(f.uid, searchEnvelopeKey, envelopeText(p.Envelope)); err != nil {
+			if _, err := f.s.mbox.KeepDerived(f.uid, searchEnvelopeKey, envelopeText(p.Envelope)); err != nil {
 				return nil, err
 			}
 		default:

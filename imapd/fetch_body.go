@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"imapd/imapd/wire"
 	"imapd/message"
@@ -49,11 +50,17 @@ func (f *fetcher) section(sp *sectionPlan, partial *wire.Partial) (r io.Reader, 
 		if key != "" {
 			// A later FETCH of this list reads this result, smaller than
 			// the list header, and selects nothing again. data is the
-			// record as kept: a first octet 1 (see cutKept).
-			if err := f.s.mbox.KeepDerived(f.uid, key, data); err != nil {
+			// record as kept, a first octet 1 (see cutKept), in a
+			// scratch buffer: the answer is the cache's copy.
+			kept, err := f.s.mbox.KeepDerived(f.uid, key, data)
+			if kept == nil && err == nil {
+				kept = bytes.Clone(data)
+			}
+			putRecordScratch(data)
+			if err != nil {
 				return nil, 0, false, err
 			}
-			data = data[1:]
+			return cutKept(kept, partial)
 		}
 		return cut(bytes.NewReader(data), int64(len(data)), partial)
 	}
@@ -97,7 +104,7 @@ func cutKept(d []byte, partial *wire.Partial) (io.Reader, int64, bool, error) {
 // asked for are list fields, or the list fields are the whole header.
 // ok is false otherwise, and the section is read from the file. A
 // section to be kept under sp.key comes as its record: after a first
-// octet 1, made in the one allocation.
+// octet 1, in a scratch buffer to give back with putRecordScratch.
 func (f *fetcher) keptHeaderSection(sp *sectionPlan) (data []byte, ok bool, err error) {
 	sec := sp.sec
 	if len(sec.Part) > 0 {
@@ -117,9 +124,20 @@ func (f *fetcher) keptHeaderSection(sp *sectionPlan) (data []byte, ok bool, err 
 	}
 	var rec []byte
 	if sp.key != "" {
-		rec = append(make([]byte, 0, 1+message.HeaderFieldsRoom(fields)), 1)
+		rec = append(*recordScratch.Get().(*[]byte), 1)
 	}
 	return message.AppendHeaderFields(rec, fields, sec.Fields, sec.Text == wire.SectionHeaderFieldsNot), true, nil
+}
+
+// recordScratch holds the buffers a section to be kept is built in: the
+// cache copies it, and the buffer serves the next message.
+var recordScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1<<10); return &b }}
+
+func putRecordScratch(b []byte) {
+	if cap(b) <= 64<<10 {
+		b = b[:0]
+		recordScratch.Put(&b)
+	}
 }
 
 // ofListFields reports whether sec is HEADER.FIELDS of the message's

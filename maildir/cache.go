@@ -452,23 +452,29 @@ func (c *metaCache) put(uid uint32, p *message.Part) {
 // in memory with others (pend) until cachePend bytes are waiting or a
 // run of reads ends (release): a FETCH over a folder nobody fetched
 // before derives data for every message, and a write and a stat each
-// would cost more than the rest.
-func (c *metaCache) store(uid uint32, key string, data []byte) {
+// would cost more than the rest. It returns the record's copy of data,
+// which stays as it is (nil when nothing was kept).
+func (c *metaCache) store(uid uint32, key string, data []byte) (kept []byte) {
 	if len(key) > 255 || 1+len(key)+len(data) > maxCacheRecord {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.loaded || c.damaged {
 		if err := c.syncLocked(); err != nil {
-			return
+			return nil
 		}
 	}
 	k, ok := c.keyLocked(key, true)
 	if !ok {
-		return
+		return nil
 	}
 	n := 12 + 1 + len(key) + len(data)
+	if c.batches > 0 && len(c.pend) > 0 && len(c.pend)+n > cachePend {
+		// Full: written out before a new array is begun, rather than
+		// copied into a larger one and written just after.
+		c.flushLocked()
+	}
 	if len(c.pend)+n > cap(c.pend) {
 		// A new array: slices that lookup returned of the old one stay
 		// as they were. Room for more only in a batch: a record stored
@@ -476,7 +482,7 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 		// 64 KiB for it would be most of a short session's garbage.
 		size := len(c.pend) + n
 		if c.batches > 0 {
-			size = max(cachePend, 2*size)
+			size = max(cachePend, size)
 		}
 		c.pend = append(make([]byte, 0, size), c.pend...)
 	}
@@ -496,6 +502,8 @@ func (c *metaCache) store(uid uint32, key string, data []byte) {
 	if c.batches == 0 || len(c.pend) >= cachePend {
 		c.flushLocked()
 	}
+	// The array is never written again (see groupLocked).
+	return rec[13+len(key):]
 }
 
 // beginBatch and endBatch bracket a session's run of reads whose new
@@ -567,8 +575,9 @@ func (c *metaCache) flushLocked() {
 // along: a FETCH of one item over many messages then finds its records
 // in runs, and reads those and nothing else (see readLocked), where in
 // the order they were derived each message's structure, ENVELOPE and
-// BODYSTRUCTURE would take turns. The waiting records keep their array:
-// slices that lookup returned of it stay as they were.
+// BODYSTRUCTURE would take turns. The waiting records keep their array
+// (it is returned itself when they are grouped already): slices that
+// lookup returned of it stay as they were.
 func (c *metaCache) groupLocked() []byte {
 	type pendRec struct {
 		key   cacheKey
@@ -581,12 +590,19 @@ func (c *metaCache) groupLocked() []byte {
 		recs[i] = pendRec{key, at, n}
 		at += n
 	}
-	slices.SortStableFunc(recs, func(a, b pendRec) int { return cmp.Compare(a.key.key, b.key.key) })
-	out := make([]byte, 0, len(c.pend))
-	runEnd := 0 // where the run of r's key ends in out
+	byKey := func(a, b pendRec) int { return cmp.Compare(a.key.key, b.key.key) }
+	// Records of one key, or already key by key (a FETCH of one
+	// section), are written as they wait, without a copy.
+	inOrder := slices.IsSortedFunc(recs, byKey)
+	var out []byte
+	if !inOrder {
+		slices.SortStableFunc(recs, byKey)
+		out = make([]byte, 0, len(c.pend))
+	}
+	pos, runEnd := 0, 0 // where r goes, and where the run of its key ends
 	for i, r := range recs {
 		if i == 0 || recs[i-1].key.key != r.key.key {
-			runEnd = len(out)
+			runEnd = pos
 			for _, next := range recs[i:] {
 				if next.key.key != r.key.key {
 					break
@@ -596,9 +612,15 @@ func (c *metaCache) groupLocked() []byte {
 		}
 		if loc, ok := c.index.get(r.key); ok && loc.off == c.end+int64(r.at) {
 			// Not stored again since: the index names this record.
-			c.index.set(r.key, cacheLoc{off: c.end + int64(len(out)), n: loc.n, run: uint32(runEnd - len(out))})
+			c.index.set(r.key, cacheLoc{off: c.end + int64(pos), n: loc.n, run: uint32(runEnd - pos)})
 		}
-		out = append(out, c.pend[r.at:r.at+r.n]...)
+		if !inOrder {
+			out = append(out, c.pend[r.at:r.at+r.n]...)
+		}
+		pos += r.n
+	}
+	if inOrder {
+		return c.pend
 	}
 	return out
 }

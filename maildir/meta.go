@@ -124,12 +124,13 @@ func (m *Mailbox) Derived(uid uint32, key string, build func(*message.Part) ([]b
 // that a build derives along with its own from the structure at hand,
 // so that a later Derived of key finds it rather than decoding the
 // structure again. The same rules hold: it depends on the message only.
-func (m *Mailbox) KeepDerived(uid uint32, key string, data []byte) error {
+// It returns the cache's copy of data, as Kept would (nil when the
+// cache could not keep it): data itself may be reused at once.
+func (m *Mailbox) KeepDerived(uid uint32, key string, data []byte) (kept []byte, err error) {
 	if err := checkDerivedKey(key); err != nil {
-		return err
+		return nil, err
 	}
-	m.f.cache.store(uid, key, data)
-	return nil
+	return m.f.cache.store(uid, key, data), nil
 }
 
 func checkDerivedKey(key string) error {
