@@ -66,9 +66,18 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 			return 0, c.err
 		}
 		if c.in == nil {
-			// From pools: a FETCH of BODY[] converts each message
-			// through a new reader, and most are read to the end.
-			c.in, c.buf = *chunkIns.Get().(*[]byte), *chunkOuts.Get().(*[]byte)
+			// By the first read: a copy to the network asks for what
+			// its buffer has free (a KiB or more), and a FETCH of
+			// BODY[] converts each message through a new reader, read
+			// to its end; those buffers come from pools. io.ReadAll
+			// (SEARCH's text) starts with 512 octets: its own small
+			// buffers, as many SEARCH readers are made between two
+			// collections, which empty the pools.
+			if len(p) >= 1<<10 {
+				c.in, c.buf = *chunkIns.Get().(*[]byte), *chunkOuts.Get().(*[]byte)
+			} else {
+				c.in = make([]byte, 4<<10)
+			}
 		}
 		n, err := c.src.Read(c.in)
 		c.buf = c.conv.feed(c.buf[:0], c.in[:n])
@@ -91,19 +100,19 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 // release gives the buffers back once all is read; a reader left
 // before its end leaves them to the collector.
 func (c *chunkReader) release() {
-	if c.in == nil {
-		return
-	}
 	in, buf := c.in[:cap(c.in)], c.buf[:0]
 	c.in, c.buf, c.out = nil, nil, nil
+	if len(in) != chunkIn {
+		return // not from the pool
+	}
 	chunkIns.Put(&in)
 	if cap(buf) <= 2*chunkIn+64 { // not one a converter grew far
 		chunkOuts.Put(&buf)
 	}
 }
 
-// chunkIn is what a chunkReader reads at a time: what a copy to the
-// network asks for. The output is at most twice that (LF to CRLF).
+// chunkIn is what a chunkReader reads at a time for a copy to the
+// network, from a pool (see Read).
 const chunkIn = 32 << 10
 
 var (
