@@ -502,8 +502,9 @@ func (c *metaCache) store(uid uint32, key string, data []byte) (kept []byte) {
 	if c.batches == 0 || len(c.pend) >= cachePend {
 		c.flushLocked()
 	}
-	// The array is never written again (see groupLocked).
-	return rec[13+len(key):]
+	// The array is never written again (see groupLocked); capped, as
+	// lookup's are, so that an append to it cannot reach the next record.
+	return rec[13+len(key) : len(rec) : len(rec)]
 }
 
 // beginBatch and endBatch bracket a session's run of reads whose new

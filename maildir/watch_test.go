@@ -142,22 +142,33 @@ func TestFolderRenamedByOthers(t *testing.T) {
 	}
 }
 
-// TestBulkStorePausesCurWatch: a STORE over many messages stops watching
-// cur/ while it renames (pauseCur), and watches it again after: another
-// program's flag change is then told without a command. One made while
-// cur/ was not watched (its event dropped with the watch) is found by
-// the refresh the resumption starts.
-func TestBulkStorePausesCurWatch(t *testing.T) {
+// bulkMessages is enough for a STORE over the folder to pause cur/'s
+// watch (pauseRenames).
+const bulkMessages = pauseRenames + 44
+
+// bulkFolder returns a hub and an INBOX of bulkMessages messages.
+func bulkFolder(t *testing.T) (*Hub, *Store) {
+	t.Helper()
 	h := NewHub(Options{NoSync: true})
 	t.Cleanup(func() { h.Close() })
 	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = pauseRenames + 44
-	for i := range n {
+	for i := range bulkMessages {
 		deliver(t, s.Root(), msg(i))
 	}
+	return h, s
+}
+
+// TestBulkStorePausesCurWatch: a STORE over many messages stops watching
+// cur/ while it renames (pauseCur), and watches it again after: another
+// program's flag change is then told without a command. One made while
+// cur/ was not watched (its event dropped with the watch) is found by
+// the refresh the resumption starts.
+func TestBulkStorePausesCurWatch(t *testing.T) {
+	h, s := bulkFolder(t)
+	const n = bulkMessages
 	m := mustSelect(t, s, "INBOX")
 	idle := mustSelect(t, s, "INBOX")
 	cur := filepath.Join(s.Root(), "cur")
@@ -209,16 +220,8 @@ func TestBulkStorePausesCurWatch(t *testing.T) {
 // is watched again, a third session has heard of every change, and
 // another program's rename is told without a command.
 func TestConcurrentBulkStoresResumeWatch(t *testing.T) {
-	h := NewHub(Options{NoSync: true})
-	t.Cleanup(func() { h.Close() })
-	s, err := h.Open(filepath.Join(t.TempDir(), "Maildir"), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = pauseRenames + 44
-	for i := range n {
-		deliver(t, s.Root(), msg(i))
-	}
+	h, s := bulkFolder(t)
+	const n = bulkMessages
 	a, b := mustSelect(t, s, "INBOX"), mustSelect(t, s, "INBOX")
 	idle := mustSelect(t, s, "INBOX")
 	var wg sync.WaitGroup
