@@ -122,9 +122,11 @@ func TestSearchStopsAtShutdown(t *testing.T) {
 // message when Shutdown begins, and the client gets BYE instead of the
 // rest (it used to get all of it, then BYE).
 func TestFetchStopsAtShutdown(t *testing.T) {
+	// 20 MB in all, more than loopback's socket buffers hold: without
+	// it the whole answer could be written before Shutdown begins.
 	const messages = 1000
 	ts := newTestServer(t)
-	fillInbox(t, ts, messages, func(i int) string { return strings.Repeat("body text ", 100) })
+	fillInbox(t, ts, messages, func(i int) string { return strings.Repeat("body text ", 2000) })
 	c := ts.login()
 	c.transactOK("s", "SELECT INBOX")
 	c.send("f FETCH 1:* BODY.PEEK[]")
