@@ -494,6 +494,7 @@ func TestCrashKill9(t *testing.T) {
 
 		tChild += time.Since(t0)
 		t0 = time.Now()
+		dropTornLine(t, journal)
 		if lastOpUnfinished(journal, "") {
 			killedInOp++
 		}
