@@ -33,6 +33,7 @@ type folder struct {
 	suspects    map[string]bool // base names the watcher saw written to
 	tmpSwept    bool            // tmp/ was cleaned of stale files since the folder was loaded
 	idleSince   time.Time       // when the last reference went (guarded by hub.mu)
+	idleRecs    int             // its records then (guarded by hub.mu)
 	fineWindow  int64           // ns; how long a fine mtime stays distrusted after a listing, 0: coarseWindow (granularity.go)
 	rootWatched bool            // counted in watch.roots (guarded by watch.mu)
 	watched     bool            // new/ and cur/ are watched (guarded by hub.watch.mu)
@@ -97,6 +98,11 @@ func (h *Hub) acquire(root, dir string) (*folder, error) {
 
 // release drops a reference; the last one frees the folder's memory.
 func (h *Hub) release(f *folder) {
+	// Counted before h.mu, in f's lock order: a refresh the watcher
+	// began while f was held may still be adding records.
+	f.mu.Lock()
+	recs := len(f.side.recs)
+	f.mu.Unlock()
 	h.mu.Lock()
 	f.refs--
 	last := f.refs == 0
@@ -107,7 +113,7 @@ func (h *Hub) release(f *folder) {
 		// changed, not the whole sidecar (so its cost does not grow with
 		// the folder), and adds no inotify watch. The watcher does not
 		// refresh a folder nobody holds; its next user does.
-		f.idleSince = time.Now()
+		f.idleSince, f.idleRecs = time.Now(), recs
 		h.idle = append(h.idle, f)
 		evict = h.trimIdleLocked()
 	} else if last {
@@ -121,8 +127,8 @@ func (h *Hub) release(f *folder) {
 }
 
 // Idle folders kept per Hub: at most so many, holding at most so many
-// message records in all, for at most so long.
-const (
+// message records in all, for at most so long. Variables for the tests.
+var (
 	maxIdleFolders = 64
 	maxIdleRecords = 250000
 	idleFolderTTL  = 2 * time.Minute
@@ -134,14 +140,13 @@ const (
 func (h *Hub) trimIdleLocked() []*folder {
 	var out []*folder
 	cutoff := time.Now().Add(-idleFolderTTL)
-	// From the newest, the records each folder and those after it hold
-	// (an idle folder's records change only once someone holds it again,
-	// which needs h.mu).
+	// From the newest, the records each folder and those after it held
+	// when it went idle (counted then: f.side is f.mu's, not h.mu's).
 	after := make([]int, len(h.idle)+1)
 	for i := len(h.idle) - 1; i >= 0; i-- {
 		after[i] = after[i+1]
 		if f := h.idle[i]; f.refs == 0 {
-			after[i] += len(f.side.recs)
+			after[i] += f.idleRecs
 		}
 	}
 	keep := h.idle[:0]
