@@ -127,12 +127,13 @@ func (h *Hub) release(f *folder) {
 }
 
 // Idle folders kept per Hub: at most so many, holding at most so many
-// message records in all, for at most so long. Variables for the tests.
-var (
+// message records in all (a variable for the tests), for at most so long.
+const (
 	maxIdleFolders = 64
-	maxIdleRecords = 250000
 	idleFolderTTL  = 2 * time.Minute
 )
+
+var maxIdleRecords = 250000
 
 // trimIdleLocked removes from the idle list (and the map) the folders
 // that are too many or too old, and returns them for teardown. The caller
