@@ -210,3 +210,79 @@ func indexEOL(b []byte) int {
 	}
 	return i
 }
+
+// skipLines moves past the whole lines at the front of the window that
+// the parser only needs to count: every complete line, or with dashes
+// set, those before the first line beginning with "--" (a possible
+// delimiter, which the caller reads with next). It returns the content
+// end of the last line skipped, and false if it skipped none.
+//
+// A body is most of a message, and a line at a time (next) it is most of
+// a parse; counted here a window at a time with vectorised searches it is
+// a small part.
+func (lr *lineReader) skipLines(dashes bool) (last mark, ok bool) {
+	seg := lr.buf[lr.r:lr.w]
+	// Whole lines only: up to the last LF. A bare CR after it, whose
+	// line ending cannot always be decided yet, is left to next.
+	end := bytes.LastIndexByte(seg, '\n') + 1
+	if end == 0 {
+		return mark{}, false
+	}
+	seg = seg[:end]
+	if dashes {
+		if len(seg) >= 2 && seg[0] == '-' && seg[1] == '-' {
+			return mark{}, false
+		}
+		seg = seg[:dashLine(seg)]
+	}
+	// seg is now whole lines: it ends with LF, or with a bare CR followed
+	// by "--" in the window. Each CRLF is one line ending of two bytes;
+	// each other CR or LF one of one byte, which CRLF space doubles.
+	lfs := int64(bytes.Count(seg, lf))
+	crs, pairs := int64(0), int64(0)
+	if bytes.IndexByte(seg, '\r') >= 0 {
+		crs = int64(bytes.Count(seg, cr))
+		pairs = int64(bytes.Count(seg, crlfPair))
+	}
+	terms := lfs + crs - pairs
+	n := int64(len(seg))
+	next := mark{
+		raw:   lr.pos.raw + n,
+		crlf:  lr.pos.crlf + n + terms - pairs,
+		terms: lr.pos.terms + terms,
+	}
+	// The last line's ending, and whether it had content.
+	term := 1
+	if len(seg) >= 2 && seg[len(seg)-2] == '\r' && seg[len(seg)-1] == '\n' {
+		term = 2
+	}
+	contentEnd := len(seg) - term
+	last = mark{
+		raw:     next.raw - int64(term),
+		crlf:    next.crlf - 2,
+		terms:   next.terms - 1,
+		midLine: contentEnd > 0 && seg[contentEnd-1] != '\n' && seg[contentEnd-1] != '\r',
+	}
+	lr.r += len(seg)
+	lr.pos = next
+	return last, true
+}
+
+// dashLine returns the offset of the first line of b, after the first,
+// that begins with "--", or len(b). b begins at a line start. It looks
+// for the dashes, rarer than line endings in most bodies (none in
+// base64), then at what precedes them.
+func dashLine(b []byte) int {
+	for from := 1; from < len(b); {
+		i := bytes.IndexByte(b[from:], '-')
+		if i < 0 {
+			break
+		}
+		i += from
+		if i+1 < len(b) && b[i+1] == '-' && (b[i-1] == '\n' || b[i-1] == '\r') {
+			return i
+		}
+		from = i + 1
+	}
+	return len(b)
+}
