@@ -440,6 +440,7 @@ func (f *fetcher) rendered(kind wire.FetchKind) ([]byte, error) {
 			writeBodyStructure(w, p, kind == wire.FetchBodyStructure)
 		}
 		err := w.Flush()
+		w.Idle() // the writer's buffer back to the pool, not to the collector
 		return b.Bytes(), err
 	})
 	if err != nil {
