@@ -5,6 +5,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/zeebo/xxh3"
 )
@@ -38,11 +39,22 @@ const fpLen = 16
 
 type fingerprint [fpLen]byte
 
-// newFingerprintHash returns the hash fingerprints are taken with.
-func newFingerprintHash() hash.Hash { return xxh3.New128() }
+// newFingerprintHash returns the hash fingerprints are taken with, reset;
+// give it back with releaseFingerprintHash when its sum is taken. Each
+// holds 1.5 KiB of buffer, and a folder's first listing hashes every
+// message it parses: 29 MB for 20,000 when each took a new one.
+func newFingerprintHash() hash.Hash { return fingerprintHashes.Get().(*xxh3.Hasher128) }
+
+func releaseFingerprintHash(h hash.Hash) {
+	h.Reset()
+	fingerprintHashes.Put(h)
+}
+
+var fingerprintHashes = sync.Pool{New: func() any { return xxh3.New128() }}
 
 func hashOf(r io.Reader) (fingerprint, error) {
 	h := newFingerprintHash()
+	defer releaseFingerprintHash(h)
 	if _, err := io.Copy(h, r); err != nil {
 		return fingerprint{}, err
 	}

@@ -44,13 +44,15 @@ func (m *Mailbox) Structure(uid uint32) (*message.Part, error) {
 		// Read once more while the file is open (from the page cache,
 		// a few KiB): what a message list asks of the header is then
 		// read from the cache, never from the file (listheader.go).
-		m.f.cache.keepListHeader(uid, raw)
+		m.f.cache.keepListHeader(uid, *raw)
+		putScratch(raw)
 	}
 	m.noteSize(uid, p.HeaderSize+p.BodySize)
 	if hr != nil {
 		if fp, err := hr.sum(fi.Size()); err == nil {
 			m.f.cache.putFingerprint(uid, fp, 0, 0, false)
 		}
+		releaseFingerprintHash(hr.h)
 	}
 	return p, nil
 }

@@ -110,6 +110,7 @@ func (h *Hub) writeTmp(dir string, r io.Reader, maxSize int64, date time.Time) (
 	var crlf message.CRLFCounter
 	var size int64
 	hash := newFingerprintHash()
+	defer releaseFingerprintHash(hash)
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
