@@ -2,6 +2,8 @@ package maildir
 
 import (
 	"io"
+	"slices"
+	"sync"
 
 	"imapd/message"
 )
@@ -47,7 +49,8 @@ func (m *Mailbox) ListHeader(uid uint32) (fields []byte, whole, ok bool, err err
 			if err != nil {
 				return nil, false, false, err
 			}
-			data = m.f.cache.keepListHeader(uid, raw)
+			data = m.f.cache.keepListHeader(uid, *raw)
+			putScratch(raw)
 		}
 	}
 	if len(data) == 0 || data[0]&listHeaderTooLarge != 0 {
@@ -63,28 +66,44 @@ func (m *Mailbox) HasListHeader(uid uint32) bool {
 }
 
 // keepListHeader keeps the list header of uid, whose raw header block
-// is raw, and returns its record.
+// is raw, and returns the cache's record (nil if none could be kept: the
+// caller then reads the file).
 func (c *metaCache) keepListHeader(uid uint32, raw []byte) []byte {
-	fields, whole := message.ListHeader(raw)
-	var rec []byte
+	buf := scratchBuffers.Get().(*[]byte)
+	defer putScratch(buf)
+	rec, whole := message.AppendListHeader(append((*buf)[:0], 0), raw)
+	*buf = rec
 	switch {
-	case len(fields) > maxListHeader:
-		rec = []byte{listHeaderTooLarge}
+	case len(rec)-1 > maxListHeader:
+		rec = append(rec[:0], listHeaderTooLarge)
 	case whole:
-		rec = append([]byte{listHeaderWhole}, fields...)
-	default:
-		rec = append([]byte{0}, fields...)
+		rec[0] = listHeaderWhole
 	}
-	c.store(uid, listHeaderKey, rec)
-	return rec
+	return c.store(uid, listHeaderKey, rec)
 }
 
 // headerBlock reads the raw header block of the message p was parsed
-// from.
-func headerBlock(r io.ReaderAt, p *message.Part) ([]byte, error) {
-	raw := make([]byte, p.BodyStart-p.HeaderStart)
+// from into a buffer of its own, for the caller to give back with
+// putScratch.
+func headerBlock(r io.ReaderAt, p *message.Part) (*[]byte, error) {
+	buf := scratchBuffers.Get().(*[]byte)
+	raw := slices.Grow((*buf)[:0], int(p.BodyStart-p.HeaderStart))[:p.BodyStart-p.HeaderStart]
+	*buf = raw
 	if _, err := r.ReadAt(raw, p.HeaderStart); err != nil && err != io.EOF {
+		putScratch(buf)
 		return nil, err
 	}
-	return raw, nil
+	return buf, nil
+}
+
+// scratchBuffers lend the buffers a header is read and its list header
+// built in, each used and given back within one message's first parse.
+var scratchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// putScratch gives buf back unless it grew beyond what most headers need
+// (a hostile header of megabytes is not kept for the next one).
+func putScratch(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		scratchBuffers.Put(buf)
+	}
 }

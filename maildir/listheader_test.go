@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +38,7 @@ func rawHeaderOf(t *testing.T, m *Mailbox, uid uint32) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw
+	return slices.Clone(*raw)
 }
 
 // checkListHeader fails unless m's ListHeader of uid is what

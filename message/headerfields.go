@@ -170,8 +170,33 @@ var listFields = []string{
 // names, false) for names that ListFieldsCover, and with whole, any
 // section of the header is the same taken from fields as from header.
 func ListHeader(header []byte) (fields []byte, whole bool) {
-	fields = HeaderFields(header, listFields, false)
-	return fields, bytes.Equal(fields, ToCRLF(make([]byte, 0, len(header)+len(header)/32), header))
+	return AppendListHeader(nil, header)
+}
+
+// AppendListHeader is ListHeader appending the fields to dst: out is dst
+// and the fields, and allocates only when dst has no room for them.
+func AppendListHeader(dst, header []byte) (out []byte, whole bool) {
+	out = AppendHeaderFields(dst, header, listFields, false)
+	return out, equalCRLF(out[len(dst):], header)
+}
+
+// equalCRLF reports whether crlf is ToCRLF(src), converting nothing.
+func equalCRLF(crlf, src []byte) bool {
+	for len(src) > 0 {
+		i := indexEOL(src)
+		if i < 0 {
+			return bytes.Equal(crlf, src)
+		}
+		if len(crlf) < i+2 || !bytes.Equal(crlf[:i], src[:i]) || crlf[i] != '\r' || crlf[i+1] != '\n' {
+			return false
+		}
+		crlf = crlf[i+2:]
+		if src[i] == '\r' && i+1 < len(src) && src[i+1] == '\n' {
+			i++
+		}
+		src = src[i+1:]
+	}
+	return len(crlf) == 0
 }
 
 // ListFieldsCover reports whether every one of names (any case) is a

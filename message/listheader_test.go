@@ -2,6 +2,7 @@ package message
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -95,4 +96,33 @@ func FuzzListHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header []byte, mask uint64) {
 		checkListHeader(t, header, mask)
 	})
+}
+
+// TestEqualCRLF holds equalCRLF to what it stands for, a comparison with
+// ToCRLF's output, over line endings of every kind and near misses.
+func TestEqualCRLF(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 1))
+	pieces := []string{"a", "b:", " ", "\r", "\n", "\r\n", "\n\r", ""}
+	for range 20000 {
+		var src []byte
+		for range r.IntN(9) {
+			src = append(src, pieces[r.IntN(len(pieces))]...)
+		}
+		crlf := ToCRLF(nil, src)
+		if r.IntN(2) == 0 && len(crlf) > 0 {
+			// A near miss: one octet changed, dropped or added.
+			crlf = slices.Clone(crlf)
+			switch i := r.IntN(len(crlf)); r.IntN(3) {
+			case 0:
+				crlf[i] = "a\r\n"[r.IntN(3)]
+			case 1:
+				crlf = slices.Delete(crlf, i, i+1)
+			case 2:
+				crlf = slices.Insert(crlf, i, "a\r\n"[r.IntN(3)])
+			}
+		}
+		if got, want := equalCRLF(crlf, src), bytes.Equal(crlf, ToCRLF(nil, src)); got != want {
+			t.Fatalf("equalCRLF(%q, %q) = %v, want %v", crlf, src, got, want)
+		}
+	}
 }
