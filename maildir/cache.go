@@ -539,6 +539,12 @@ func (c *metaCache) flushLocked() {
 		return
 	}
 	pend, keys := c.groupLocked(), c.pendKeys
+	if len(c.pend) > 0 && len(pend) > 0 && &pend[0] != &c.pend[0] {
+		// A grouped copy, read by nobody once written: its array goes
+		// back for the next flush (a cold FETCH of 20,000 messages
+		// made 37 MB of them).
+		defer groupBuffers.Put(&pend)
+	}
 	c.pend, c.pendKeys = nil, nil
 	written := false
 	if c.damaged {
@@ -598,7 +604,7 @@ func (c *metaCache) groupLocked() []byte {
 	var out []byte
 	if !inOrder {
 		slices.SortStableFunc(recs, byKey)
-		out = make([]byte, 0, len(c.pend))
+		out = slices.Grow((*groupBuffers.Get().(*[]byte))[:0], len(c.pend))
 	}
 	pos, runEnd := 0, 0 // where r goes, and where the run of its key ends
 	for i, r := range recs {
@@ -625,6 +631,9 @@ func (c *metaCache) groupLocked() []byte {
 	}
 	return out
 }
+
+// groupBuffers lend groupLocked the arrays it lays records out in.
+var groupBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // compact rewrites the file with live records only, when dropped ones
 // outweigh them. The caller holds the folder lock.
