@@ -1,6 +1,9 @@
 package message
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // This file parses RFC 5322 address lists (§3.4, with the obsolete syntax
 // of §4.4) into ENVELOPE addresses, leniently: what cannot be understood is
@@ -24,9 +27,8 @@ type token struct {
 	space bool // white space or a comment precedes the token
 }
 
-// tokenize splits an address-list value into tokens.
-func tokenize(s string) []token {
-	var toks []token
+// tokenize splits an address-list value into tokens, appended to toks.
+func tokenize(toks []token, s string) []token {
 	space := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -81,6 +83,11 @@ func unescape(s string) string {
 	}
 	return b.String()
 }
+
+// tokenBuffers lend parseAddressList its token arrays: every ENVELOPE
+// parses six address lists, and growing a new array each time was the
+// largest allocation of a folder's first FETCH ENVELOPE.
+var tokenBuffers = sync.Pool{New: func() any { return new([]token) }}
 
 // addrParser walks the tokens of one address list.
 type addrParser struct {
@@ -160,7 +167,17 @@ func (p *addrParser) skipToSeparator() {
 
 // parseAddressList parses an address-list value.
 func parseAddressList(s string) []Address {
-	p := &addrParser{toks: tokenize(s)}
+	buf := tokenBuffers.Get().(*[]token)
+	p := &addrParser{toks: tokenize((*buf)[:0], s)}
+	defer func() {
+		// The tokens' texts point into the header: cleared, so that a
+		// pooled array holds on to no message.
+		clear(p.toks)
+		if cap(p.toks) <= 1024 {
+			*buf = p.toks[:0]
+			tokenBuffers.Put(buf)
+		}
+	}()
 	var out []Address
 	inGroup := false
 	for !p.eof() {
