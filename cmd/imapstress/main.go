@@ -66,6 +66,7 @@ func parseFlags(args []string) (Config, bool, error) {
 	fs.StringVar(&cfg.DeliverDir, "deliver-dir", "", "a Maildir `path` to deliver into directly (tmp/ then new/), as Postfix does")
 	fs.Float64Var(&cfg.DeliverRate, "deliver-rate", 5, "deliveries per second into -deliver-dir")
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "longest wait for one response")
+	fs.DurationVar(&cfg.IdleMax, "idle-max", 500*time.Millisecond, "longest an IDLE is held (uniformly from a tenth of it); IDLE holds bound the commands a session can send a second, so a server's throughput shows only with short ones")
 	fs.IntVar(&cfg.Examples, "examples", 3, "violations shown with transcript, per class")
 	verbose := fs.Bool("v", false, "print every violation with its transcript as it happens")
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +81,9 @@ func parseFlags(args []string) (Config, bool, error) {
 	}
 	if nbox < 1 {
 		return cfg, false, errors.New("-mailboxes must be at least 1")
+	}
+	if cfg.IdleMax < time.Millisecond {
+		return cfg, false, errors.New("-idle-max must be at least 1ms")
 	}
 	cfg.Mailboxes = mailboxNames(nbox)
 	if *verbose {
@@ -131,6 +135,7 @@ type Config struct {
 	DeliverDir  string
 	DeliverRate float64
 	Timeout     time.Duration
+	IdleMax     time.Duration // an IDLE is held a tenth of this to all of it
 	Examples    int
 	Verbose     io.Writer // nil: quiet
 }

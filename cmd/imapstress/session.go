@@ -250,7 +250,8 @@ func (s *session) do(c *command, line string, lit []byte) error {
 			}
 		}
 		if c.tagged == nil && idle {
-			d := time.Duration(50+s.rng.IntN(450)) * time.Millisecond
+			most := s.st.cfg.IdleMax
+			d := most/10 + time.Duration(s.rng.Int64N(int64(most-most/10)))
 			t := time.AfterFunc(d, func() { s.write("DONE\r\n", "DONE") })
 			defer t.Stop()
 		}

@@ -136,3 +136,18 @@ func startServer(t *testing.T, dir string, users []string) (string, *imapd.Serve
 	})
 	return l.Addr().String(), srv
 }
+
+// TestIdleMaxFlag: IDLE holds default to 50-500 ms, as before the flag,
+// and a hold too short to be an IDLE is refused.
+func TestIdleMaxFlag(t *testing.T) {
+	cfg, _, err := parseFlags(nil)
+	if err != nil || cfg.IdleMax != 500*time.Millisecond {
+		t.Fatalf("default -idle-max: %v, %v", cfg.IdleMax, err)
+	}
+	if cfg, _, err = parseFlags([]string{"-idle-max", "20ms"}); err != nil || cfg.IdleMax != 20*time.Millisecond {
+		t.Fatalf("-idle-max 20ms: %v, %v", cfg.IdleMax, err)
+	}
+	if _, _, err = parseFlags([]string{"-idle-max", "0"}); err == nil {
+		t.Fatal("-idle-max 0 accepted")
+	}
+}
