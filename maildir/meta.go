@@ -290,21 +290,32 @@ func (m *Mailbox) Check() error {
 	if err != nil {
 		return err
 	}
+	// The five are forced at once: they join the same journal commits,
+	// where one after the other each waited for its own (CHECK took 4.9
+	// ms in a stress run with other sessions writing, against NOOP's 1.3).
+	errs := make(chan error, 5)
 	for _, p := range []string{f.side.path, f.cache.path} {
-		if fh, err := openRegular(p, os.O_RDONLY, 0); err == nil {
-			serr := fh.Sync()
-			fh.Close()
-			if serr != nil {
-				return serr
+		go func() {
+			fh, err := openRegular(p, os.O_RDONLY, 0)
+			if err != nil {
+				errs <- nil // not there: nothing to force
+				return
 			}
-		}
+			err = fh.Sync()
+			fh.Close()
+			errs <- err
+		}()
 	}
 	for _, d := range []string{f.dir, f.dir + "/cur", f.dir + "/new"} {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return err
+		go func() { errs <- atomicfile.SyncDir(d) }()
+	}
+	var first error
+	for range 5 {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }
 
 // copyBuffers lend the buffers of short copies (hashingReader.sum).
