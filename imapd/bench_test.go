@@ -307,6 +307,18 @@ func BenchmarkSearchBody(b *testing.B) {
 	benchSearch(b, `BODY "inner body"`, (benchMessages+2)/3)
 }
 
+// BenchmarkSearchFlags is a search of metadata only (flags and size),
+// which reads no message: every message is unseen, a third are larger.
+func BenchmarkSearchFlags(b *testing.B) {
+	want := 0
+	for i := range benchMessages {
+		if len(benchMessage(i)) > 1000 {
+			want++
+		}
+	}
+	benchSearch(b, "UNSEEN LARGER 1000", want)
+}
+
 // BenchmarkFetchFlags is a client's flag resync: UID and FLAGS only.
 func BenchmarkFetchFlags(b *testing.B) {
 	benchFetch(b, "(UID FLAGS)")

@@ -43,6 +43,9 @@ func TestCrossSession(t *testing.T) {
 	}
 	u = b.transactOK("b5", "SEARCH ALL")
 	expectUntagged(t, u, "* SEARCH 1 2 3")
+	// Its flags are searched as they were when it went.
+	u = b.transactOK("b51", `SEARCH DELETED`)
+	expectUntagged(t, u, "* SEARCH 1")
 	// ... but NOOP and UID commands do.
 	u = b.transactOK("b6", "NOOP")
 	expectUntagged(t, u, "* 1 EXPUNGE")

@@ -58,7 +58,7 @@ func (s *session) search(c *wire.Command, a *wire.SearchArgs) (outcome, error) {
 		s.condStoreCommand()
 	}
 	view := s.sel.view // read only, while the command runs
-	ev := searcher{s: s, count: uint32(len(view)), saved: s.searchRes}
+	ev := searcher{s: s, count: uint32(len(view)), saved: s.searchRes, meta: usesMeta(&crit)}
 	if len(view) > 0 {
 		ev.maxUID = view[len(view)-1]
 	}
@@ -148,7 +148,7 @@ func (ev *searcher) run(ctx context.Context, view []uint32, crit *wire.SearchKey
 	if len(view) == 0 {
 		return matches, nil
 	}
-	const chunk = 64
+	const chunk = searchChunk
 	pool := ev.s.srv.scanPool
 	done := ctx.Done()
 	var next atomic.Int64
@@ -196,6 +196,28 @@ func (ev *searcher) run(ctx context.Context, view []uint32, crit *wire.SearchKey
 	return matches, nil
 }
 
+// searchChunk is the run of messages a scanner takes at a time.
+const searchChunk = 64
+
+// usesMeta reports whether k looks at a message's metadata anywhere
+// (flags, keywords, dates, size, MODSEQ): a scan then takes a chunk's at
+// once, with one look at the folder instead of one a message.
+func usesMeta(k *wire.SearchKey) bool {
+	switch k.Kind {
+	case wire.SearchAnswered, wire.SearchDeleted, wire.SearchDraft, wire.SearchFlagged, wire.SearchSeen,
+		wire.SearchUnanswered, wire.SearchUndeleted, wire.SearchUndraft, wire.SearchUnflagged, wire.SearchUnseen,
+		wire.SearchNew, wire.SearchOld, wire.SearchRecent, wire.SearchKeyword, wire.SearchUnkeyword,
+		wire.SearchBefore, wire.SearchOn, wire.SearchSince, wire.SearchLarger, wire.SearchSmaller, wire.SearchModSeq:
+		return true
+	}
+	for i := range k.Keys {
+		if usesMeta(&k.Keys[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // errStopped ends a scan whose context ended; run reports the cause.
 var errStopped = errors.New("search stopped")
 
@@ -203,6 +225,10 @@ var errStopped = errors.New("search stopped")
 // start is past the end), looking at done before each message: one
 // message with a thousand text keys takes milliseconds, a chunk a second.
 func (ev *searcher) scanChunk(done <-chan struct{}, crit *wire.SearchKey, view []uint32, matches []bool, start, end int) error {
+	var mds []maildir.Message
+	if ev.meta && start < end {
+		mds = ev.s.mbox.Messages(view[start:end], make([]maildir.Message, 0, end-start))
+	}
 	for i := start; i < end; i++ {
 		select {
 		case <-done:
@@ -210,6 +236,10 @@ func (ev *searcher) scanChunk(done <-chan struct{}, crit *wire.SearchKey, view [
 		default:
 		}
 		m := &searchMsg{searcher: ev, seq: uint32(i + 1), uid: view[i]}
+		if mds != nil && !mds[i-start].Expunged {
+			// An expunged one is left to meta, which finds what it was.
+			m.md = &mds[i-start]
+		}
 		match, err := m.eval(crit)
 		m.close()
 		if errors.Is(err, maildir.ErrExpunged) {
@@ -261,6 +291,7 @@ type searcher struct {
 	count  uint32
 	maxUID uint32
 	saved  []uint32 // the UIDs "$" stands for (RFC 5182), ascending
+	meta   bool     // the key looks at metadata (usesMeta)
 }
 
 // checkSets refuses sequence numbers beyond the mailbox (RFC 3501 §9).
@@ -324,9 +355,12 @@ func (m *searchMsg) eval(k *wire.SearchKey) (bool, error) {
 		}
 		return compareDate(k.Kind, d, k.Date), nil
 	case wire.SearchLarger, wire.SearchSmaller:
-		n, err := m.s.mbox.Size(m.uid)
-		if err != nil {
-			return false, err
+		n := m.meta().Size // 0: not known without reading the file
+		if n == 0 {
+			var err error
+			if n, err = m.s.mbox.Size(m.uid); err != nil {
+				return false, err
+			}
 		}
 		if k.Kind == wire.SearchLarger {
 			return n > int64(k.Size), nil
