@@ -264,6 +264,23 @@ func BenchmarkSetFlagsAll(b *testing.B) {
 	}
 }
 
+// BenchmarkCheck is CHECK on an unchanged folder: every file stat'ed and
+// compared with its record, five files forced to disk. ns/msg is per
+// message of the folder.
+func BenchmarkCheck(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			m := selectFixture(b, fixture(b, n), SelectOptions{})
+			for b.Loop() {
+				if err := m.Check(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/msg")
+		})
+	}
+}
+
 // BenchmarkStructure reads the parsed structure of every message: cold
 // (parsing each file and filling the cache) and warm (from the cache).
 func BenchmarkStructure(b *testing.B) {

@@ -103,19 +103,18 @@ func (c *metaCache) fingerprint(uid uint32) (fp fingerprint, ino uint64, mtime i
 }
 
 // fingerprintSame decides the ambiguous case: the file at path (stat'ed
-// as st) passes sameContent for r but is on another inode or has another
-// mtime than recorded. With a fingerprint recorded for r's UID, the file
+// with inode ino, size and mtime) passes sameContent for r but is on
+// another inode or has another mtime than recorded. With a fingerprint recorded for r's UID, the file
 // is hashed (unless it is the file last verified, same inode and mtime)
 // and it is r's message only if the hashes match; a match is recorded
 // with the file's inode and mtime when the mtime is not the recorded one
 // (the inode is recorded by the caller). Without a fingerprint, or when the
 // file cannot be read, it is r's message, as size and mtime say.
-func (f *folder) fingerprintSame(r *msgRec, path string, st os.FileInfo) bool {
+func (f *folder) fingerprintSame(r *msgRec, path string, ino uint64, size, mtime int64) bool {
 	want, vino, vmtime, ok := f.cache.fingerprint(r.uid)
 	if !ok {
 		return true
 	}
-	ino, mtime := inodeOf(st), st.ModTime().UnixNano()
 	if vino != 0 && vino == ino && vmtime == mtime {
 		return true
 	}
@@ -128,7 +127,7 @@ func (f *folder) fingerprintSame(r *msgRec, path string, st os.FileInfo) bool {
 		return true // replaced since the stat: the next rescan sees to it
 	}
 	f.hub.stats.Fingerprints.Add(1)
-	got, err := hashOf(io.LimitReader(fh, st.Size()+1))
+	got, err := hashOf(io.LimitReader(fh, size+1))
 	if err != nil {
 		return true
 	}

@@ -263,31 +263,49 @@ func (f *folder) noteOdd(sub string, odd []string, known map[string]bool) map[st
 // fraction of a second differ, a recorded fingerprint decides
 // (fingerprintSame).
 func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
+	// Stat'ed first, all of them, through descriptors of new/ and cur/
+	// and on every core (a CHECK stats the whole folder); then compared,
+	// which may expunge records of recs, a copy.
+	recs = append([]*msgRec(nil), recs...)
+	type stat struct {
+		ino         uint64
+		size, mtime int64
+		ok          bool
+	}
+	sts := make([]stat, len(recs))
+	dirs := openMsgDirs(f.dir, len(recs))
+	defer dirs.close()
+	onEveryCore(len(recs), func(k int) {
+		r := recs[k]
+		var st unix.Stat_t
+		dirfd, name := dirs.at(r.inNew, r.name())
+		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			sts[k] = stat{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ok: true}
+		}
+	})
 	var added []found
-	for _, r := range append([]*msgRec(nil), recs...) {
-		path := filepath.Join(f.dir, dirOf(r.inNew), r.name())
-		st, err := lstatRegular(path)
-		if err != nil {
+	for k, r := range recs {
+		st := sts[k]
+		if !st.ok {
 			continue // gone, or no longer a regular file: the listing drops it
 		}
-		mtime := st.ModTime().UnixNano()
-		if r.mtime == 0 && inodeOf(st) == r.ino {
+		if r.mtime == 0 && st.ino == r.ino {
 			// Never stat'ed (learnTimesLocked): nothing to compare with.
-			r.size, r.mtime = st.Size(), mtime
+			r.size, r.mtime = st.size, st.mtime
 			log.WriteString(timeLine(r))
 			continue
 		}
-		if sameContent(r, st.Size(), mtime) &&
-			((inodeOf(st) == r.ino && mtime == r.mtime) || f.fingerprintSame(r, path, st)) {
-			if ino := inodeOf(st); ino != r.ino {
-				r.ino = ino
+		if sameContent(r, st.size, st.mtime) && ((st.ino == r.ino && st.mtime == r.mtime) ||
+			f.fingerprintSame(r, filepath.Join(f.dir, dirOf(r.inNew), r.name()), st.ino, st.size, st.mtime)) {
+			if st.ino != r.ino {
+				r.ino = st.ino
 				log.WriteString(inodeLine(r))
 			}
 			continue
 		}
 		f.expungeRecLocked(r, log)
-		added = append(added, found{dirent: dirent{name: r.name(), ino: inodeOf(st)}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo,
-			size: st.Size(), mtime: mtime, statted: true})
+		added = append(added, found{dirent: dirent{name: r.name(), ino: st.ino}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo,
+			size: st.size, mtime: st.mtime, statted: true})
 	}
 	return added
 }
@@ -301,7 +319,7 @@ func (f *folder) sameFileLocked(r *msgRec, rel string, ino uint64, log *strings.
 	path := filepath.Join(f.dir, rel)
 	st, err := lstatRegular(path)
 	if err != nil || inodeOf(st) != ino || !sameContent(r, st.Size(), st.ModTime().UnixNano()) ||
-		!f.fingerprintSame(r, path, st) {
+		!f.fingerprintSame(r, path, ino, st.Size(), st.ModTime().UnixNano()) {
 		return false
 	}
 	r.ino = ino
