@@ -3,6 +3,7 @@ package message
 import (
 	"bytes"
 	"io"
+	"reflect"
 	"testing"
 )
 
@@ -31,6 +32,14 @@ func FuzzParse(f *testing.F) {
 				exercise(t, data, p)
 				return true
 			})
+			// Lines skipped one at a time give the same tree as lines
+			// skipped in bulk (TestBulkSkipSameTree does it at scale).
+			bulkSkip = false
+			slow, err := ParseWith(bytes.NewReader(data), int64(len(data)), lim)
+			bulkSkip = true
+			if err != nil || !reflect.DeepEqual(slow, root) {
+				t.Fatalf("line by line and in bulk give different trees (%v)", err)
+			}
 		}
 		want := ToCRLF(nil, data)
 		got, err := io.ReadAll(NewCRLFReader(bytes.NewReader(data)))
