@@ -148,7 +148,7 @@ func (ev *searcher) run(ctx context.Context, view []uint32, crit *wire.SearchKey
 	if len(view) == 0 {
 		return matches, nil
 	}
-	const chunk = searchChunk
+	const chunk = 64
 	pool := ev.s.srv.scanPool
 	done := ctx.Done()
 	var next atomic.Int64
@@ -195,9 +195,6 @@ func (ev *searcher) run(ctx context.Context, view []uint32, crit *wire.SearchKey
 	}
 	return matches, nil
 }
-
-// searchChunk is the run of messages a scanner takes at a time.
-const searchChunk = 64
 
 // usesMeta reports whether k looks at a message's metadata anywhere
 // (flags, keywords, dates, size, MODSEQ): a scan then takes a chunk's at

@@ -104,12 +104,13 @@ func (c *metaCache) fingerprint(uid uint32) (fp fingerprint, ino uint64, mtime i
 
 // fingerprintSame decides the ambiguous case: the file at path (stat'ed
 // with inode ino, size and mtime) passes sameContent for r but is on
-// another inode or has another mtime than recorded. With a fingerprint recorded for r's UID, the file
-// is hashed (unless it is the file last verified, same inode and mtime)
-// and it is r's message only if the hashes match; a match is recorded
-// with the file's inode and mtime when the mtime is not the recorded one
-// (the inode is recorded by the caller). Without a fingerprint, or when the
-// file cannot be read, it is r's message, as size and mtime say.
+// another inode or has another mtime than recorded. With a fingerprint
+// recorded for r's UID, the file is hashed (unless it is the file last
+// verified, same inode and mtime) and it is r's message only if the
+// hashes match; a match is recorded with the file's inode and mtime when
+// the mtime is not the recorded one (the inode is recorded by the
+// caller). Without a fingerprint, or when the file cannot be read, it is
+// r's message, as size and mtime say.
 func (f *folder) fingerprintSame(r *msgRec, path string, ino uint64, size, mtime int64) bool {
 	want, vino, vmtime, ok := f.cache.fingerprint(r.uid)
 	if !ok {

@@ -44,13 +44,11 @@ func (m *Mailbox) ListHeader(uid uint32) (fields []byte, whole, ok bool, err err
 			if err != nil {
 				return nil, false, false, err
 			}
-			raw, err := headerBlock(fh, p)
+			data, err = m.f.cache.keepListHeaderOf(uid, fh, p)
 			fh.Close()
 			if err != nil {
 				return nil, false, false, err
 			}
-			data = m.f.cache.keepListHeader(uid, *raw)
-			putScratch(raw)
 		}
 	}
 	if len(data) == 0 || data[0]&listHeaderTooLarge != 0 {
@@ -80,6 +78,17 @@ func (c *metaCache) keepListHeader(uid uint32, raw []byte) []byte {
 		rec[0] = listHeaderWhole
 	}
 	return c.store(uid, listHeaderKey, rec)
+}
+
+// keepListHeaderOf is keepListHeader of the header block of the message
+// p was parsed from, read from r.
+func (c *metaCache) keepListHeaderOf(uid uint32, r io.ReaderAt, p *message.Part) ([]byte, error) {
+	raw, err := headerBlock(r, p)
+	if err != nil {
+		return nil, err
+	}
+	defer putScratch(raw)
+	return c.keepListHeader(uid, *raw), nil
 }
 
 // headerBlock reads the raw header block of the message p was parsed

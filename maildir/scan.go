@@ -263,49 +263,37 @@ func (f *folder) noteOdd(sub string, odd []string, known map[string]bool) map[st
 // fraction of a second differ, a recorded fingerprint decides
 // (fingerprintSame).
 func (f *folder) checkContentLocked(recs []*msgRec, log *strings.Builder) []found {
-	// Stat'ed first, all of them, through descriptors of new/ and cur/
-	// and on every core (a CHECK stats the whole folder); then compared,
-	// which may expunge records of recs, a copy.
+	// Stat'ed first, all of them, as a listing's new files are
+	// (statEach); then compared, which may expunge records of recs, a
+	// copy.
 	recs = append([]*msgRec(nil), recs...)
-	type stat struct {
-		ino         uint64
-		size, mtime int64
-		ok          bool
+	cs := make([]found, len(recs))
+	for k, r := range recs {
+		cs[k] = found{dirent: dirent{name: r.name()}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo}
 	}
-	sts := make([]stat, len(recs))
-	dirs := openMsgDirs(f.dir, len(recs))
-	defer dirs.close()
-	onEveryCore(len(recs), func(k int) {
-		r := recs[k]
-		var st unix.Stat_t
-		dirfd, name := dirs.at(r.inNew, r.name())
-		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-			sts[k] = stat{ino: st.Ino, size: st.Size, mtime: st.Mtim.Nano(), ok: true}
-		}
-	})
+	statEach(f.dir, cs, len(cs))
 	var added []found
 	for k, r := range recs {
-		st := sts[k]
-		if !st.ok {
+		c := &cs[k]
+		if !c.statted {
 			continue // gone, or no longer a regular file: the listing drops it
 		}
-		if r.mtime == 0 && st.ino == r.ino {
+		if r.mtime == 0 && c.ino == r.ino {
 			// Never stat'ed (learnTimesLocked): nothing to compare with.
-			r.size, r.mtime = st.size, st.mtime
+			r.size, r.mtime = c.size, c.mtime
 			log.WriteString(timeLine(r))
 			continue
 		}
-		if sameContent(r, st.size, st.mtime) && ((st.ino == r.ino && st.mtime == r.mtime) ||
-			f.fingerprintSame(r, filepath.Join(f.dir, dirOf(r.inNew), r.name()), st.ino, st.size, st.mtime)) {
-			if st.ino != r.ino {
-				r.ino = st.ino
+		if sameContent(r, c.size, c.mtime) && ((c.ino == r.ino && c.mtime == r.mtime) ||
+			f.fingerprintSame(r, filepath.Join(f.dir, dirOf(r.inNew), c.name), c.ino, c.size, c.mtime)) {
+			if c.ino != r.ino {
+				r.ino = c.ino
 				log.WriteString(inodeLine(r))
 			}
 			continue
 		}
 		f.expungeRecLocked(r, log)
-		added = append(added, found{dirent: dirent{name: r.name(), ino: st.ino}, base: r.base, inNew: r.inNew, hasInfo: r.hasInfo, raw: r.rawInfo,
-			size: st.size, mtime: st.mtime, statted: true})
+		added = append(added, *c)
 	}
 	return added
 }
@@ -396,6 +384,12 @@ func statFound(hub *Hub, dir string, cs []found) {
 		return
 	}
 	hub.stats.FileStats.Add(int64(n))
+	statEach(dir, cs, n)
+}
+
+// statEach is statFound's stat of the n files of cs not stat'ed yet,
+// without the count.
+func statEach(dir string, cs []found, n int) {
 	dirs := openMsgDirs(dir, n)
 	defer dirs.close()
 	onEveryCore(len(cs), func(k int) {
