@@ -152,3 +152,15 @@ func TestListHeaderOfReplacedMessage(t *testing.T) {
 	}
 	checkListHeader(t, m, added[0])
 }
+
+// TestScratchBuffersBounded: the buffer a hostile header of a megabyte
+// was read into is not kept for the next message.
+func TestScratchBuffersBounded(t *testing.T) {
+	big := make([]byte, 1<<20)
+	putScratch(&big)
+	for range 4 {
+		if b := scratchBuffers.Get().(*[]byte); cap(*b) > 64<<10 {
+			t.Fatalf("a pooled scratch buffer of %d bytes", cap(*b))
+		}
+	}
+}

@@ -126,3 +126,22 @@ func TestEqualCRLF(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenBuffersBounded: an address list of many thousand tokens (a
+// hostile To:) leaves no array of that size in the pool, and what is
+// pooled holds no text of the header it came from.
+func TestTokenBuffersBounded(t *testing.T) {
+	parseAddressList(strings.Repeat("a@b, ", 5000))
+	parseAddressList("x@y")
+	for range 4 {
+		b := tokenBuffers.Get().(*[]token)
+		if cap(*b) > 1024 {
+			t.Fatalf("a pooled token array of %d", cap(*b))
+		}
+		for _, tok := range (*b)[:cap(*b)] {
+			if tok.text != "" {
+				t.Fatalf("a pooled token still holds %q", tok.text)
+			}
+		}
+	}
+}
