@@ -3,6 +3,7 @@ package maildir
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -353,6 +354,40 @@ func BenchmarkDerivedWarm(b *testing.B) {
 		m.ReleaseBuffers()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
+}
+
+// BenchmarkDerivedOne is a FETCH (ENVELOPE BODYSTRUCTURE) of one
+// message at a time, in no order, from a warm cache: what a client
+// opening messages asks, and what a window per read would make cost a
+// read (and an allocation) of up to cacheWindow a command.
+func BenchmarkDerivedOne(b *testing.B) {
+	n := benchSizes()[0]
+	m := selectFixture(b, fixture(b, n), SelectOptions{ReadOnly: true})
+	keys := []string{"bench.envelope", "bench.bodystructure"}
+	get := func(uid uint32, key string) {
+		if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {
+			return bytes.Repeat([]byte(key), 20), nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	uids := m.UIDs()
+	m.BatchWrites()
+	for _, u := range uids {
+		for _, key := range keys {
+			get(u, key)
+		}
+	}
+	m.ReleaseBuffers()
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for b.Loop() {
+		u := uids[rng.IntN(len(uids))]
+		for _, key := range keys {
+			get(u, key)
+		}
+		m.ReleaseBuffers()
+	}
 }
 
 // BenchmarkBusyFolder is a folder that two sessions keep changing while

@@ -506,6 +506,63 @@ func TestReleaseBuffers(t *testing.T) {
 	reads()
 }
 
+// TestFirstReadsSmall: a command's first read of the cache brings in
+// firstWindow octets, not cacheWindow, so a FETCH of one message reads
+// and holds a few KiB; the windows double with each read after, so a
+// FETCH over the folder still reads the file a full window at a time.
+func TestFirstReadsSmall(t *testing.T) {
+	const n = 600
+	_, s := newStore(t)
+	appendMsgs(t, s, 1, n)
+	m := mustSelect(t, s, Inbox)
+	uids := m.UIDs()
+	// The structures first, so that the records under "big" follow one
+	// another (a run, as a FETCH 1:* of one item writes them); some
+	// larger than the first window, which is then the record alone.
+	for _, uid := range uids {
+		if _, err := m.Structure(uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := newDeriver(t)
+	d.pad = func(uid uint32) int { return 1024 + int(uid%17) + int(uid%50/49)*3*firstWindow }
+	for _, uid := range uids {
+		d.expect(m, uid, "big", true)
+	}
+	other := mustSelect(t, reopen(t, s), Inbox)
+	c := other.f.cache
+	held := func() (octets int) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, w := range c.wins {
+			octets += len(w.buf)
+		}
+		return octets
+	}
+	preads := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.preads
+	}
+	for _, uid := range []uint32{uids[n/2], uids[7], uids[n-3], uids[48]} {
+		d.expect(other, uid, "big", false)
+		if got := held(); got > firstWindow {
+			t.Fatalf("one message's record: %d octets of the file held, want at most %d", got, firstWindow)
+		}
+		other.ReleaseBuffers()
+	}
+	before := preads()
+	for _, uid := range uids {
+		d.expect(other, uid, "big", false)
+	}
+	// About 620 KiB of records: the doubling windows to 256 KiB (seven
+	// reads), then full ones.
+	if got := preads() - before; got > 10 {
+		t.Fatalf("%d reads of the file for %d records in a row", got, n)
+	}
+	other.ReleaseBuffers()
+}
+
 // TestBatchWrites: under BatchWrites, what Derived keeps is read back at
 // once in this process, written to the file together at ReleaseBuffers
 // (not one write per record), and then found by another process; records
