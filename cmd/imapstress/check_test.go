@@ -34,6 +34,9 @@ func TestParseResponses(t *testing.T) {
 		{"* SEARCH 1 5 9\r\n", "SEARCH 0 [1 5 9]"},
 		{"* SEARCH\r\n", "SEARCH 0 []"},
 		{"* 1 FETCH (ENVELOPE (\"a \\\"q\\\" \\\\\" NIL))\r\n", `FETCH 1 [(ENVELOPE ("a \"q\" \\" NIL))]`},
+		// Empty and nested empty lists, the empty string, UTF-8 and a
+		// control character in quoted strings.
+		{"* 1 FETCH (FLAGS () X (()) Y \"\" Z \"caf\xc3\xa9\" W \"a\tb\")\r\n", `FETCH 1 [(FLAGS () X (()) Y "" Z "café" W "a\tb")]`},
 	} {
 		r, err := parseOne(t, tc.in)
 		if err != nil {
@@ -47,6 +50,22 @@ func TestParseResponses(t *testing.T) {
 		got := r.Type + " " + strconv.FormatUint(uint64(r.Num), 10) + " [" + strings.Join(vs, " ") + "]"
 		if got != tc.want {
 			t.Errorf("%q:\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestValueQuote: a string value is written as strconv.Quote writes it,
+// the plain ones without it.
+func TestValueQuote(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("ab \"\\\t\x7f\x80\xc3\xa9{}()")
+	for range 20000 {
+		b := make([]byte, rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if got, want := (Value{Kind: kString, S: string(b)}).String(), strconv.Quote(string(b)); got != want {
+			t.Fatalf("%q written as %s, want %s", b, got, want)
 		}
 	}
 }

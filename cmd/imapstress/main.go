@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -32,12 +33,31 @@ func main() {
 		fmt.Fprintln(os.Stderr, "imapstress:", err)
 		os.Exit(2)
 	}
+	if cfg.CPUProfile != "" {
+		// The client shares the machine with the server it measures: its
+		// own cost is part of every figure, and this shows where it goes.
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "imapstress:", err)
+			os.Exit(2)
+		}
+	}
+	code := run(cfg, asJSON)
+	pprof.StopCPUProfile()
+	os.Exit(code)
+}
+
+// run is main after the flags: the exit status.
+func run(cfg Config, asJSON bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "imapstress:", err)
-		os.Exit(2)
+		return 2
 	}
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -47,8 +67,9 @@ func main() {
 		rep.WriteText(os.Stdout)
 	}
 	if rep.Total > 0 {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func parseFlags(args []string) (Config, bool, error) {
@@ -68,6 +89,7 @@ func parseFlags(args []string) (Config, bool, error) {
 	fs.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "longest wait for one response")
 	fs.DurationVar(&cfg.IdleMax, "idle-max", 500*time.Millisecond, "longest an IDLE is held (uniformly from a tenth of it); IDLE holds bound the commands a session can send a second, so a server's throughput shows only with short ones")
 	fs.IntVar(&cfg.Examples, "examples", 3, "violations shown with transcript, per class")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write the client's own CPU profile to `file`")
 	verbose := fs.Bool("v", false, "print every violation with its transcript as it happens")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
@@ -138,6 +160,7 @@ type Config struct {
 	IdleMax     time.Duration // an IDLE is held a tenth of this to all of it
 	Examples    int
 	Verbose     io.Writer // nil: quiet
+	CPUProfile  string    // the client's CPU profile goes there (main)
 }
 
 // NewConfig returns a Config with the flags' defaults.

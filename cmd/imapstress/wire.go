@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file is the checker's own IMAP response reader. It is written
@@ -50,7 +51,16 @@ func (v Value) write(b *strings.Builder) {
 	case kAtom:
 		b.WriteString(v.S)
 	case kString:
-		b.WriteString(strconv.Quote(v.S))
+		if plainQuotable(v.S) {
+			// What strconv.Quote gives for it, without its rune by rune
+			// escaping: every ENVELOPE fetched is written so, to be
+			// compared with what the UID had before.
+			b.WriteByte('"')
+			b.WriteString(v.S)
+			b.WriteByte('"')
+		} else {
+			b.WriteString(strconv.Quote(v.S))
+		}
 	case kNil:
 		b.WriteString("NIL")
 	case kList:
@@ -63,6 +73,17 @@ func (v Value) write(b *strings.Builder) {
 		}
 		b.WriteByte(')')
 	}
+}
+
+// plainQuotable reports whether strconv.Quote(s) is s in double quotes:
+// printable ASCII without '"' or a backslash.
+func plainQuotable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Response is one server response, with its literals inlined.
@@ -187,7 +208,13 @@ func literalLen(line []byte) (int, bool) {
 
 // parseResponse parses the bytes readRaw returned.
 func parseResponse(raw []byte, summary string) (*Response, error) {
-	p := &parser{b: raw}
+	sp := stacks.Get().(*[]Value)
+	p := &parser{b: raw, stack: *sp}
+	defer func() {
+		clear(p.stack[:cap(p.stack)])
+		*sp = p.stack[:0]
+		stacks.Put(sp)
+	}()
 	r := &Response{Summary: summary}
 	tag := p.until(' ')
 	if tag == "" {
@@ -246,9 +273,15 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// stacks lend parsers their list stacks.
+var stacks = sync.Pool{New: func() any { return new([]Value) }}
+
 type parser struct {
 	b []byte
 	i int
+	// stack holds the items of the lists being read, innermost last;
+	// each list takes a slice of its own when it ends.
+	stack []Value
 }
 
 func (p *parser) peek() byte {
@@ -332,24 +365,35 @@ func (p *parser) value() (Value, error) {
 	switch c := p.peek(); {
 	case c == '(':
 		p.i++
-		var l []Value
+		start := len(p.stack)
+		defer func() { p.stack = p.stack[:start] }()
 		for p.peek() != ')' {
 			// Items are spaced, except where RFC 3501 runs lists
 			// together: address lists ("(" 1*address ")") and a
 			// multipart's body parts (1*body).
-			if len(l) > 0 && !p.sp() && !(l[len(l)-1].Kind == kList && p.peek() == '(') {
+			if n := len(p.stack); n > start && !p.sp() && !(p.stack[n-1].Kind == kList && p.peek() == '(') {
 				return Value{}, fmt.Errorf("%w: no space in list at byte %d, near %q", errMalformed, p.i, p.near())
 			}
 			v, err := p.value()
 			if err != nil {
 				return Value{}, err
 			}
-			l = append(l, v)
+			p.stack = append(p.stack, v)
 		}
 		p.i++
+		var l []Value
+		if n := len(p.stack) - start; n > 0 {
+			l = append(make([]Value, 0, n), p.stack[start:]...)
+		}
 		return Value{Kind: kList, L: l}, nil
 	case c == '"':
 		p.i++
+		// Most strings have no escape: taken whole, not a byte at a time.
+		if j := bytes.IndexAny(p.b[p.i:], "\"\\\r\n"); j >= 0 && p.b[p.i+j] == '"' {
+			s := string(p.b[p.i : p.i+j])
+			p.i += j + 1
+			return Value{Kind: kString, S: s}, nil
+		}
 		var b []byte
 		for {
 			if p.i >= len(p.b) || p.b[p.i] == '\r' || p.b[p.i] == '\n' {
