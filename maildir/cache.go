@@ -60,9 +60,9 @@ const (
 	// after doubles it, up to cacheWindow. A FETCH of one message or a
 	// few (a client opening a message) reads a record or two, and a
 	// full window each would read and allocate up to cacheWindow for
-	// them (in a 50-client stress run, 3 % of the CPU, and most of what
-	// the collector had to do); a FETCH over the folder has its full
-	// windows from its seventh read on.
+	// them (BenchmarkDerivedOne: 27 KB and 11.5 us a FETCH so, 10.7 KB
+	// and 5.5 us now); a FETCH over the folder has its full windows
+	// from its seventh read on.
 	firstWindow = 4 << 10
 
 	// missResync is how often, at most, a record not in the index makes
