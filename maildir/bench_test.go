@@ -324,32 +324,38 @@ func BenchmarkStructure(b *testing.B) {
 	}
 }
 
+// warmDerived selects an n-message folder and caches two records of
+// derived data (as ENVELOPE and BODYSTRUCTURE) for every message, written
+// as a FETCH over many messages writes them. fetch reads both of uid's
+// back, as a FETCH of them does.
+func warmDerived(b *testing.B, n int) (m *Mailbox, fetch func(uid uint32)) {
+	m = selectFixture(b, fixture(b, n), SelectOptions{ReadOnly: true})
+	fetch = func(uid uint32) {
+		for _, key := range []string{"bench.envelope", "bench.bodystructure"} {
+			if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {
+				return bytes.Repeat([]byte(key), 20), nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	m.BatchWrites()
+	for _, u := range m.UIDs() {
+		fetch(u)
+	}
+	m.ReleaseBuffers()
+	return m, fetch
+}
+
 // BenchmarkDerivedWarm reads two records of derived data of every
 // message from the cache, as a warm FETCH 1:* (ENVELOPE BODYSTRUCTURE)
 // does: look-ups in the index and reads of the file, nothing parsed.
 func BenchmarkDerivedWarm(b *testing.B) {
 	n := benchSizes()[1]
-	m := selectFixture(b, fixture(b, n), SelectOptions{ReadOnly: true})
-	keys := []string{"bench.envelope", "bench.bodystructure"}
-	get := func(uid uint32, key string) {
-		if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {
-			return bytes.Repeat([]byte(key), 20), nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	m.BatchWrites() // as a FETCH over many messages writes them
-	for _, u := range m.UIDs() {
-		for _, key := range keys {
-			get(u, key)
-		}
-	}
-	m.ReleaseBuffers()
+	m, fetch := warmDerived(b, n)
 	for b.Loop() {
 		for _, u := range m.UIDs() {
-			for _, key := range keys {
-				get(u, key)
-			}
+			fetch(u)
 		}
 		m.ReleaseBuffers()
 	}
@@ -361,31 +367,12 @@ func BenchmarkDerivedWarm(b *testing.B) {
 // opening messages asks, and what a window per read would make cost a
 // read (and an allocation) of up to cacheWindow a command.
 func BenchmarkDerivedOne(b *testing.B) {
-	n := benchSizes()[0]
-	m := selectFixture(b, fixture(b, n), SelectOptions{ReadOnly: true})
-	keys := []string{"bench.envelope", "bench.bodystructure"}
-	get := func(uid uint32, key string) {
-		if _, err := m.Derived(uid, key, func(*message.Part) ([]byte, error) {
-			return bytes.Repeat([]byte(key), 20), nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	m, fetch := warmDerived(b, benchSizes()[0])
 	uids := m.UIDs()
-	m.BatchWrites()
-	for _, u := range uids {
-		for _, key := range keys {
-			get(u, key)
-		}
-	}
-	m.ReleaseBuffers()
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ReportAllocs()
 	for b.Loop() {
-		u := uids[rng.IntN(len(uids))]
-		for _, key := range keys {
-			get(u, key)
-		}
+		fetch(uids[rng.IntN(len(uids))])
 		m.ReleaseBuffers()
 	}
 }

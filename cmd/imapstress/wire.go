@@ -365,8 +365,8 @@ func (p *parser) value() (Value, error) {
 	switch c := p.peek(); {
 	case c == '(':
 		p.i++
+		// An error ends the whole parse, which drops the stack.
 		start := len(p.stack)
-		defer func() { p.stack = p.stack[:start] }()
 		for p.peek() != ')' {
 			// Items are spaced, except where RFC 3501 runs lists
 			// together: address lists ("(" 1*address ")") and a
@@ -385,6 +385,7 @@ func (p *parser) value() (Value, error) {
 		if n := len(p.stack) - start; n > 0 {
 			l = append(make([]Value, 0, n), p.stack[start:]...)
 		}
+		p.stack = p.stack[:start]
 		return Value{Kind: kList, L: l}, nil
 	case c == '"':
 		p.i++
